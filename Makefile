@@ -1,0 +1,42 @@
+# sluice: see README.md. Every target stops at the first failure.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO       ?= go
+# Integration tests start one control plane per package; on a 2-core machine
+# two at once is the most that stays quick.
+TEST_FLAGS ?= -count=1 -timeout 30m
+FUZZTIME ?= 60s
+
+.PHONY: all build tools test unit bench lint fuzz clean
+
+all: lint build test
+
+## build: the sluice binaries, into bin/
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## tools: the control plane, kubectl, kwok, Prometheus and helm, built from pinned modules (first run: several minutes)
+tools:
+	test/tools/install.sh
+
+## test: unit and integration tests against the local control plane
+test: tools
+	$(GO) test $(TEST_FLAGS) ./...
+
+## unit: the tests that need no control plane
+unit:
+	$(GO) test $(TEST_FLAGS) ./cmd/... ./pkg/... ./certs/...
+
+## bench: every benchmark, with allocations
+bench: tools
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## lint: gofmt, go vet
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin/

@@ -1,0 +1,211 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/model"
+	networkingv1 "istio.io/api/networking/v1"
+	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"sluice.dev/sluice/test/cluster"
+)
+
+var env *cluster.Cluster
+
+func TestMain(m *testing.M) { os.Exit(cluster.RunTests(m, &env)) }
+
+func TestDeploymentBecomesReadyAndIsGarbageCollected(t *testing.T) {
+	cs := env.Clientset(t)
+	ns := env.NewNamespace(t)
+	labels := map[string]string{"app": "web"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](3),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "example.com/web:1"}}},
+			},
+		},
+	}
+	if _, err := cs.AppsV1().Deployments(ns).Create(t.Context(), dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, time.Minute, "3 ready replicas", func(ctx context.Context) error {
+		got, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if got.Status.ReadyReplicas != 3 {
+			return fmt.Errorf("%d ready replicas", got.Status.ReadyReplicas)
+		}
+		return nil
+	})
+	pods, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName == "" || p.Status.Phase != corev1.PodRunning {
+			t.Errorf("pod %s: node %q, phase %s; want scheduled and Running", p.Name, p.Spec.NodeName, p.Status.Phase)
+		}
+	}
+
+	if err := cs.AppsV1().Deployments(ns).Delete(t.Context(), "web", metav1.DeleteOptions{
+		PropagationPolicy: ptr.To(metav1.DeletePropagationBackground),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, time.Minute, "ReplicaSets and Pods garbage-collected", func(ctx context.Context) error {
+		rs, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		if len(rs.Items)+len(pods.Items) > 0 {
+			return fmt.Errorf("%d ReplicaSets and %d Pods left", len(rs.Items), len(pods.Items))
+		}
+		return nil
+	})
+}
+
+func TestServiceAccountIsBoundByRBAC(t *testing.T) {
+	admin := env.Clientset(t)
+	ns := env.NewNamespace(t)
+	cfg, err := env.ServiceAccountConfig(ns, "writer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c"}}
+	_, err = sa.CoreV1().ConfigMaps(ns).Create(t.Context(), cm, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Fatalf("create without a RoleBinding: got %v, want Forbidden", err)
+	}
+	if !strings.Contains(err.Error(), cluster.ServiceAccountUser(ns, "writer")) {
+		t.Errorf("refusal %q does not name the service account", err)
+	}
+
+	// The same identity is let in once RBAC grants the write, which proves the
+	// refusal came from RBAC and not from a broken credential.
+	_, err = admin.RbacV1().Roles(ns).Create(t.Context(), &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "configmap-writer"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = admin.RbacV1().RoleBindings(ns).Create(t.Context(), &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "configmap-writer"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "configmap-writer"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "writer"}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 10*time.Second, "write allowed after binding", func(ctx context.Context) error {
+		_, err := sa.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})
+		return err
+	})
+	if _, err := sa.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s"}}, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("create Secret with a ConfigMap-only Role: got %v, want Forbidden", err)
+	}
+}
+
+func TestVirtualServiceRoundTrip(t *testing.T) {
+	ns := env.NewNamespace(t)
+	ic, err := istioclient.NewForConfig(env.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := &istiov1.VirtualService{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: networkingv1.VirtualService{
+			Hosts: []string{"web"},
+			Http: []*networkingv1.HTTPRoute{{
+				Route: []*networkingv1.HTTPRouteDestination{
+					{Destination: &networkingv1.Destination{Host: "web-primary"}, Weight: 80},
+					{Destination: &networkingv1.Destination{Host: "web-canary"}, Weight: 20},
+				},
+			}},
+		},
+	}
+	if _, err := ic.NetworkingV1().VirtualServices(ns).Create(t.Context(), vs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ic.NetworkingV1().VirtualServices(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := got.Spec.GetHttp()[0].GetRoute()
+	if len(route) != 2 || route[0].GetDestination().GetHost() != "web-primary" || route[0].GetWeight() != 80 ||
+		route[1].GetDestination().GetHost() != "web-canary" || route[1].GetWeight() != 20 {
+		t.Errorf("read back route %v; want web-primary 80, web-canary 20", route)
+	}
+}
+
+func TestPrometheusScrapesATestEndpoint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_testbed_answer", Help: "A value the test chooses."})
+	reg.MustRegister(gauge)
+	gauge.Set(42)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	job := "testbed-" + fmt.Sprint(time.Now().UnixNano())
+	if err := env.SetScrapeTargets(job, l.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	client, err := promapi.NewClient(promapi.Config{Address: env.PrometheusURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := promv1.NewAPI(client)
+	query := fmt.Sprintf(`sluice_testbed_answer{job=%q}`, job)
+	cluster.Eventually(t, time.Minute, "instant query answered", func(ctx context.Context) error {
+		v, _, _, err := api.Query(ctx, query, time.Now())
+		if err != nil {
+			return err
+		}
+		vec, ok := v.(model.Vector)
+		if !ok || len(vec) != 1 {
+			return fmt.Errorf("query %s: got %v", query, v)
+		}
+		if vec[0].Value != 42 {
+			return fmt.Errorf("query %s: got %v, want 42", query, vec[0].Value)
+		}
+		return nil
+	})
+}
