@@ -30,7 +30,7 @@ func (c *Cluster) startKwok(ctx context.Context, nodes int) error {
 	if _, err := os.Stat(stages); err != nil {
 		return fmt.Errorf("kwok stages: %w; run `make tools`", err)
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func moduleDir(ctx context.Context, module string) (string, error) {
 }
 
 func (c *Cluster) startPrometheus(ctx context.Context) error {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}

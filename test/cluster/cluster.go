@@ -53,7 +53,7 @@ type Cluster struct {
 	stopMu     sync.Mutex
 	ca         *certs.CA
 	admin      *rest.Config
-	procs      []*process // in start order
+	procs      []*Process // in start order
 	removeDir  bool
 	progress   io.Writer
 	apiServer  string
@@ -190,7 +190,7 @@ func (c *Cluster) Stop() error {
 	defer c.stopMu.Unlock()
 	var errs []error
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		errs = append(errs, c.procs[i].stop(stopGrace))
+		errs = append(errs, c.procs[i].Stop(stopGrace))
 	}
 	c.procs = nil
 	if c.removeDir {
@@ -277,7 +277,7 @@ func (c *Cluster) waitFor(ctx context.Context, what string, check func(context.C
 			return nil
 		}
 		for _, p := range c.procs {
-			if err := p.exited(); err != nil {
+			if err := p.Exited(); err != nil {
 				return err
 			}
 		}
@@ -287,4 +287,17 @@ func (c *Cluster) waitFor(ctx context.Context, what string, check func(context.C
 		case <-ticker.C:
 		}
 	}
+}
+
+// HelmCommand returns a helm command as the cluster admin, with helm's cache,
+// config and data kept in the cluster folder.
+func (c *Cluster) HelmCommand(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, c.Bin("helm"), append(args, "--kubeconfig", c.Kubeconfig)...)
+	helmHome := filepath.Join(c.Dir, "helm")
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(helmHome, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(helmHome, "config"),
+		"HELM_DATA_HOME="+filepath.Join(helmHome, "data"),
+	)
+	return cmd
 }

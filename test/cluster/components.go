@@ -70,11 +70,11 @@ func (c *Cluster) writePKI(context.Context) error {
 }
 
 func (c *Cluster) startEtcd(ctx context.Context) error {
-	clientPort, err := freePort()
+	clientPort, err := FreePort()
 	if err != nil {
 		return err
 	}
-	peerPort, err := freePort()
+	peerPort, err := FreePort()
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 }
 
 func (c *Cluster) startAPIServer(ctx context.Context) error {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func (c *Cluster) startComponent(ctx context.Context, name, user string, groups 
 	if err != nil {
 		return err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (c *Cluster) startScheduler(ctx context.Context) error {
 }
 
 func (c *Cluster) start(name, bin string, args ...string) error {
-	p, err := startProcess(c.Dir, name, c.Bin(bin), args...)
+	p, err := StartProcess(c.Dir, name, c.Bin(bin), args...)
 	if err != nil {
 		return err
 	}

@@ -13,9 +13,8 @@ import (
 	"time"
 )
 
-// process is one child of the control plane, logging to a file in the
-// cluster's folder.
-type process struct {
+// Process is a child process that logs to a file and dies with its parent.
+type Process struct {
 	name string
 	cmd  *exec.Cmd
 	log  *os.File
@@ -23,11 +22,11 @@ type process struct {
 	err  error // set before done is closed
 }
 
-// startProcess runs bin with args. The child gets SIGKILL when this process
-// dies, so that a panicking test binary leaves nothing behind; and its own
-// process group, so that a Ctrl-C in a terminal reaches only the parent, which
-// then stops the children in order.
-func startProcess(dir, name, bin string, args ...string) (*process, error) {
+// StartProcess runs bin with args, logging to dir/name.log. The child gets
+// SIGKILL when this process dies, so that a panicking test binary leaves
+// nothing behind; and its own process group, so that a Ctrl-C in a terminal
+// reaches only the parent, which then stops the children in order.
+func StartProcess(dir, name, bin string, args ...string) (*Process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -41,7 +40,7 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s (%s): %w", name, bin, err)
 	}
-	p := &process{name: name, cmd: cmd, log: logFile, done: make(chan struct{})}
+	p := &Process{name: name, cmd: cmd, log: logFile, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()
@@ -50,8 +49,14 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 	return p, nil
 }
 
-// exited reports an error if the process has already ended.
-func (p *process) exited() error {
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Log is the path of the process's log file.
+func (p *Process) Log() string { return p.log.Name() }
+
+// Exited reports an error if the process has already ended.
+func (p *Process) Exited() error {
 	select {
 	case <-p.done:
 		return fmt.Errorf("%s exited early (%v); the end of its log:\n%s", p.name, p.err, logTail(p.log.Name(), 20))
@@ -60,8 +65,8 @@ func (p *process) exited() error {
 	}
 }
 
-// stop sends SIGTERM and waits for the process to end, killing it after grace.
-func (p *process) stop(grace time.Duration) error {
+// Stop sends SIGTERM and waits for the process to end, killing it after grace.
+func (p *Process) Stop(grace time.Duration) error {
 	select {
 	case <-p.done:
 		return nil
@@ -82,9 +87,9 @@ func (p *process) stop(grace time.Duration) error {
 	return nil
 }
 
-// freePort asks the kernel for a free loopback port. Another process may take
+// FreePort asks the kernel for a free loopback port. Another process may take
 // it before the child binds it; the child then fails to start and says so.
-func freePort() (int, error) {
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free loopback port: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,6 +55,8 @@ func RunTests(m *testing.M, c **Cluster) int {
 	return m.Run()
 }
 
+var invalidLabelRunes = regexp.MustCompile(`[^a-z0-9]+`)
+
 // Eventually polls cond every 100ms until it returns nil, failing the test
 // after timeout with cond's last error.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func(ctx context.Context) error) {
@@ -86,9 +89,10 @@ func (c *Cluster) Clientset(t testing.TB) kubernetes.Interface {
 func (c *Cluster) NewNamespace(t testing.TB) string {
 	t.Helper()
 	cs := c.Clientset(t)
-	prefix := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	// A DNS label: lower-case letters, digits and inner dashes.
+	prefix := strings.Trim(invalidLabelRunes.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
 	if len(prefix) > 40 {
-		prefix = prefix[:40]
+		prefix = strings.TrimRight(prefix[:40], "-")
 	}
 	ns, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"},

@@ -1,0 +1,78 @@
+// Package canary holds sluice's user-facing contract that the webhook and the
+// shifter share: the annotation names on a Deployment, the settings they
+// carry, and how both are validated.
+package canary
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// Annotations a user sets on a Deployment.
+const (
+	// AnnotationEnabled opts a Deployment in with the value EnabledValue.
+	AnnotationEnabled = "sluice.dev/canary"
+	// AnnotationStepWeight is the canary weight added per step.
+	AnnotationStepWeight = "sluice.dev/step-weight"
+	// AnnotationStepWeights lists explicit weights and overrides step-weight.
+	AnnotationStepWeights = "sluice.dev/step-weights"
+	// AnnotationMaxWeight is the weight at which promotion starts.
+	AnnotationMaxWeight = "sluice.dev/max-weight"
+	// AnnotationInterval is the time between analysis checks.
+	AnnotationInterval = "sluice.dev/interval"
+	// AnnotationThreshold is the number of failed checks before a rollback.
+	AnnotationThreshold = "sluice.dev/threshold"
+	// AnnotationMinSuccessRate is the minimum request success rate, in percent.
+	AnnotationMinSuccessRate = "sluice.dev/min-success-rate"
+	// AnnotationMaxRequestDuration is the maximum P99 request duration.
+	AnnotationMaxRequestDuration = "sluice.dev/max-request-duration"
+	// AnnotationAnalysisWindow is the PromQL range of each check.
+	AnnotationAnalysisWindow = "sluice.dev/analysis-window"
+	// AnnotationPort is the service port.
+	AnnotationPort = "sluice.dev/port"
+	// AnnotationGateways lists the Istio gateways of the VirtualService.
+	AnnotationGateways = "sluice.dev/gateways"
+	// AnnotationHosts lists extra VirtualService hosts.
+	AnnotationHosts = "sluice.dev/hosts"
+	// AnnotationProgressDeadline is the time the canary may take to become ready.
+	AnnotationProgressDeadline = "sluice.dev/progress-deadline"
+	// AnnotationSkipAnalysis "true" lets updates through as plain rolling updates.
+	AnnotationSkipAnalysis = "sluice.dev/skip-analysis"
+	// AnnotationVirtualService names an existing VirtualService to adopt.
+	AnnotationVirtualService = "sluice.dev/virtualservice"
+)
+
+// Annotations only sluice writes.
+const (
+	// AnnotationCanaryTemplate holds the diverted pod template, as JSON.
+	AnnotationCanaryTemplate = "sluice.dev/canary-template"
+	// AnnotationCanaryRevision holds a short hash of the diverted template.
+	AnnotationCanaryRevision = "sluice.dev/canary-revision"
+)
+
+// Values of AnnotationEnabled.
+const (
+	EnabledValue  = "enabled"
+	DisabledValue = "disabled"
+)
+
+// Prefix is the prefix of every sluice annotation.
+const Prefix = "sluice.dev/"
+
+// Enabled reports whether annotations opt a Deployment in.
+func Enabled(annotations map[string]string) bool {
+	return annotations[AnnotationEnabled] == EnabledValue
+}
+
+// Internal reports whether key is an annotation that only sluice writes.
+func Internal(key string) bool {
+	return key == AnnotationCanaryTemplate || key == AnnotationCanaryRevision
+}
+
+// Revision is the short hash that names a pod template in
+// AnnotationCanaryRevision, computed over its JSON as stored in
+// AnnotationCanaryTemplate.
+func Revision(templateJSON []byte) string {
+	sum := sha256.Sum256(templateJSON)
+	return hex.EncodeToString(sum[:5])
+}

@@ -1,0 +1,238 @@
+package canary
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Settings are a Deployment's canary settings: its annotations with the
+// defaults applied.
+type Settings struct {
+	// StepWeights are the canary weights of the steps, in order.
+	StepWeights []int32 `json:"stepWeights"`
+	// MaxWeight is the weight at which promotion starts.
+	MaxWeight int32 `json:"maxWeight"`
+	// Interval is the time between analysis checks.
+	Interval metav1.Duration `json:"interval"`
+	// Threshold is the number of failed checks that rolls back.
+	Threshold int32 `json:"threshold"`
+	// MinSuccessRate is the minimum request success rate, in percent.
+	MinSuccessRate float64 `json:"minSuccessRate"`
+	// MaxRequestDuration is the maximum P99 request duration.
+	MaxRequestDuration metav1.Duration `json:"maxRequestDuration"`
+	// AnalysisWindow is the PromQL range of each check.
+	AnalysisWindow metav1.Duration `json:"analysisWindow"`
+	// Port is the service port; 0 means the first container port, else 80.
+	Port int32 `json:"port,omitempty"`
+	// Gateways are the Istio gateways of the VirtualService.
+	Gateways []string `json:"gateways,omitempty"`
+	// Hosts are extra VirtualService hosts.
+	Hosts []string `json:"hosts,omitempty"`
+	// ProgressDeadline is the time the canary may take to become ready.
+	ProgressDeadline metav1.Duration `json:"progressDeadline"`
+	// SkipAnalysis lets updates through as plain rolling updates.
+	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
+	// VirtualService names an existing VirtualService to adopt.
+	VirtualService string `json:"virtualService,omitempty"`
+}
+
+// Defaults are the settings of a Deployment that sets none.
+func Defaults() Settings {
+	return Settings{
+		StepWeights:        stepsOf(10, 50),
+		MaxWeight:          50,
+		Interval:           duration(time.Minute),
+		Threshold:          5,
+		MinSuccessRate:     99,
+		MaxRequestDuration: duration(500 * time.Millisecond),
+		AnalysisWindow:     duration(time.Minute),
+		ProgressDeadline:   duration(10 * time.Minute),
+	}
+}
+
+func duration(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} }
+
+// stepsOf returns step, 2*step, ... up to the first weight at or above max
+// (capped at 100): the steps of a constant step weight.
+func stepsOf(step, maxWeight int32) []int32 {
+	var weights []int32
+	for w := step; ; w += step {
+		weights = append(weights, min(w, 100))
+		if w >= maxWeight || w >= 100 {
+			return weights
+		}
+	}
+}
+
+// ParseSettings reads the settings from a Deployment's annotations. It returns
+// one message per problem, naming the annotation, its value and what is
+// allowed; the settings are valid only if there are none.
+func ParseSettings(annotations map[string]string) (Settings, []string) {
+	s := Defaults()
+	p := parser{annotations: annotations}
+	step := p.integer(AnnotationStepWeight, 10, 1, 100)
+	s.MaxWeight = p.integer(AnnotationMaxWeight, s.MaxWeight, 1, 100)
+	s.StepWeights = stepsOf(step, s.MaxWeight)
+	if raw, ok := annotations[AnnotationStepWeights]; ok {
+		weights, valid := parseWeights(raw)
+		switch {
+		case !valid:
+			p.fail(AnnotationStepWeights, raw, "is not a comma-separated list of strictly increasing integers between 1 and 100")
+		case weights[len(weights)-1] < s.MaxWeight:
+			p.fail(AnnotationStepWeights, raw, fmt.Sprintf("never reaches %s %d; end the list at or above it", AnnotationMaxWeight, s.MaxWeight))
+		default:
+			s.StepWeights = weights
+		}
+	}
+	s.Interval = p.duration(AnnotationInterval, s.Interval, time.Second)
+	s.Threshold = p.integer(AnnotationThreshold, s.Threshold, 1, 1000)
+	s.MinSuccessRate = p.percentage(AnnotationMinSuccessRate, s.MinSuccessRate)
+	s.MaxRequestDuration = p.duration(AnnotationMaxRequestDuration, s.MaxRequestDuration, time.Millisecond)
+	s.AnalysisWindow = p.duration(AnnotationAnalysisWindow, s.AnalysisWindow, time.Second)
+	s.Port = p.integer(AnnotationPort, 0, 1, 65535)
+	s.Gateways = p.list(AnnotationGateways, "gateway names, such as istio-system/public or mesh", validGateway)
+	s.Hosts = p.list(AnnotationHosts, "host names, such as app.example.com or *.example.com", validHost)
+	s.ProgressDeadline = p.duration(AnnotationProgressDeadline, s.ProgressDeadline, time.Second)
+	s.SkipAnalysis = p.boolean(AnnotationSkipAnalysis)
+	if raw, ok := annotations[AnnotationVirtualService]; ok {
+		if len(validation.IsDNS1123Subdomain(raw)) > 0 {
+			p.fail(AnnotationVirtualService, raw, "is not the name of a VirtualService (a DNS-1123 subdomain)")
+		}
+		s.VirtualService = raw
+	}
+	if raw, ok := annotations[AnnotationEnabled]; ok && raw != EnabledValue && raw != DisabledValue {
+		p.fail(AnnotationEnabled, raw, fmt.Sprintf("is not %q or %q", EnabledValue, DisabledValue))
+	}
+	for key := range annotations {
+		if strings.HasPrefix(key, Prefix) && !slices.Contains(knownAnnotations, key) {
+			p.problems = append(p.problems, fmt.Sprintf("%s is not a sluice annotation; the known ones are %s",
+				key, strings.Join(knownAnnotations, ", ")))
+		}
+	}
+	slices.Sort(p.problems)
+	return s, p.problems
+}
+
+// knownAnnotations are every sluice annotation, in the order the README lists them.
+var knownAnnotations = []string{
+	AnnotationEnabled, AnnotationStepWeight, AnnotationStepWeights, AnnotationMaxWeight,
+	AnnotationInterval, AnnotationThreshold, AnnotationMinSuccessRate, AnnotationMaxRequestDuration,
+	AnnotationAnalysisWindow, AnnotationPort, AnnotationGateways, AnnotationHosts,
+	AnnotationProgressDeadline, AnnotationSkipAnalysis, AnnotationVirtualService,
+	AnnotationCanaryTemplate, AnnotationCanaryRevision,
+}
+
+// parser collects the problems of one set of annotations.
+type parser struct {
+	annotations map[string]string
+	problems    []string
+}
+
+func (p *parser) fail(key, value, allowed string) {
+	p.problems = append(p.problems, fmt.Sprintf("%s: %q %s", key, value, allowed))
+}
+
+func (p *parser) integer(key string, def, lo, hi int32) int32 {
+	raw, ok := p.annotations[key]
+	if !ok {
+		return def
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 32)
+	if err != nil || v < int64(lo) || v > int64(hi) {
+		p.fail(key, raw, fmt.Sprintf("is not an integer between %d and %d", lo, hi))
+		return def
+	}
+	return int32(v)
+}
+
+func (p *parser) percentage(key string, def float64) float64 {
+	raw, ok := p.annotations[key]
+	if !ok {
+		return def
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
+	if err != nil || !(v >= 0 && v <= 100) {
+		p.fail(key, raw, "is not a number between 0 and 100")
+		return def
+	}
+	return v
+}
+
+func (p *parser) duration(key string, def metav1.Duration, least time.Duration) metav1.Duration {
+	raw, ok := p.annotations[key]
+	if !ok {
+		return def
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(raw))
+	if err != nil || v < least {
+		p.fail(key, raw, fmt.Sprintf("is not a Go duration of at least %s, such as 30s or 2m", least))
+		return def
+	}
+	return duration(v)
+}
+
+func (p *parser) boolean(key string) bool {
+	raw, ok := p.annotations[key]
+	if !ok {
+		return false
+	}
+	if raw != "true" && raw != "false" {
+		p.fail(key, raw, `is not "true" or "false"`)
+		return false
+	}
+	return raw == "true"
+}
+
+func (p *parser) list(key, what string, valid func(string) bool) []string {
+	raw, ok := p.annotations[key]
+	if !ok {
+		return nil
+	}
+	items := strings.Split(raw, ",")
+	for i, item := range items {
+		items[i] = strings.TrimSpace(item)
+		if !valid(items[i]) {
+			p.fail(key, raw, "is not a comma-separated list of "+what)
+			return nil
+		}
+	}
+	return items
+}
+
+// parseWeights parses "5,10,25,50": strictly increasing integers in 1..100.
+func parseWeights(raw string) ([]int32, bool) {
+	var weights []int32
+	for item := range strings.SplitSeq(raw, ",") {
+		v, err := strconv.ParseInt(strings.TrimSpace(item), 10, 32)
+		if err != nil || v < 1 || v > 100 || (len(weights) > 0 && int32(v) <= weights[len(weights)-1]) {
+			return nil, false
+		}
+		weights = append(weights, int32(v))
+	}
+	return weights, len(weights) > 0
+}
+
+// validGateway accepts mesh, name, namespace/name and a gateway's FQDN.
+func validGateway(g string) bool {
+	ns, name, found := strings.Cut(g, "/")
+	if !found {
+		name, ns = ns, ""
+	}
+	if ns != "" && len(validation.IsDNS1123Label(ns)) > 0 {
+		return false
+	}
+	return len(validation.IsDNS1123Subdomain(name)) == 0
+}
+
+func validHost(h string) bool {
+	if rest, ok := strings.CutPrefix(h, "*."); ok {
+		h = rest
+	}
+	return len(validation.IsDNS1123Subdomain(h)) == 0
+}

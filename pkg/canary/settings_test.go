@@ -1,0 +1,681 @@
+package canary
+
+import (
+	"reflect"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// knownList is the list of known annotations as the unknown-key message
+// spells it, written out so that a change in wording or order breaks tests.
+const knownList = "sluice.dev/canary, sluice.dev/step-weight, sluice.dev/step-weights, sluice.dev/max-weight, " +
+	"sluice.dev/interval, sluice.dev/threshold, sluice.dev/min-success-rate, sluice.dev/max-request-duration, " +
+	"sluice.dev/analysis-window, sluice.dev/port, sluice.dev/gateways, sluice.dev/hosts, " +
+	"sluice.dev/progress-deadline, sluice.dev/skip-analysis, sluice.dev/virtualservice, " +
+	"sluice.dev/canary-template, sluice.dev/canary-revision"
+
+func checkProblems(t *testing.T, annotations map[string]string, want []string) Settings {
+	t.Helper()
+	got, problems := ParseSettings(annotations)
+	if !slices.Equal(problems, want) {
+		t.Errorf("ParseSettings(%q) problems:\n got  %q\n want %q", annotations, problems, want)
+	}
+	return got
+}
+
+func TestParseSettingsProblems(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        []string
+	}{
+		// step-weight
+		{"step-weight abc", map[string]string{"sluice.dev/step-weight": "abc"},
+			[]string{`sluice.dev/step-weight: "abc" is not an integer between 1 and 100`}},
+		{"step-weight 0", map[string]string{"sluice.dev/step-weight": "0"},
+			[]string{`sluice.dev/step-weight: "0" is not an integer between 1 and 100`}},
+		{"step-weight 101", map[string]string{"sluice.dev/step-weight": "101"},
+			[]string{`sluice.dev/step-weight: "101" is not an integer between 1 and 100`}},
+		{"step-weight -5", map[string]string{"sluice.dev/step-weight": "-5"},
+			[]string{`sluice.dev/step-weight: "-5" is not an integer between 1 and 100`}},
+		{"step-weight 1.5", map[string]string{"sluice.dev/step-weight": "1.5"},
+			[]string{`sluice.dev/step-weight: "1.5" is not an integer between 1 and 100`}},
+		{"step-weight empty", map[string]string{"sluice.dev/step-weight": ""},
+			[]string{`sluice.dev/step-weight: "" is not an integer between 1 and 100`}},
+		{"step-weight overflows int32", map[string]string{"sluice.dev/step-weight": "99999999999"},
+			[]string{`sluice.dev/step-weight: "99999999999" is not an integer between 1 and 100`}},
+
+		// step-weights
+		{"step-weights abc", map[string]string{"sluice.dev/step-weights": "abc"},
+			[]string{`sluice.dev/step-weights: "abc" is not a comma-separated list of strictly increasing integers between 1 and 100`}},
+		{"step-weights empty", map[string]string{"sluice.dev/step-weights": ""},
+			[]string{`sluice.dev/step-weights: "" is not a comma-separated list of strictly increasing integers between 1 and 100`}},
+		{"step-weights with 0", map[string]string{"sluice.dev/step-weights": "0,10,50"},
+			[]string{`sluice.dev/step-weights: "0,10,50" is not a comma-separated list of strictly increasing integers between 1 and 100`}},
+		{"step-weights with 101", map[string]string{"sluice.dev/step-weights": "10,50,101"},
+			[]string{`sluice.dev/step-weights: "10,50,101" is not a comma-separated list of strictly increasing integers between 1 and 100`}},
+		{"step-weights repeated", map[string]string{"sluice.dev/step-weights": "10,10,50"},
+			[]string{`sluice.dev/step-weights: "10,10,50" is not a comma-separated list of strictly increasing integers between 1 and 100`}},
+		{"step-weights decreasing", map[string]string{"sluice.dev/step-weights": "50,10"},
+			[]string{`sluice.dev/step-weights: "50,10" is not a comma-separated list of strictly increasing integers between 1 and 100`}},
+		{"step-weights empty item", map[string]string{"sluice.dev/step-weights": "10,,50"},
+			[]string{`sluice.dev/step-weights: "10,,50" is not a comma-separated list of strictly increasing integers between 1 and 100`}},
+		{"step-weights trailing comma", map[string]string{"sluice.dev/step-weights": "10,50,"},
+			[]string{`sluice.dev/step-weights: "10,50," is not a comma-separated list of strictly increasing integers between 1 and 100`}},
+		{"step-weights never reach default max-weight", map[string]string{"sluice.dev/step-weights": "5,10,25"},
+			[]string{`sluice.dev/step-weights: "5,10,25" never reaches sluice.dev/max-weight 50; end the list at or above it`}},
+		{"step-weights one short of default max-weight", map[string]string{"sluice.dev/step-weights": "10,49"},
+			[]string{`sluice.dev/step-weights: "10,49" never reaches sluice.dev/max-weight 50; end the list at or above it`}},
+		{"step-weights never reach max-weight 70", map[string]string{"sluice.dev/step-weights": "10,20,60", "sluice.dev/max-weight": "70"},
+			[]string{`sluice.dev/step-weights: "10,20,60" never reaches sluice.dev/max-weight 70; end the list at or above it`}},
+
+		// max-weight
+		{"max-weight abc", map[string]string{"sluice.dev/max-weight": "abc"},
+			[]string{`sluice.dev/max-weight: "abc" is not an integer between 1 and 100`}},
+		{"max-weight 0", map[string]string{"sluice.dev/max-weight": "0"},
+			[]string{`sluice.dev/max-weight: "0" is not an integer between 1 and 100`}},
+		{"max-weight 101", map[string]string{"sluice.dev/max-weight": "101"},
+			[]string{`sluice.dev/max-weight: "101" is not an integer between 1 and 100`}},
+
+		// interval
+		{"interval abc", map[string]string{"sluice.dev/interval": "abc"},
+			[]string{`sluice.dev/interval: "abc" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"interval 999ms", map[string]string{"sluice.dev/interval": "999ms"},
+			[]string{`sluice.dev/interval: "999ms" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"interval 0s", map[string]string{"sluice.dev/interval": "0s"},
+			[]string{`sluice.dev/interval: "0s" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"interval -1s", map[string]string{"sluice.dev/interval": "-1s"},
+			[]string{`sluice.dev/interval: "-1s" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"interval without unit", map[string]string{"sluice.dev/interval": "60"},
+			[]string{`sluice.dev/interval: "60" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"interval empty", map[string]string{"sluice.dev/interval": ""},
+			[]string{`sluice.dev/interval: "" is not a Go duration of at least 1s, such as 30s or 2m`}},
+
+		// threshold
+		{"threshold abc", map[string]string{"sluice.dev/threshold": "abc"},
+			[]string{`sluice.dev/threshold: "abc" is not an integer between 1 and 1000`}},
+		{"threshold 0", map[string]string{"sluice.dev/threshold": "0"},
+			[]string{`sluice.dev/threshold: "0" is not an integer between 1 and 1000`}},
+		{"threshold 1001", map[string]string{"sluice.dev/threshold": "1001"},
+			[]string{`sluice.dev/threshold: "1001" is not an integer between 1 and 1000`}},
+
+		// min-success-rate
+		{"min-success-rate abc", map[string]string{"sluice.dev/min-success-rate": "abc"},
+			[]string{`sluice.dev/min-success-rate: "abc" is not a number between 0 and 100`}},
+		{"min-success-rate -0.1", map[string]string{"sluice.dev/min-success-rate": "-0.1"},
+			[]string{`sluice.dev/min-success-rate: "-0.1" is not a number between 0 and 100`}},
+		{"min-success-rate 100.1", map[string]string{"sluice.dev/min-success-rate": "100.1"},
+			[]string{`sluice.dev/min-success-rate: "100.1" is not a number between 0 and 100`}},
+		{"min-success-rate NaN", map[string]string{"sluice.dev/min-success-rate": "NaN"},
+			[]string{`sluice.dev/min-success-rate: "NaN" is not a number between 0 and 100`}},
+		{"min-success-rate Inf", map[string]string{"sluice.dev/min-success-rate": "Inf"},
+			[]string{`sluice.dev/min-success-rate: "Inf" is not a number between 0 and 100`}},
+		{"min-success-rate -Inf", map[string]string{"sluice.dev/min-success-rate": "-Inf"},
+			[]string{`sluice.dev/min-success-rate: "-Inf" is not a number between 0 and 100`}},
+		{"min-success-rate percent sign", map[string]string{"sluice.dev/min-success-rate": "99%"},
+			[]string{`sluice.dev/min-success-rate: "99%" is not a number between 0 and 100`}},
+
+		// max-request-duration
+		{"max-request-duration abc", map[string]string{"sluice.dev/max-request-duration": "abc"},
+			[]string{`sluice.dev/max-request-duration: "abc" is not a Go duration of at least 1ms, such as 30s or 2m`}},
+		{"max-request-duration 0s", map[string]string{"sluice.dev/max-request-duration": "0s"},
+			[]string{`sluice.dev/max-request-duration: "0s" is not a Go duration of at least 1ms, such as 30s or 2m`}},
+		{"max-request-duration -1s", map[string]string{"sluice.dev/max-request-duration": "-1s"},
+			[]string{`sluice.dev/max-request-duration: "-1s" is not a Go duration of at least 1ms, such as 30s or 2m`}},
+		{"max-request-duration 999us", map[string]string{"sluice.dev/max-request-duration": "999us"},
+			[]string{`sluice.dev/max-request-duration: "999us" is not a Go duration of at least 1ms, such as 30s or 2m`}},
+		{"max-request-duration 500 without unit", map[string]string{"sluice.dev/max-request-duration": "500"},
+			[]string{`sluice.dev/max-request-duration: "500" is not a Go duration of at least 1ms, such as 30s or 2m`}},
+
+		// analysis-window
+		{"analysis-window abc", map[string]string{"sluice.dev/analysis-window": "abc"},
+			[]string{`sluice.dev/analysis-window: "abc" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"analysis-window 999ms", map[string]string{"sluice.dev/analysis-window": "999ms"},
+			[]string{`sluice.dev/analysis-window: "999ms" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"analysis-window 0s", map[string]string{"sluice.dev/analysis-window": "0s"},
+			[]string{`sluice.dev/analysis-window: "0s" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"analysis-window -1s", map[string]string{"sluice.dev/analysis-window": "-1s"},
+			[]string{`sluice.dev/analysis-window: "-1s" is not a Go duration of at least 1s, such as 30s or 2m`}},
+
+		// port
+		{"port abc", map[string]string{"sluice.dev/port": "abc"},
+			[]string{`sluice.dev/port: "abc" is not an integer between 1 and 65535`}},
+		{"port 0", map[string]string{"sluice.dev/port": "0"},
+			[]string{`sluice.dev/port: "0" is not an integer between 1 and 65535`}},
+		{"port 65536", map[string]string{"sluice.dev/port": "65536"},
+			[]string{`sluice.dev/port: "65536" is not an integer between 1 and 65535`}},
+		{"port -1", map[string]string{"sluice.dev/port": "-1"},
+			[]string{`sluice.dev/port: "-1" is not an integer between 1 and 65535`}},
+		{"port named", map[string]string{"sluice.dev/port": "http"},
+			[]string{`sluice.dev/port: "http" is not an integer between 1 and 65535`}},
+
+		// gateways
+		{"gateways abc_def", map[string]string{"sluice.dev/gateways": "abc_def"},
+			[]string{`sluice.dev/gateways: "abc_def" is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
+		{"gateways empty", map[string]string{"sluice.dev/gateways": ""},
+			[]string{`sluice.dev/gateways: "" is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
+		{"gateways empty item", map[string]string{"sluice.dev/gateways": "mesh,,istio-system/public"},
+			[]string{`sluice.dev/gateways: "mesh,,istio-system/public" is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
+		{"gateways trailing comma", map[string]string{"sluice.dev/gateways": "mesh,"},
+			[]string{`sluice.dev/gateways: "mesh," is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
+		{"gateways upper-case namespace", map[string]string{"sluice.dev/gateways": "Istio-System/public"},
+			[]string{`sluice.dev/gateways: "Istio-System/public" is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
+		{"gateways dotted namespace", map[string]string{"sluice.dev/gateways": "istio.system/public"},
+			[]string{`sluice.dev/gateways: "istio.system/public" is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
+		{"gateways two slashes", map[string]string{"sluice.dev/gateways": "a/b/c"},
+			[]string{`sluice.dev/gateways: "a/b/c" is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
+		{"gateways namespace without name", map[string]string{"sluice.dev/gateways": "istio-system/"},
+			[]string{`sluice.dev/gateways: "istio-system/" is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
+		{"gateways one bad among good", map[string]string{"sluice.dev/gateways": "mesh, Bad "},
+			[]string{`sluice.dev/gateways: "mesh, Bad " is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
+
+		// hosts
+		{"hosts abc_def", map[string]string{"sluice.dev/hosts": "abc_def"},
+			[]string{`sluice.dev/hosts: "abc_def" is not a comma-separated list of host names, such as app.example.com or *.example.com`}},
+		{"hosts empty", map[string]string{"sluice.dev/hosts": ""},
+			[]string{`sluice.dev/hosts: "" is not a comma-separated list of host names, such as app.example.com or *.example.com`}},
+		{"hosts upper case", map[string]string{"sluice.dev/hosts": "Staging.example.com"},
+			[]string{`sluice.dev/hosts: "Staging.example.com" is not a comma-separated list of host names, such as app.example.com or *.example.com`}},
+		{"hosts url", map[string]string{"sluice.dev/hosts": "https://staging.example.com"},
+			[]string{`sluice.dev/hosts: "https://staging.example.com" is not a comma-separated list of host names, such as app.example.com or *.example.com`}},
+		{"hosts wildcard in middle", map[string]string{"sluice.dev/hosts": "app.*.example.com"},
+			[]string{`sluice.dev/hosts: "app.*.example.com" is not a comma-separated list of host names, such as app.example.com or *.example.com`}},
+		{"hosts empty item", map[string]string{"sluice.dev/hosts": "a.example.com,,b.example.com"},
+			[]string{`sluice.dev/hosts: "a.example.com,,b.example.com" is not a comma-separated list of host names, such as app.example.com or *.example.com`}},
+
+		// progress-deadline
+		{"progress-deadline abc", map[string]string{"sluice.dev/progress-deadline": "abc"},
+			[]string{`sluice.dev/progress-deadline: "abc" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"progress-deadline 999ms", map[string]string{"sluice.dev/progress-deadline": "999ms"},
+			[]string{`sluice.dev/progress-deadline: "999ms" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"progress-deadline 0s", map[string]string{"sluice.dev/progress-deadline": "0s"},
+			[]string{`sluice.dev/progress-deadline: "0s" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"progress-deadline -1s", map[string]string{"sluice.dev/progress-deadline": "-1s"},
+			[]string{`sluice.dev/progress-deadline: "-1s" is not a Go duration of at least 1s, such as 30s or 2m`}},
+
+		// skip-analysis
+		{"skip-analysis abc", map[string]string{"sluice.dev/skip-analysis": "abc"},
+			[]string{`sluice.dev/skip-analysis: "abc" is not "true" or "false"`}},
+		{"skip-analysis yes", map[string]string{"sluice.dev/skip-analysis": "yes"},
+			[]string{`sluice.dev/skip-analysis: "yes" is not "true" or "false"`}},
+		{"skip-analysis True", map[string]string{"sluice.dev/skip-analysis": "True"},
+			[]string{`sluice.dev/skip-analysis: "True" is not "true" or "false"`}},
+		{"skip-analysis 1", map[string]string{"sluice.dev/skip-analysis": "1"},
+			[]string{`sluice.dev/skip-analysis: "1" is not "true" or "false"`}},
+		{"skip-analysis empty", map[string]string{"sluice.dev/skip-analysis": ""},
+			[]string{`sluice.dev/skip-analysis: "" is not "true" or "false"`}},
+
+		// virtualservice
+		{"virtualservice abc_def", map[string]string{"sluice.dev/virtualservice": "abc_def"},
+			[]string{`sluice.dev/virtualservice: "abc_def" is not the name of a VirtualService (a DNS-1123 subdomain)`}},
+		{"virtualservice empty", map[string]string{"sluice.dev/virtualservice": ""},
+			[]string{`sluice.dev/virtualservice: "" is not the name of a VirtualService (a DNS-1123 subdomain)`}},
+		{"virtualservice upper case", map[string]string{"sluice.dev/virtualservice": "MyService"},
+			[]string{`sluice.dev/virtualservice: "MyService" is not the name of a VirtualService (a DNS-1123 subdomain)`}},
+		{"virtualservice namespaced", map[string]string{"sluice.dev/virtualservice": "default/my-vs"},
+			[]string{`sluice.dev/virtualservice: "default/my-vs" is not the name of a VirtualService (a DNS-1123 subdomain)`}},
+
+		// canary
+		{"canary yes", map[string]string{"sluice.dev/canary": "yes"},
+			[]string{`sluice.dev/canary: "yes" is not "enabled" or "disabled"`}},
+		{"canary abc", map[string]string{"sluice.dev/canary": "abc"},
+			[]string{`sluice.dev/canary: "abc" is not "enabled" or "disabled"`}},
+		{"canary true", map[string]string{"sluice.dev/canary": "true"},
+			[]string{`sluice.dev/canary: "true" is not "enabled" or "disabled"`}},
+		{"canary Enabled", map[string]string{"sluice.dev/canary": "Enabled"},
+			[]string{`sluice.dev/canary: "Enabled" is not "enabled" or "disabled"`}},
+		{"canary empty", map[string]string{"sluice.dev/canary": ""},
+			[]string{`sluice.dev/canary: "" is not "enabled" or "disabled"`}},
+
+		// quoting of odd values
+		{"value with quotes and newline", map[string]string{"sluice.dev/port": "\"8080\"\n"},
+			[]string{`sluice.dev/port: "\"8080\"\n" is not an integer between 1 and 65535`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkProblems(t, tt.annotations, tt.want)
+		})
+	}
+}
+
+func TestParseSettingsUnknownAnnotation(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        []string
+	}{
+		{"missing dash", map[string]string{"sluice.dev/stepweight": "20"},
+			[]string{"sluice.dev/stepweight is not a sluice annotation; the known ones are " + knownList}},
+		{"plural typo", map[string]string{"sluice.dev/gateway": "mesh"},
+			[]string{"sluice.dev/gateway is not a sluice annotation; the known ones are " + knownList}},
+		{"upper case", map[string]string{"sluice.dev/Canary": "enabled"},
+			[]string{"sluice.dev/Canary is not a sluice annotation; the known ones are " + knownList}},
+		{"bare prefix", map[string]string{"sluice.dev/": "x"},
+			[]string{"sluice.dev/ is not a sluice annotation; the known ones are " + knownList}},
+		{"two unknown sorted", map[string]string{"sluice.dev/zzz": "1", "sluice.dev/aaa": "2"},
+			[]string{
+				"sluice.dev/aaa is not a sluice annotation; the known ones are " + knownList,
+				"sluice.dev/zzz is not a sluice annotation; the known ones are " + knownList,
+			}},
+		{"other prefixes ignored", map[string]string{
+			"kubernetes.io/change-cause": "x", "sluice.io/stepweight": "x", "app.sluice.dev/x": "y", "deployment.kubernetes.io/revision": "3",
+		}, nil},
+		{"internal annotations accepted", map[string]string{
+			"sluice.dev/canary-template": `{"spec":{}}`, "sluice.dev/canary-revision": "0123456789",
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkProblems(t, tt.annotations, tt.want)
+		})
+	}
+}
+
+func TestParseSettingsSeveralProblems(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        []string
+	}{
+		{
+			name: "every annotation wrong",
+			annotations: map[string]string{
+				"sluice.dev/canary":               "yes",
+				"sluice.dev/step-weight":          "0",
+				"sluice.dev/step-weights":         "abc",
+				"sluice.dev/max-weight":           "101",
+				"sluice.dev/interval":             "999ms",
+				"sluice.dev/threshold":            "1001",
+				"sluice.dev/min-success-rate":     "NaN",
+				"sluice.dev/max-request-duration": "0s",
+				"sluice.dev/analysis-window":      "-1s",
+				"sluice.dev/port":                 "65536",
+				"sluice.dev/gateways":             "Bad_Gateway",
+				"sluice.dev/hosts":                "bad_host",
+				"sluice.dev/progress-deadline":    "0s",
+				"sluice.dev/skip-analysis":        "yes",
+				"sluice.dev/virtualservice":       "Bad_VS",
+				"sluice.dev/stepweight":           "20",
+			},
+			want: []string{
+				`sluice.dev/analysis-window: "-1s" is not a Go duration of at least 1s, such as 30s or 2m`,
+				`sluice.dev/canary: "yes" is not "enabled" or "disabled"`,
+				`sluice.dev/gateways: "Bad_Gateway" is not a comma-separated list of gateway names, such as istio-system/public or mesh`,
+				`sluice.dev/hosts: "bad_host" is not a comma-separated list of host names, such as app.example.com or *.example.com`,
+				`sluice.dev/interval: "999ms" is not a Go duration of at least 1s, such as 30s or 2m`,
+				`sluice.dev/max-request-duration: "0s" is not a Go duration of at least 1ms, such as 30s or 2m`,
+				`sluice.dev/max-weight: "101" is not an integer between 1 and 100`,
+				`sluice.dev/min-success-rate: "NaN" is not a number between 0 and 100`,
+				`sluice.dev/port: "65536" is not an integer between 1 and 65535`,
+				`sluice.dev/progress-deadline: "0s" is not a Go duration of at least 1s, such as 30s or 2m`,
+				`sluice.dev/skip-analysis: "yes" is not "true" or "false"`,
+				`sluice.dev/step-weight: "0" is not an integer between 1 and 100`,
+				`sluice.dev/step-weights: "abc" is not a comma-separated list of strictly increasing integers between 1 and 100`,
+				"sluice.dev/stepweight is not a sluice annotation; the known ones are " + knownList,
+				`sluice.dev/threshold: "1001" is not an integer between 1 and 1000`,
+				`sluice.dev/virtualservice: "Bad_VS" is not the name of a VirtualService (a DNS-1123 subdomain)`,
+			},
+		},
+		{
+			name: "three problems, valid ones ignored",
+			annotations: map[string]string{
+				"sluice.dev/canary":      "enabled",
+				"sluice.dev/threshold":   "0",
+				"sluice.dev/step-weight": "abc",
+				"sluice.dev/max-weight":  "70",
+				"sluice.dev/port":        "0",
+			},
+			want: []string{
+				`sluice.dev/port: "0" is not an integer between 1 and 65535`,
+				`sluice.dev/step-weight: "abc" is not an integer between 1 and 100`,
+				`sluice.dev/threshold: "0" is not an integer between 1 and 1000`,
+			},
+		},
+		{
+			name: "invalid max-weight and short step-weights",
+			annotations: map[string]string{
+				"sluice.dev/max-weight":   "abc",
+				"sluice.dev/step-weights": "10,20",
+			},
+			want: []string{
+				`sluice.dev/max-weight: "abc" is not an integer between 1 and 100`,
+				`sluice.dev/step-weights: "10,20" never reaches sluice.dev/max-weight 50; end the list at or above it`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkProblems(t, tt.annotations, tt.want)
+			if !t.Failed() && !slices.IsSorted(tt.want) {
+				t.Errorf("expected problems in the test are not sorted: %q", tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	want := Settings{
+		StepWeights:        []int32{10, 20, 30, 40, 50},
+		MaxWeight:          50,
+		Interval:           metav1.Duration{Duration: time.Minute},
+		Threshold:          5,
+		MinSuccessRate:     99,
+		MaxRequestDuration: metav1.Duration{Duration: 500 * time.Millisecond},
+		AnalysisWindow:     metav1.Duration{Duration: time.Minute},
+		ProgressDeadline:   metav1.Duration{Duration: 10 * time.Minute},
+	}
+	if got := Defaults(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Defaults() = %+v, want %+v", got, want)
+	}
+	for _, annotations := range []map[string]string{nil, {}, {"sluice.dev/canary": "enabled"}} {
+		got := checkProblems(t, annotations, nil)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("ParseSettings(%q) = %+v, want %+v", annotations, got, want)
+		}
+	}
+}
+
+func TestParseSettingsValid(t *testing.T) {
+	with := func(change func(*Settings)) Settings {
+		s := Defaults()
+		change(&s)
+		return s
+	}
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        Settings
+	}{
+		{"no annotations", nil, Defaults()},
+		{"classic lesson step 20 max 70",
+			map[string]string{"sluice.dev/step-weight": "20", "sluice.dev/max-weight": "70"},
+			with(func(s *Settings) { s.StepWeights = []int32{20, 40, 60, 80}; s.MaxWeight = 70 })},
+		{"step 30 max 100 capped at 100",
+			map[string]string{"sluice.dev/step-weight": "30", "sluice.dev/max-weight": "100"},
+			with(func(s *Settings) { s.StepWeights = []int32{30, 60, 90, 100}; s.MaxWeight = 100 })},
+		{"step 25 max 100 exact",
+			map[string]string{"sluice.dev/step-weight": "25", "sluice.dev/max-weight": "100"},
+			with(func(s *Settings) { s.StepWeights = []int32{25, 50, 75, 100}; s.MaxWeight = 100 })},
+		{"step only with default max",
+			map[string]string{"sluice.dev/step-weight": "20"},
+			with(func(s *Settings) { s.StepWeights = []int32{20, 40, 60} })},
+		{"step 1 max 3",
+			map[string]string{"sluice.dev/step-weight": "1", "sluice.dev/max-weight": "3"},
+			with(func(s *Settings) { s.StepWeights = []int32{1, 2, 3}; s.MaxWeight = 3 })},
+		{"step 100",
+			map[string]string{"sluice.dev/step-weight": "100"},
+			with(func(s *Settings) { s.StepWeights = []int32{100} })},
+		{"step above max",
+			map[string]string{"sluice.dev/step-weight": "60", "sluice.dev/max-weight": "50"},
+			with(func(s *Settings) { s.StepWeights = []int32{60} })},
+		{"max-weight 1",
+			map[string]string{"sluice.dev/max-weight": "1"},
+			with(func(s *Settings) { s.StepWeights = []int32{10}; s.MaxWeight = 1 })},
+		{"max-weight only 100",
+			map[string]string{"sluice.dev/max-weight": "100"},
+			with(func(s *Settings) {
+				s.StepWeights = []int32{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}
+				s.MaxWeight = 100
+			})},
+		{"step-weight trimmed",
+			map[string]string{"sluice.dev/step-weight": " 20 ", "sluice.dev/max-weight": "\t70\n"},
+			with(func(s *Settings) { s.StepWeights = []int32{20, 40, 60, 80}; s.MaxWeight = 70 })},
+		{"explicit step-weights override",
+			map[string]string{"sluice.dev/step-weights": "5,10,25,50"},
+			with(func(s *Settings) { s.StepWeights = []int32{5, 10, 25, 50} })},
+		{"explicit step-weights override step-weight",
+			map[string]string{"sluice.dev/step-weights": "5,10,25,50", "sluice.dev/step-weight": "20"},
+			with(func(s *Settings) { s.StepWeights = []int32{5, 10, 25, 50} })},
+		{"explicit step-weights beyond max-weight",
+			map[string]string{"sluice.dev/step-weights": "5,10,25,50,80", "sluice.dev/max-weight": "60"},
+			with(func(s *Settings) { s.StepWeights = []int32{5, 10, 25, 50, 80}; s.MaxWeight = 60 })},
+		{"explicit step-weights trimmed",
+			map[string]string{"sluice.dev/step-weights": " 5 , 10,\t25 ,50 "},
+			with(func(s *Settings) { s.StepWeights = []int32{5, 10, 25, 50} })},
+		{"explicit step-weights bounds",
+			map[string]string{"sluice.dev/step-weights": "1,100"},
+			with(func(s *Settings) { s.StepWeights = []int32{1, 100} })},
+		{"interval 1s bound",
+			map[string]string{"sluice.dev/interval": "1s"},
+			with(func(s *Settings) { s.Interval = metav1.Duration{Duration: time.Second} })},
+		{"interval 2m30s trimmed",
+			map[string]string{"sluice.dev/interval": " 2m30s "},
+			with(func(s *Settings) { s.Interval = metav1.Duration{Duration: 150 * time.Second} })},
+		{"threshold bounds 1",
+			map[string]string{"sluice.dev/threshold": "1"},
+			with(func(s *Settings) { s.Threshold = 1 })},
+		{"threshold bounds 1000",
+			map[string]string{"sluice.dev/threshold": "1000"},
+			with(func(s *Settings) { s.Threshold = 1000 })},
+		{"min-success-rate 0",
+			map[string]string{"sluice.dev/min-success-rate": "0"},
+			with(func(s *Settings) { s.MinSuccessRate = 0 })},
+		{"min-success-rate 100",
+			map[string]string{"sluice.dev/min-success-rate": "100"},
+			with(func(s *Settings) { s.MinSuccessRate = 100 })},
+		{"min-success-rate 99.5",
+			map[string]string{"sluice.dev/min-success-rate": "99.5"},
+			with(func(s *Settings) { s.MinSuccessRate = 99.5 })},
+		{"max-request-duration 1ms bound",
+			map[string]string{"sluice.dev/max-request-duration": "1ms"},
+			with(func(s *Settings) { s.MaxRequestDuration = metav1.Duration{Duration: time.Millisecond} })},
+		{"max-request-duration 1.5s",
+			map[string]string{"sluice.dev/max-request-duration": "1.5s"},
+			with(func(s *Settings) { s.MaxRequestDuration = metav1.Duration{Duration: 1500 * time.Millisecond} })},
+		{"analysis-window 1s bound",
+			map[string]string{"sluice.dev/analysis-window": "1s"},
+			with(func(s *Settings) { s.AnalysisWindow = metav1.Duration{Duration: time.Second} })},
+		{"analysis-window 5m",
+			map[string]string{"sluice.dev/analysis-window": "5m"},
+			with(func(s *Settings) { s.AnalysisWindow = metav1.Duration{Duration: 5 * time.Minute} })},
+		{"port 1",
+			map[string]string{"sluice.dev/port": "1"},
+			with(func(s *Settings) { s.Port = 1 })},
+		{"port 65535",
+			map[string]string{"sluice.dev/port": "65535"},
+			with(func(s *Settings) { s.Port = 65535 })},
+		{"port 8080",
+			map[string]string{"sluice.dev/port": "8080"},
+			with(func(s *Settings) { s.Port = 8080 })},
+		{"gateways",
+			map[string]string{"sluice.dev/gateways": "jx-gateway.istio-system.svc.cluster.local,istio-system/public,mesh"},
+			with(func(s *Settings) {
+				s.Gateways = []string{"jx-gateway.istio-system.svc.cluster.local", "istio-system/public", "mesh"}
+			})},
+		{"gateways trimmed",
+			map[string]string{"sluice.dev/gateways": " jx-gateway.istio-system.svc.cluster.local ,\tistio-system/public, mesh\n"},
+			with(func(s *Settings) {
+				s.Gateways = []string{"jx-gateway.istio-system.svc.cluster.local", "istio-system/public", "mesh"}
+			})},
+		{"hosts",
+			map[string]string{"sluice.dev/hosts": "staging.example.com,*.example.com"},
+			with(func(s *Settings) { s.Hosts = []string{"staging.example.com", "*.example.com"} })},
+		{"hosts trimmed",
+			map[string]string{"sluice.dev/hosts": "  staging.example.com , *.example.com  "},
+			with(func(s *Settings) { s.Hosts = []string{"staging.example.com", "*.example.com"} })},
+		{"progress-deadline 1s bound",
+			map[string]string{"sluice.dev/progress-deadline": "1s"},
+			with(func(s *Settings) { s.ProgressDeadline = metav1.Duration{Duration: time.Second} })},
+		{"progress-deadline 1h",
+			map[string]string{"sluice.dev/progress-deadline": "1h"},
+			with(func(s *Settings) { s.ProgressDeadline = metav1.Duration{Duration: time.Hour} })},
+		{"skip-analysis true",
+			map[string]string{"sluice.dev/skip-analysis": "true"},
+			with(func(s *Settings) { s.SkipAnalysis = true })},
+		{"skip-analysis false",
+			map[string]string{"sluice.dev/skip-analysis": "false"},
+			with(func(s *Settings) { s.SkipAnalysis = false })},
+		{"virtualservice",
+			map[string]string{"sluice.dev/virtualservice": "my-app.v1"},
+			with(func(s *Settings) { s.VirtualService = "my-app.v1" })},
+		{"canary enabled",
+			map[string]string{"sluice.dev/canary": "enabled"},
+			Defaults()},
+		{"canary disabled",
+			map[string]string{"sluice.dev/canary": "disabled"},
+			Defaults()},
+		{"everything at once",
+			map[string]string{
+				"sluice.dev/canary":               "enabled",
+				"sluice.dev/step-weight":          "20",
+				"sluice.dev/max-weight":           "70",
+				"sluice.dev/interval":             "30s",
+				"sluice.dev/threshold":            "3",
+				"sluice.dev/min-success-rate":     "95",
+				"sluice.dev/max-request-duration": "250ms",
+				"sluice.dev/analysis-window":      "2m",
+				"sluice.dev/port":                 "8080",
+				"sluice.dev/gateways":             "istio-system/public",
+				"sluice.dev/hosts":                "staging.example.com",
+				"sluice.dev/progress-deadline":    "5m",
+				"sluice.dev/skip-analysis":        "true",
+				"sluice.dev/virtualservice":       "my-app",
+				"sluice.dev/canary-template":      "{}",
+				"sluice.dev/canary-revision":      "44136fa355",
+				"kubernetes.io/change-cause":      "upgrade",
+			},
+			Settings{
+				StepWeights:        []int32{20, 40, 60, 80},
+				MaxWeight:          70,
+				Interval:           metav1.Duration{Duration: 30 * time.Second},
+				Threshold:          3,
+				MinSuccessRate:     95,
+				MaxRequestDuration: metav1.Duration{Duration: 250 * time.Millisecond},
+				AnalysisWindow:     metav1.Duration{Duration: 2 * time.Minute},
+				Port:               8080,
+				Gateways:           []string{"istio-system/public"},
+				Hosts:              []string{"staging.example.com"},
+				ProgressDeadline:   metav1.Duration{Duration: 5 * time.Minute},
+				SkipAnalysis:       true,
+				VirtualService:     "my-app",
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := checkProblems(t, tt.annotations, nil)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ParseSettings(%q) =\n %+v\nwant\n %+v", tt.annotations, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseSettingsInvalidKeepsDefaults checks that a refused value leaves the
+// default in place rather than a zero or partial value.
+func TestParseSettingsInvalidKeepsDefaults(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+	}{
+		{"step-weight", map[string]string{"sluice.dev/step-weight": "abc"}},
+		{"step-weights", map[string]string{"sluice.dev/step-weights": "5,10,25"}},
+		{"max-weight", map[string]string{"sluice.dev/max-weight": "0"}},
+		{"interval", map[string]string{"sluice.dev/interval": "999ms"}},
+		{"threshold", map[string]string{"sluice.dev/threshold": "1001"}},
+		{"min-success-rate", map[string]string{"sluice.dev/min-success-rate": "NaN"}},
+		{"max-request-duration", map[string]string{"sluice.dev/max-request-duration": "0s"}},
+		{"analysis-window", map[string]string{"sluice.dev/analysis-window": "-1s"}},
+		{"port", map[string]string{"sluice.dev/port": "65536"}},
+		{"gateways", map[string]string{"sluice.dev/gateways": "mesh,Bad"}},
+		{"hosts", map[string]string{"sluice.dev/hosts": "ok.example.com,bad_host"}},
+		{"progress-deadline", map[string]string{"sluice.dev/progress-deadline": "0s"}},
+		{"skip-analysis", map[string]string{"sluice.dev/skip-analysis": "yes"}},
+		{"canary", map[string]string{"sluice.dev/canary": "yes"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, problems := ParseSettings(tt.annotations)
+			if len(problems) != 1 {
+				t.Fatalf("ParseSettings(%q) problems = %q, want exactly one", tt.annotations, problems)
+			}
+			if want := Defaults(); !reflect.DeepEqual(got, want) {
+				t.Errorf("ParseSettings(%q) =\n %+v\nwant the defaults\n %+v", tt.annotations, got, want)
+			}
+		})
+	}
+}
+
+func TestEnabled(t *testing.T) {
+	tests := []struct {
+		annotations map[string]string
+		want        bool
+	}{
+		{nil, false},
+		{map[string]string{}, false},
+		{map[string]string{"sluice.dev/canary": "enabled"}, true},
+		{map[string]string{"sluice.dev/canary": "disabled"}, false},
+		{map[string]string{"sluice.dev/canary": "yes"}, false},
+		{map[string]string{"sluice.dev/canary": "Enabled"}, false},
+		{map[string]string{"sluice.dev/canary": "true"}, false},
+	}
+	for _, tt := range tests {
+		if got := Enabled(tt.annotations); got != tt.want {
+			t.Errorf("Enabled(%q) = %v, want %v", tt.annotations, got, tt.want)
+		}
+	}
+}
+
+func TestInternal(t *testing.T) {
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		{"sluice.dev/canary-template", true},
+		{"sluice.dev/canary-revision", true},
+		{"sluice.dev/canary", false},
+		{"sluice.dev/step-weight", false},
+		{"sluice.dev/unknown", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := Internal(tt.key); got != tt.want {
+			t.Errorf("Internal(%q) = %v, want %v", tt.key, got, tt.want)
+		}
+	}
+}
+
+func TestRevision(t *testing.T) {
+	hex10 := regexp.MustCompile(`^[0-9a-f]{10}$`)
+	inputs := [][]byte{
+		nil,
+		[]byte(""),
+		[]byte("{}"),
+		[]byte(`{"metadata":{"labels":{"app":"demo"}},"spec":{"containers":[{"name":"app","image":"demo:1"}]}}`),
+		[]byte(`{"metadata":{"labels":{"app":"demo"}},"spec":{"containers":[{"name":"app","image":"demo:2"}]}}`),
+		[]byte(`{"metadata":{"labels":{"app":"demo"}},"spec":{"containers":[{"name":"app","image":"demo:1"}]}} `),
+	}
+	seen := map[string]string{}
+	for _, in := range inputs[1:] { // nil and "" hash alike; compare the distinct inputs
+		r := Revision(in)
+		if !hex10.MatchString(r) {
+			t.Errorf("Revision(%q) = %q, want 10 lower-case hex characters", in, r)
+		}
+		if again := Revision(append([]byte(nil), in...)); again != r {
+			t.Errorf("Revision(%q) is not deterministic: %q then %q", in, r, again)
+		}
+		if prev, ok := seen[r]; ok {
+			t.Errorf("Revision(%q) = Revision(%q) = %q", in, prev, r)
+		}
+		seen[r] = string(in)
+	}
+	if Revision(inputs[0]) != Revision(inputs[1]) {
+		t.Errorf("Revision(nil) = %q, Revision(\"\") = %q; want equal", Revision(inputs[0]), Revision(inputs[1]))
+	}
+	// Known value: the first 5 bytes of SHA-256("{}"), so that a change of the
+	// hash or its length breaks the test.
+	if got, want := Revision([]byte("{}")), "44136fa355"; got != want {
+		t.Errorf(`Revision("{}") = %q, want %q`, got, want)
+	}
+	// Deterministic across several calls.
+	in := inputs[3]
+	first := Revision(in)
+	for range 5 {
+		if got := Revision(in); got != first {
+			t.Fatalf("Revision is not deterministic: %q then %q", first, got)
+		}
+	}
+}

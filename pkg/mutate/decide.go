@@ -1,0 +1,196 @@
+// Package mutate is sluice's admission webhook: it keeps the running pod
+// template of an opted-in Deployment (the primary) and diverts a new one into
+// an annotation, from which the shifter runs it as a canary.
+package mutate
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"sluice.dev/sluice/pkg/canary"
+)
+
+// Verdict is what the webhook did with one request; it is also the result
+// label of sluice_webhook_admissions_total.
+type Verdict string
+
+// The verdicts.
+const (
+	// Passed: the update goes through as sent (perhaps with a pending canary
+	// carried over from the stored object).
+	Passed Verdict = "passed"
+	// Diverted: the new pod template went to the canary annotation.
+	Diverted Verdict = "diverted"
+	// Cleared: a pending canary was dropped from the Deployment.
+	Cleared Verdict = "cleared"
+	// Denied: the request breaks a rule; nothing of it is stored.
+	Denied Verdict = "denied"
+	// Errored: the request could not be read.
+	Errored Verdict = "error"
+)
+
+// maxAnnotationBytes is the API server's limit on the total size of an
+// object's annotations (keys and values).
+const maxAnnotationBytes = 256 * 1024
+
+// Request is what Decide needs of an admission request.
+type Request struct {
+	Operation admissionv1.Operation
+	// FromShifter is true when the requester is one of the shifter's identities.
+	FromShifter bool
+	// Object and OldObject are the Deployment after and before, as JSON.
+	Object, OldObject []byte
+}
+
+// Decision is the webhook's answer to one request.
+type Decision struct {
+	Verdict Verdict
+	// Patch is a JSON patch for the incoming object; nil for none.
+	Patch []byte
+	// Message explains a denial or an error.
+	Message string
+	// Revision names the pending canary template after the request, if any.
+	Revision string
+	// Warnings are shown to the user (kubectl prints them).
+	Warnings []string
+}
+
+// Decide applies the webhook's rules to one request. It is a pure function of
+// the request: the same request always gets the same decision, and nothing is
+// read from or written to the cluster.
+func Decide(req Request) Decision {
+	if req.FromShifter {
+		// The shifter writes promotions; they must land as sent.
+		return Decision{Verdict: Passed}
+	}
+	obj := parse(req.Object)
+	if problems := obj.problems(); len(problems) > 0 {
+		return deny("invalid sluice settings: " + strings.Join(problems, "; "))
+	}
+	if req.Operation != admissionv1.Update {
+		return decideCreate(obj)
+	}
+	return decideUpdate(parse(req.OldObject), obj)
+}
+
+func decideCreate(obj deployment) Decision {
+	if obj.pending.set() {
+		return deny(fmt.Sprintf("%s and %s are written only by sluice; remove them from the manifest",
+			canary.AnnotationCanaryTemplate, canary.AnnotationCanaryRevision))
+	}
+	// A first release runs as usual; the shifter sets up routing for it.
+	return Decision{Verdict: Passed}
+}
+
+func decideUpdate(old, obj deployment) Decision {
+	switch {
+	case !canary.Enabled(obj.annotations):
+		// Opted out (or never in): the update rolls out as a plain rolling
+		// update, and a Deployment that is not opted in carries no canary.
+		return obj.dropPending(old, "opt-in is off")
+	case obj.annotations[canary.AnnotationSkipAnalysis] == "true":
+		return obj.dropPending(old, canary.AnnotationSkipAnalysis+" is true")
+	case !canary.Enabled(old.annotations):
+		// Opting in: sluice takes over from the next template change.
+		if !obj.pending.equal(old.pending) {
+			return denyForged()
+		}
+		return Decision{Verdict: Passed}
+	case bytes.Equal(obj.template, old.template):
+		return decideUnchanged(old, obj)
+	default:
+		return divert(old, obj)
+	}
+}
+
+// decideUnchanged handles an update that leaves the pod template as the
+// primary's.
+func decideUnchanged(old, obj deployment) Decision {
+	switch {
+	case !obj.pending.set() && old.pending.set():
+		// A PUT from scratch (kubectl replace, some Helm upgrades) lacks the
+		// annotations: keep the pending canary rather than lose it.
+		if appliedTemplateChanged(old, obj) {
+			return Decision{Verdict: Cleared, Warnings: []string{cancelWarning(old.pending.revision)}}
+		}
+		var p patch
+		p.addString(annotationPath(canary.AnnotationCanaryTemplate), string(old.pending.template))
+		p.addString(annotationPath(canary.AnnotationCanaryRevision), old.pending.revision)
+		return Decision{Verdict: Passed, Patch: p.bytes(), Revision: old.pending.revision}
+	case obj.pending.equal(old.pending):
+		if old.pending.set() && appliedTemplateChanged(old, obj) {
+			// `kubectl apply` of the primary's template: the user cancels.
+			return Decision{Verdict: Cleared, Patch: obj.removePending(), Warnings: []string{cancelWarning(old.pending.revision)}}
+		}
+		return Decision{Verdict: Passed, Revision: obj.pending.revision}
+	case obj.pending.consistent():
+		// Exactly what divert writes: this is the webhook's own earlier
+		// mutation, seen again when the API server reinvokes it.
+		return Decision{Verdict: Passed, Revision: obj.pending.revision}
+	default:
+		return denyForged()
+	}
+}
+
+// divert keeps the primary's template on the Deployment and stores the new
+// one in the canary annotations; every other change of the update stays.
+// Whatever the update put in the canary annotations is overwritten: `kubectl
+// rollout undo`, for one, restores them from an old ReplicaSet.
+func divert(old, obj deployment) Decision {
+	revision := canary.Revision(obj.template)
+	size := obj.annotationBytes() - obj.pending.bytes() +
+		len(canary.AnnotationCanaryTemplate) + len(obj.template) + len(canary.AnnotationCanaryRevision) + len(revision)
+	if size > maxAnnotationBytes {
+		return deny(fmt.Sprintf("the new pod template is %d bytes of JSON; sluice keeps it in the annotation %s until it is promoted, "+
+			"and with it the Deployment's annotations would total %d bytes, over the API server's limit of %d bytes (256 KiB); "+
+			"make the template or the other annotations smaller, or set %s: \"true\" to roll it out without a canary",
+			len(obj.template), canary.AnnotationCanaryTemplate, size, maxAnnotationBytes, canary.AnnotationSkipAnalysis))
+	}
+	var p patch
+	// The primary's template, byte for byte as stored: no generic diff.
+	p.replaceRaw("/spec/template", old.template)
+	p.addString(annotationPath(canary.AnnotationCanaryTemplate), string(obj.template))
+	p.addString(annotationPath(canary.AnnotationCanaryRevision), revision)
+	return Decision{Verdict: Diverted, Patch: p.bytes(), Revision: revision}
+}
+
+// dropPending passes an update that leaves sluice's care, removing a pending
+// canary and telling the user about it.
+func (obj deployment) dropPending(old deployment, why string) Decision {
+	if !obj.pending.set() {
+		return Decision{Verdict: Passed}
+	}
+	d := Decision{Verdict: Cleared, Patch: obj.removePending()}
+	if rev := old.pending.revision; rev != "" {
+		d.Warnings = []string{fmt.Sprintf("sluice: %s, so the pending canary (revision %s) was dropped; "+
+			"this update rolls out as a plain rolling update", why, rev)}
+	}
+	return d
+}
+
+// appliedTemplateChanged reports whether a client-side `kubectl apply`
+// changed the pod template it applies. When it did and yet the merged
+// template equals the primary's, the user applied the primary's version again.
+func appliedTemplateChanged(old, obj deployment) bool {
+	if obj.lastApplied == "" || obj.lastApplied == old.lastApplied {
+		return false
+	}
+	return !bytes.Equal(lastAppliedTemplate(obj.lastApplied), lastAppliedTemplate(old.lastApplied))
+}
+
+func cancelWarning(revision string) string {
+	return fmt.Sprintf("sluice: the applied pod template is the running primary's, so the pending canary (revision %s) is cancelled", revision)
+}
+
+func deny(message string) Decision {
+	return Decision{Verdict: Denied, Message: message}
+}
+
+func denyForged() Decision {
+	return deny(fmt.Sprintf("%s and %s are written only by sluice: this update sets or changes them. "+
+		"Leave them out of the manifest or keep the values the Deployment has; "+
+		"to cancel a pending canary, apply the running version again", canary.AnnotationCanaryTemplate, canary.AnnotationCanaryRevision))
+}

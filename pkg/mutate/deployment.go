@@ -1,0 +1,181 @@
+package mutate
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"sluice.dev/sluice/pkg/canary"
+)
+
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// deployment is what the webhook reads of a Deployment. It picks the few
+// fields it needs out of the raw JSON instead of decoding the whole object:
+// the admission path then costs little more than the API server's own
+// decoding of the review.
+type deployment struct {
+	// template is spec.template exactly as the API server serialised it. Both
+	// objects of a review come from the same serialiser after defaulting, so
+	// equal bytes mean an equal template and different bytes a changed one.
+	template []byte
+	// annotations holds the sluice.dev/ annotations only.
+	annotations map[string]string
+	// allAnnotations is metadata.annotations, for its total size.
+	allAnnotations gjson.Result
+	// lastApplied is kubectl's last-applied-configuration, still JSON-quoted.
+	lastApplied string
+	pending     pending
+}
+
+// pending is the canary a Deployment carries in its internal annotations.
+type pending struct {
+	template    []byte
+	revision    string
+	hasTemplate bool
+	hasRevision bool
+}
+
+func parse(raw []byte) deployment {
+	d := deployment{template: []byte(gjson.GetBytes(raw, "spec.template").Raw)}
+	d.allAnnotations = gjson.GetBytes(raw, "metadata.annotations")
+	d.allAnnotations.ForEach(func(k, v gjson.Result) bool {
+		switch key := k.Str; {
+		case key == canary.AnnotationCanaryTemplate:
+			d.pending.template, d.pending.hasTemplate = []byte(v.Str), true
+		case key == canary.AnnotationCanaryRevision:
+			d.pending.revision, d.pending.hasRevision = v.Str, true
+		case key == lastAppliedAnnotation:
+			d.lastApplied = v.Raw
+		case strings.HasPrefix(key, canary.Prefix):
+			if d.annotations == nil {
+				d.annotations = map[string]string{}
+			}
+			d.annotations[key] = v.Str
+		}
+		return true
+	})
+	return d
+}
+
+// problems lists what is wrong with the sluice settings.
+func (d deployment) problems() []string {
+	if len(d.annotations) == 0 {
+		return nil
+	}
+	_, problems := canary.ParseSettings(d.annotations)
+	return problems
+}
+
+// annotationBytes is the size the API server counts against its limit.
+func (d deployment) annotationBytes() int {
+	n := 0
+	d.allAnnotations.ForEach(func(k, v gjson.Result) bool {
+		n += len(k.Str) + len(v.Str)
+		return true
+	})
+	return n
+}
+
+// removePending is a patch that removes the internal annotations present.
+func (d deployment) removePending() []byte {
+	var p patch
+	if d.pending.hasTemplate {
+		p.remove(annotationPath(canary.AnnotationCanaryTemplate))
+	}
+	if d.pending.hasRevision {
+		p.remove(annotationPath(canary.AnnotationCanaryRevision))
+	}
+	return p.bytes()
+}
+
+func (p pending) set() bool { return p.hasTemplate || p.hasRevision }
+
+func (p pending) equal(o pending) bool {
+	return p.hasTemplate == o.hasTemplate && p.hasRevision == o.hasRevision &&
+		p.revision == o.revision && bytes.Equal(p.template, o.template)
+}
+
+// consistent reports whether the pair is what the webhook itself writes.
+func (p pending) consistent() bool {
+	return p.hasTemplate && p.hasRevision && gjson.ValidBytes(p.template) &&
+		gjson.ParseBytes(p.template).IsObject() && p.revision == canary.Revision(p.template)
+}
+
+// bytes is the pair's share of the annotations' size.
+func (p pending) bytes() int {
+	n := 0
+	if p.hasTemplate {
+		n += len(canary.AnnotationCanaryTemplate) + len(p.template)
+	}
+	if p.hasRevision {
+		n += len(canary.AnnotationCanaryRevision) + len(p.revision)
+	}
+	return n
+}
+
+// lastAppliedTemplate returns the pod template in a quoted
+// last-applied-configuration, as kubectl wrote it.
+func lastAppliedTemplate(quoted string) []byte {
+	if quoted == "" {
+		return nil
+	}
+	return []byte(gjson.Get(gjson.Parse(quoted).Str, "spec.template").Raw)
+}
+
+// patch builds a JSON patch by hand, so that a large template is copied into
+// it once rather than decoded and encoded again.
+type patch struct{ buf bytes.Buffer }
+
+func (p *patch) op(op, path string) {
+	if p.buf.Len() == 0 {
+		p.buf.WriteByte('[')
+	} else {
+		p.buf.WriteByte(',')
+	}
+	p.buf.WriteString(`{"op":"`)
+	p.buf.WriteString(op)
+	p.buf.WriteString(`","path":`)
+	writeJSONString(&p.buf, path)
+}
+
+func (p *patch) replaceRaw(path string, raw []byte) {
+	p.op("replace", path)
+	p.buf.WriteString(`,"value":`)
+	p.buf.Write(raw)
+	p.buf.WriteByte('}')
+}
+
+func (p *patch) addString(path, value string) {
+	p.op("add", path)
+	p.buf.WriteString(`,"value":`)
+	writeJSONString(&p.buf, value)
+	p.buf.WriteByte('}')
+}
+
+func (p *patch) remove(path string) {
+	p.op("remove", path)
+	p.buf.WriteByte('}')
+}
+
+func (p *patch) bytes() []byte {
+	if p.buf.Len() == 0 {
+		return nil
+	}
+	p.buf.WriteByte(']')
+	return p.buf.Bytes()
+}
+
+func writeJSONString(buf *bytes.Buffer, s string) {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	buf.Truncate(buf.Len() - 1) // Encode ends with a newline
+}
+
+// annotationPath is the JSON pointer of an annotation (RFC 6901 escaping).
+func annotationPath(key string) string {
+	return "/metadata/annotations/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
+}

@@ -1,0 +1,102 @@
+package mutate
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// Path is where the webhook serves Deployment admissions.
+const Path = "/mutate-apps-v1-deployment"
+
+// Handler answers admission requests for Deployments with Decide.
+type Handler struct {
+	shifters []string
+	metrics  *Metrics
+	log      logr.Logger
+}
+
+// NewHandler returns a handler that passes requests of the given shifter
+// identities (user names) unchanged.
+func NewHandler(shifterIdentities []string, metrics *Metrics, log logr.Logger) *Handler {
+	return &Handler{shifters: shifterIdentities, metrics: metrics, log: log}
+}
+
+var jsonPatch = admissionv1.PatchTypeJSONPatch
+
+// Handle implements admission.Handler.
+func (h *Handler) Handle(_ context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	d := h.decide(req)
+	h.metrics.observe(req.Operation, d.Verdict, time.Since(start))
+
+	log := h.log.WithValues("namespace", req.Namespace, "name", req.Name, "operation", req.Operation,
+		"user", req.UserInfo.Username, "dryRun", req.DryRun != nil && *req.DryRun)
+	switch d.Verdict {
+	case Diverted:
+		log.Info("diverted the new pod template to a canary", "revision", d.Revision)
+	case Cleared:
+		log.Info("cleared the pending canary")
+	case Denied:
+		log.Info("denied", "reason", d.Message)
+	case Errored:
+		log.Error(nil, "could not read the request", "reason", d.Message)
+	default:
+		log.V(1).Info("passed", "revision", d.Revision)
+	}
+	return response(d)
+}
+
+func (h *Handler) decide(req admission.Request) Decision {
+	if req.Kind.Group != "apps" || req.Kind.Version != "v1" || req.Kind.Kind != "Deployment" {
+		return Decision{Verdict: Errored, Message: fmt.Sprintf(
+			"sluice's webhook handles apps/v1 Deployments only, not %s; check the rules of its MutatingWebhookConfiguration", req.Kind)}
+	}
+	switch req.Operation {
+	case admissionv1.Create:
+	case admissionv1.Update:
+		if len(req.OldObject.Raw) == 0 {
+			return Decision{Verdict: Errored, Message: "the UPDATE request carries no oldObject"}
+		}
+	default:
+		// Nothing else is registered; never stand in the way of it.
+		return Decision{Verdict: Passed}
+	}
+	if len(req.Object.Raw) == 0 {
+		return Decision{Verdict: Errored, Message: fmt.Sprintf("the %s request carries no object", req.Operation)}
+	}
+	return Decide(Request{
+		Operation:   req.Operation,
+		FromShifter: slices.Contains(h.shifters, req.UserInfo.Username),
+		Object:      req.Object.Raw,
+		OldObject:   req.OldObject.Raw,
+	})
+}
+
+func response(d Decision) admission.Response {
+	switch d.Verdict {
+	case Denied:
+		return admission.Denied("sluice: " + d.Message)
+	case Errored:
+		return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{
+			Result: &metav1.Status{Code: http.StatusBadRequest, Reason: metav1.StatusReasonBadRequest, Message: "sluice: " + d.Message},
+		}}
+	}
+	r := admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{
+		Allowed:  true,
+		Result:   &metav1.Status{Code: http.StatusOK},
+		Warnings: d.Warnings,
+	}}
+	if d.Patch != nil {
+		r.Patch = d.Patch
+		r.PatchType = &jsonPatch
+	}
+	return r
+}

@@ -1,0 +1,387 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/shift"
+	"sluice.dev/sluice/test/cluster"
+)
+
+const app = "web"
+
+// manifest is an opted-in Deployment running image, with extra lines under
+// metadata.annotations.
+func manifest(image string, annotations ...string) string {
+	extra := ""
+	for _, a := range annotations {
+		extra += "\n    " + a
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+  annotations:
+    sluice.dev/canary: enabled
+    sluice.dev/step-weight: "20"%[3]s
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: %[1]s
+  template:
+    metadata:
+      labels:
+        app: %[1]s
+    spec:
+      containers:
+        - name: app
+          image: %[2]s
+          resources:
+            requests:
+              cpu: 100m
+`, app, image, extra)
+}
+
+func kubernetesClient() (kubernetes.Interface, error) {
+	return kubernetes.NewForConfig(env.AdminConfig())
+}
+
+// state is what a test asserts of a Deployment after an update.
+type state struct {
+	// primary is the image in spec.template; canary the image in the
+	// diverted template ("" for none).
+	primary, canary string
+	// replicaSets are the images of the Deployment's ReplicaSets, sorted: a
+	// new one means the update rolled out.
+	replicaSets []string
+	replicas    int32
+}
+
+// observe waits until the deployment controller has seen the newest
+// generation (so any rollout has begun) and reads the state.
+func observe(t *testing.T, ns string) (state, *appsv1.Deployment) {
+	t.Helper()
+	cs := env.Clientset(t)
+	var dep *appsv1.Deployment
+	cluster.Eventually(t, 30*time.Second, "deployment controller observes the update", func(ctx context.Context) error {
+		var err error
+		if dep, err = cs.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{}); err != nil {
+			return err
+		}
+		if dep.Status.ObservedGeneration != dep.Generation {
+			return fmt.Errorf("observed generation %d of %d", dep.Status.ObservedGeneration, dep.Generation)
+		}
+		return nil
+	})
+	s := state{primary: dep.Spec.Template.Spec.Containers[0].Image, replicas: *dep.Spec.Replicas}
+	if raw, ok := dep.Annotations[canary.AnnotationCanaryTemplate]; ok {
+		var tmpl corev1.PodTemplateSpec
+		if err := json.Unmarshal([]byte(raw), &tmpl); err != nil {
+			t.Fatalf("%s does not hold a pod template: %v", canary.AnnotationCanaryTemplate, err)
+		}
+		s.canary = tmpl.Spec.Containers[0].Image
+		if got, want := dep.Annotations[canary.AnnotationCanaryRevision], canary.Revision([]byte(raw)); got != want {
+			t.Errorf("%s = %q; want %q, the hash of the diverted template", canary.AnnotationCanaryRevision, got, want)
+		}
+	} else if rev, ok := dep.Annotations[canary.AnnotationCanaryRevision]; ok {
+		t.Errorf("%s = %q without a diverted template", canary.AnnotationCanaryRevision, rev)
+	}
+	rss, err := cs.AppsV1().ReplicaSets(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range rss.Items {
+		s.replicaSets = append(s.replicaSets, rs.Spec.Template.Spec.Containers[0].Image)
+	}
+	slices.Sort(s.replicaSets)
+	return s, dep
+}
+
+func expectState(t *testing.T, ns string, want state) *appsv1.Deployment {
+	t.Helper()
+	got, dep := observe(t, ns)
+	if got.primary != want.primary || got.canary != want.canary || got.replicas != want.replicas ||
+		!slices.Equal(got.replicaSets, want.replicaSets) {
+		t.Errorf("after the update:\n got primary %q, canary %q, replicas %d, ReplicaSets %v\nwant primary %q, canary %q, replicas %d, ReplicaSets %v",
+			got.primary, got.canary, got.replicas, got.replicaSets, want.primary, want.canary, want.replicas, want.replicaSets)
+	}
+	return dep
+}
+
+// diverted is the state after an update to v2 of a Deployment running v1.
+var diverted = state{primary: "example.com/web:v1", canary: "example.com/web:v2", replicaSets: []string{"example.com/web:v1"}, replicas: 2}
+
+// TestClientPaths updates an opted-in Deployment from v1 to v2 through every
+// way people deploy, and checks that each one was diverted: the Deployment
+// still runs v1, v2 waits in the annotations, and no ReplicaSet rolled.
+func TestClientPaths(t *testing.T) {
+	setup(t)
+	v1, v2 := manifest("example.com/web:v1"), manifest("example.com/web:v2")
+	applyV1 := func(t *testing.T, ns string) { kubectl(t, v1, "apply", "-n", ns, "-f", "-") }
+	cases := []struct {
+		name   string
+		create func(t *testing.T, ns string)
+		update func(t *testing.T, ns string)
+	}{
+		{"kubectl apply", applyV1, func(t *testing.T, ns string) { kubectl(t, v2, "apply", "-n", ns, "-f", "-") }},
+		{
+			"kubectl apply --server-side",
+			func(t *testing.T, ns string) { kubectl(t, v1, "apply", "--server-side", "-n", ns, "-f", "-") },
+			func(t *testing.T, ns string) { kubectl(t, v2, "apply", "--server-side", "-n", ns, "-f", "-") },
+		},
+		{"kubectl replace", applyV1, func(t *testing.T, ns string) { kubectl(t, v2, "replace", "-n", ns, "-f", "-") }},
+		{"kubectl patch", applyV1, func(t *testing.T, ns string) {
+			kubectl(t, "", "patch", "-n", ns, "deployment", app, "-p",
+				`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"example.com/web:v2"}]}}}}`)
+		}},
+		{"kubectl set image", applyV1, func(t *testing.T, ns string) {
+			kubectl(t, "", "set", "image", "-n", ns, "deployment/"+app, "app=example.com/web:v2")
+		}},
+		{"client-go Update", applyV1, func(t *testing.T, ns string) {
+			api := env.Clientset(t).AppsV1().Deployments(ns)
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				dep, err := api.Get(t.Context(), app, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				dep.Spec.Template.Spec.Containers[0].Image = "example.com/web:v2"
+				_, err = api.Update(t.Context(), dep, metav1.UpdateOptions{})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"client-go Patch", applyV1, func(t *testing.T, ns string) {
+			_, err := env.Clientset(t).AppsV1().Deployments(ns).Patch(t.Context(), app, types.StrategicMergePatchType,
+				[]byte(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"example.com/web:v2"}]}}}}`), metav1.PatchOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{
+			"helm upgrade",
+			func(t *testing.T, ns string) { helm(t, ns, "upgrade", "--install", "rel", chartPath(), "--set", "image=example.com/web:v1") },
+			func(t *testing.T, ns string) { helm(t, ns, "upgrade", "rel", chartPath(), "--set", "image=example.com/web:v2") },
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := env.NewNamespace(t)
+			tc.create(t, ns)
+			expectState(t, ns, state{primary: "example.com/web:v1", replicaSets: []string{"example.com/web:v1"}, replicas: 2})
+			tc.update(t, ns)
+			expectState(t, ns, diverted)
+		})
+	}
+}
+
+// TestRolloutRestartIsACanary: a restart changes the template (an
+// annotation on it), so it runs as a canary like any other change.
+func TestRolloutRestartIsACanary(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, "", "rollout", "restart", "-n", ns, "deployment/"+app)
+	dep := expectState(t, ns, state{primary: "example.com/web:v1", canary: "example.com/web:v1",
+		replicaSets: []string{"example.com/web:v1"}, replicas: 2})
+	if !strings.Contains(dep.Annotations[canary.AnnotationCanaryTemplate], "kubectl.kubernetes.io/restartedAt") {
+		t.Errorf("diverted template %s lacks the restart annotation", dep.Annotations[canary.AnnotationCanaryTemplate])
+	}
+}
+
+// TestScaleKeepsThePendingCanary: scaling goes through the scale
+// subresource, which the webhook does not see; the canary stays pending.
+func TestScaleKeepsThePendingCanary(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, "", "scale", "-n", ns, "deployment/"+app, "--replicas=5")
+	want := diverted
+	want.replicas = 5
+	expectState(t, ns, want)
+}
+
+// TestReplaceCarriesThePendingCanaryOver: a PUT built from a manifest that
+// lacks the internal annotations must not erase a pending canary.
+func TestReplaceCarriesThePendingCanaryOver(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "create", "-n", ns, "-f", "-")
+	kubectl(t, "", "set", "image", "-n", ns, "deployment/"+app, "app=example.com/web:v2")
+	before := expectState(t, ns, diverted)
+	kubectl(t, strings.Replace(manifest("example.com/web:v1"), "replicas: 2", "replicas: 3", 1), "replace", "-n", ns, "-f", "-")
+	want := diverted
+	want.replicas = 3
+	after := expectState(t, ns, want)
+	if after.Annotations[canary.AnnotationCanaryRevision] != before.Annotations[canary.AnnotationCanaryRevision] {
+		t.Errorf("revision changed from %s to %s", before.Annotations[canary.AnnotationCanaryRevision], after.Annotations[canary.AnnotationCanaryRevision])
+	}
+}
+
+// TestSameTemplateTwiceIsIdempotent: diverting the same template again
+// changes nothing, down to the resourceVersion.
+func TestSameTemplateTwiceIsIdempotent(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, "", "set", "image", "-n", ns, "deployment/"+app, "app=example.com/web:v2")
+	first := expectState(t, ns, diverted)
+	kubectl(t, "", "set", "image", "-n", ns, "deployment/"+app, "app=example.com/web:v2")
+	second := expectState(t, ns, diverted)
+	if first.ResourceVersion != second.ResourceVersion {
+		t.Errorf("resourceVersion %s became %s: the second diversion wrote something", first.ResourceVersion, second.ResourceVersion)
+	}
+}
+
+// TestApplyingThePrimaryAgainCancels: `kubectl apply` of the running version
+// clears the pending canary, and kubectl shows the webhook's warning.
+func TestApplyingThePrimaryAgainCancels(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
+	expectState(t, ns, diverted)
+	_, warnings := kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	expectState(t, ns, state{primary: "example.com/web:v1", replicaSets: []string{"example.com/web:v1"}, replicas: 2})
+	if !strings.Contains(warnings, "the pending canary (revision ") || !strings.Contains(warnings, "is cancelled") {
+		t.Errorf("kubectl printed %q; want the webhook's cancel warning", warnings)
+	}
+}
+
+// TestEquivalentManifestIsNotAChange: the same template written another way
+// (key order, quantity spelling) is no new version.
+func TestEquivalentManifestIsNotAChange(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	expectState(t, ns, state{primary: "example.com/web:v1", replicaSets: []string{"example.com/web:v1"}, replicas: 2})
+	reworded := strings.Replace(manifest("example.com/web:v1"), "cpu: 100m", "cpu: 0.1", 1)
+	reworded = strings.Replace(reworded, "replicas: 2", "replicas: 4", 1)
+	kubectl(t, reworded, "replace", "-n", ns, "-f", "-")
+	expectState(t, ns, state{primary: "example.com/web:v1", replicaSets: []string{"example.com/web:v1"}, replicas: 4})
+}
+
+// TestServerSideApplyAfterPromotion: once the shifter has promoted v2, the
+// user's next server-side apply (v3, same field manager) neither conflicts
+// with the shifter nor escapes the webhook.
+func TestServerSideApplyAfterPromotion(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "--server-side", "-n", ns, "-f", "-")
+	kubectl(t, manifest("example.com/web:v2"), "apply", "--server-side", "-n", ns, "-f", "-")
+	dep := expectState(t, ns, diverted)
+
+	promoteAsShifter(t, dep)
+	expectState(t, ns, state{primary: "example.com/web:v2", replicaSets: []string{"example.com/web:v1", "example.com/web:v2"}, replicas: 2})
+
+	kubectl(t, manifest("example.com/web:v3"), "apply", "--server-side", "-n", ns, "-f", "-")
+	expectState(t, ns, state{primary: "example.com/web:v2", canary: "example.com/web:v3",
+		replicaSets: []string{"example.com/web:v1", "example.com/web:v2"}, replicas: 2})
+}
+
+// TestRolloutUndoIsACanary: undo brings back an older template, which runs
+// as a canary too.
+func TestRolloutUndoIsACanary(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
+	promoteAsShifter(t, expectState(t, ns, diverted))
+	expectState(t, ns, state{primary: "example.com/web:v2", replicaSets: []string{"example.com/web:v1", "example.com/web:v2"}, replicas: 2})
+
+	kubectl(t, "", "rollout", "undo", "-n", ns, "deployment/"+app)
+	expectState(t, ns, state{primary: "example.com/web:v2", canary: "example.com/web:v1",
+		replicaSets: []string{"example.com/web:v1", "example.com/web:v2"}, replicas: 2})
+}
+
+// TestDryRunStoresNothing: a server-side dry run shows the diverted object
+// and leaves the stored one alone.
+func TestDryRunStoresNothing(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	out, _ := kubectl(t, manifest("example.com/web:v2"), "apply", "--dry-run=server", "-o", "json", "-n", ns, "-f", "-")
+	var shown appsv1.Deployment
+	if err := json.Unmarshal([]byte(out), &shown); err != nil {
+		t.Fatalf("dry run printed %q: %v", out, err)
+	}
+	if img := shown.Spec.Template.Spec.Containers[0].Image; img != "example.com/web:v1" || shown.Annotations[canary.AnnotationCanaryRevision] == "" {
+		t.Errorf("dry run shows image %q and revision %q; want the diverted object", img, shown.Annotations[canary.AnnotationCanaryRevision])
+	}
+	expectState(t, ns, state{primary: "example.com/web:v1", replicaSets: []string{"example.com/web:v1"}, replicas: 2})
+}
+
+func promoteAsShifter(t *testing.T, dep *appsv1.Deployment) {
+	t.Helper()
+	cfg, err := env.UserConfig(shifterUser, "system:serviceaccounts", "system:serviceaccounts:sluice-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grantShifter(t)
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shift.Promote(t.Context(), c, dep); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// grantShifter lets the shifter's identity update Deployments. Issue 6 brings
+// the shipped RBAC; until then the test grants just this.
+func grantShifter(t *testing.T) {
+	t.Helper()
+	kubectl(t, `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: sluice-test-shifter
+rules:
+  - apiGroups: ["apps"]
+    resources: ["deployments"]
+    verbs: ["get", "update", "patch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: sluice-test-shifter
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: sluice-test-shifter
+subjects:
+  - kind: User
+    name: `+shifterUser+`
+`, "apply", "-f", "-")
+}
+
+func chartPath() string {
+	abs, _ := filepath.Abs(filepath.Join("testdata", "chart"))
+	return abs
+}
+
+func helm(t *testing.T, ns string, args ...string) {
+	t.Helper()
+	cmd := env.HelmCommand(t.Context(), append(args, "--namespace", ns)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+

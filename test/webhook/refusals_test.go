@@ -1,0 +1,266 @@
+package webhook_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"sluice.dev/sluice/test/cluster"
+)
+
+const denied = `admission webhook "deployments.sluice.dev" denied the request: sluice: `
+
+// TestInvalidSettingsAreRefused: every refusal names the annotation, the
+// value and what is allowed, and nothing of the request is stored.
+func TestInvalidSettingsAreRefused(t *testing.T) {
+	setup(t)
+	cases := []struct {
+		annotations []string
+		message     string
+	}{
+		{[]string{`sluice.dev/step-weight: "abc"`}, `sluice.dev/step-weight: "abc" is not an integer between 1 and 100`},
+		{[]string{`sluice.dev/step-weight: "0"`}, `sluice.dev/step-weight: "0" is not an integer between 1 and 100`},
+		{[]string{`sluice.dev/step-weights: "5,10,10,50"`}, `sluice.dev/step-weights: "5,10,10,50" is not a comma-separated list of strictly increasing integers between 1 and 100`},
+		{[]string{`sluice.dev/max-weight: "101"`}, `sluice.dev/max-weight: "101" is not an integer between 1 and 100`},
+		{[]string{`sluice.dev/interval: "500ms"`}, `sluice.dev/interval: "500ms" is not a Go duration of at least 1s, such as 30s or 2m`},
+		{[]string{`sluice.dev/threshold: "1001"`}, `sluice.dev/threshold: "1001" is not an integer between 1 and 1000`},
+		{[]string{`sluice.dev/min-success-rate: "99.5%"`}, `sluice.dev/min-success-rate: "99.5%" is not a number between 0 and 100`},
+		{[]string{`sluice.dev/max-request-duration: "fast"`}, `sluice.dev/max-request-duration: "fast" is not a Go duration of at least 1ms, such as 30s or 2m`},
+		{[]string{`sluice.dev/analysis-window: "0s"`}, `sluice.dev/analysis-window: "0s" is not a Go duration of at least 1s, such as 30s or 2m`},
+		{[]string{`sluice.dev/port: "70000"`}, `sluice.dev/port: "70000" is not an integer between 1 and 65535`},
+		{[]string{`sluice.dev/hosts: "a b.example.com"`}, `sluice.dev/hosts: "a b.example.com" is not a comma-separated list of host names, such as app.example.com or *.example.com`},
+		{[]string{`sluice.dev/progress-deadline: "soon"`}, `sluice.dev/progress-deadline: "soon" is not a Go duration of at least 1s, such as 30s or 2m`},
+		{[]string{`sluice.dev/skip-analysis: "yes"`}, `sluice.dev/skip-analysis: "yes" is not "true" or "false"`},
+		{
+			[]string{`sluice.dev/threshold: "x"`, `sluice.dev/interval: "1"`},
+			`sluice.dev/interval: "1" is not a Go duration of at least 1s, such as 30s or 2m; sluice.dev/threshold: "x" is not an integer between 1 and 1000`,
+		},
+	}
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	for _, tc := range cases {
+		t.Run(tc.message, func(t *testing.T) {
+			want := denied + "invalid sluice settings: " + tc.message
+			bad := manifest("example.com/web:v2", tc.annotations...)
+			_, stderr, err := tryKubectl(t, bad, "apply", "-n", ns, "-f", "-")
+			if err == nil || !strings.Contains(stderr, want) {
+				t.Errorf("update: err %v, stderr %q; want the refusal %q", err, stderr, want)
+			}
+			other := env.NewNamespace(t)
+			_, stderr, err = tryKubectl(t, bad, "create", "-n", other, "-f", "-")
+			if err == nil || !strings.Contains(stderr, want) {
+				t.Errorf("create: err %v, stderr %q; want the refusal %q", err, stderr, want)
+			}
+			if _, err := env.Clientset(t).AppsV1().Deployments(other).Get(t.Context(), app, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("refused create stored a Deployment (get: %v)", err)
+			}
+		})
+	}
+	expectState(t, ns, state{primary: "example.com/web:v1", replicaSets: []string{"example.com/web:v1"}, replicas: 2})
+}
+
+// TestForgedInternalAnnotationsAreRefused: only sluice writes the canary
+// annotations.
+func TestForgedInternalAnnotationsAreRefused(t *testing.T) {
+	setup(t)
+	forged := denied + "sluice.dev/canary-template and sluice.dev/canary-revision are written only by sluice: " +
+		"this update sets or changes them. Leave them out of the manifest or keep the values the Deployment has; " +
+		"to cancel a pending canary, apply the running version again"
+	ns := env.NewNamespace(t)
+
+	_, stderr, err := tryKubectl(t, manifest("example.com/web:v1", `sluice.dev/canary-revision: "abc"`), "create", "-n", ns, "-f", "-")
+	want := denied + "sluice.dev/canary-template and sluice.dev/canary-revision are written only by sluice; remove them from the manifest"
+	if err == nil || !strings.Contains(stderr, want) {
+		t.Errorf("create with a forged revision: err %v, stderr %q; want %q", err, stderr, want)
+	}
+
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
+	for _, args := range [][]string{
+		{"annotate", "--overwrite", "deployment/" + app, "sluice.dev/canary-revision=0123456789"},
+		{"annotate", "--overwrite", "deployment/" + app, `sluice.dev/canary-template={"spec":{}}`},
+		{"annotate", "deployment/" + app, "sluice.dev/canary-template-"},
+	} {
+		_, stderr, err := tryKubectl(t, "", append([]string{"-n", ns}, args...)...)
+		if err == nil || !strings.Contains(stderr, forged) {
+			t.Errorf("kubectl %s: err %v, stderr %q; want %q", strings.Join(args, " "), err, stderr, forged)
+		}
+	}
+	expectState(t, ns, diverted)
+}
+
+// TestOversizedTemplateIsRefused: a template too large for an annotation is
+// refused as a whole, with the sizes.
+func TestOversizedTemplateIsRefused(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "create", "-n", ns, "-f", "-")
+	huge := strings.Replace(manifest("example.com/web:v2"), "          resources:",
+		"          env:\n            - name: BLOB\n              value: "+strings.Repeat("x", 300*1024)+"\n          resources:", 1)
+	_, stderr, err := tryKubectl(t, huge, "replace", "-n", ns, "-f", "-")
+	want := regexp.MustCompile(regexp.QuoteMeta(denied+"the new pod template is ") + `\d+` +
+		regexp.QuoteMeta(" bytes of JSON; sluice keeps it in the annotation sluice.dev/canary-template until it is promoted, "+
+			"and with it the Deployment's annotations would total ") + `\d+` +
+		regexp.QuoteMeta(` bytes, over the API server's limit of 262144 bytes (256 KiB); make the template or the other annotations smaller, `+
+			`or set sluice.dev/skip-analysis: "true" to roll it out without a canary`))
+	if err == nil || !want.MatchString(stderr) {
+		t.Errorf("replace: err %v, stderr %q; want a match of %s", err, stderr, want)
+	}
+	expectState(t, ns, state{primary: "example.com/web:v1", replicaSets: []string{"example.com/web:v1"}, replicas: 2})
+}
+
+// TestBadReviewsGetClearAnswers posts malformed and misdirected
+// AdmissionReviews straight to the webhook server.
+func TestBadReviewsGetClearAnswers(t *testing.T) {
+	setup(t)
+	review := func(kind string, op admissionv1.Operation, object, oldObject string) string {
+		raw, _ := json.Marshal(map[string]any{
+			"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+			"request": map[string]any{
+				"uid": "u1", "operation": op, "userInfo": map[string]any{"username": "alice"},
+				"kind":      map[string]string{"group": "apps", "version": "v1", "kind": kind},
+				"resource":  map[string]string{"group": "apps", "version": "v1", "resource": "x"},
+				"object":    json.RawMessage(object),
+				"oldObject": json.RawMessage(oldObject),
+			},
+		})
+		return string(raw)
+	}
+	dep := `{"metadata":{"annotations":{"sluice.dev/canary":"enabled"}},"spec":{"template":{}}}`
+	cases := []struct {
+		name, body string
+		code       int32
+		message    string
+	}{
+		{"empty body", "", 400, "request body is empty"},
+		{"not JSON", "{", 400, "couldn't get version/kind; json parse error: unexpected end of JSON input"},
+		{"wrong kind", review("ReplicaSet", admissionv1.Update, dep, dep), 400,
+			"sluice: sluice's webhook handles apps/v1 Deployments only, not apps/v1, Kind=ReplicaSet; check the rules of its MutatingWebhookConfiguration"},
+		{"update without oldObject", review("Deployment", admissionv1.Update, dep, "null"), 400,
+			"sluice: the UPDATE request carries no oldObject"},
+		{"create without object", review("Deployment", admissionv1.Create, "null", "null"), 400,
+			"sluice: the CREATE request carries no object"},
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(hook.caPEM)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			url := fmt.Sprintf("https://127.0.0.1:%d/mutate-apps-v1-deployment", hook.port)
+			resp, err := client.Post(url, "application/json", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			var got admissionv1.AdmissionReview
+			if err := json.Unmarshal(raw, &got); err != nil || got.Response == nil {
+				t.Fatalf("answer %q is no AdmissionReview: %v", raw, err)
+			}
+			r := got.Response
+			if r.Allowed || r.Result == nil || r.Result.Code != tc.code || r.Result.Message != tc.message {
+				t.Errorf("answer allowed=%v result=%+v; want refused with %d %q", r.Allowed, r.Result, tc.code, tc.message)
+			}
+		})
+	}
+	// Old TLS versions are refused.
+	old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11}}}
+	if _, err := old.Get(fmt.Sprintf("https://127.0.0.1:%d/healthz", hook.port)); err == nil {
+		t.Error("the webhook server accepted TLS 1.1")
+	}
+}
+
+// TestPlainDeploymentsNeverReachTheWebhook: matchConditions keep every
+// Deployment without sluice annotations away from the webhook.
+func TestPlainDeploymentsNeverReachTheWebhook(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	before := total(hook.admissions(t))
+	plain := strings.NewReplacer("sluice.dev/canary: enabled", "team: web", `sluice.dev/step-weight: "20"`, "tier: front").
+		Replace(manifest("example.com/web:v1"))
+	kubectl(t, plain, "apply", "-n", ns, "-f", "-")
+	kubectl(t, "", "set", "image", "-n", ns, "deployment/"+app, "app=example.com/web:v2")
+	kubectl(t, "", "scale", "-n", ns, "deployment/"+app, "--replicas=3")
+	kubectl(t, "", "annotate", "-n", ns, "deployment/"+app, "note=hello")
+	expectState(t, ns, state{primary: "example.com/web:v2", replicaSets: []string{"example.com/web:v1", "example.com/web:v2"}, replicas: 3})
+	if after := total(hook.admissions(t)); after != before {
+		t.Errorf("the webhook saw %v requests for a Deployment that never opted in", after-before)
+	}
+
+	// The counter does count opted-in Deployments, so the check above can fail.
+	other := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", other, "-f", "-")
+	if after := hook.admissions(t); after["CREATE/passed"] < 1 {
+		t.Errorf("admissions after an opted-in create: %v", after)
+	}
+}
+
+func total(counts map[string]float64) float64 {
+	sum := 0.0
+	for _, v := range counts {
+		sum += v
+	}
+	return sum
+}
+
+// TestWebhookOutage: with the webhook down, the ValidatingAdmissionPolicy
+// refuses template changes of opted-in Deployments with a clear message, and
+// everything else keeps working.
+func TestWebhookOutage(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
+	expectState(t, ns, diverted)
+
+	hook.stop()
+	t.Cleanup(func() {
+		if err := hook.start(); err != nil {
+			t.Fatalf("restart the webhook: %v", err)
+		}
+	})
+	unavailable := "ValidatingAdmissionPolicy 'sluice-webhook-guard' with binding 'sluice-webhook-guard' denied request: " +
+		"sluice: the sluice webhook is unavailable, so this change of spec.template could not be diverted to a canary and was refused; " +
+		"nothing was changed. Retry when the webhook is back (kubectl -n sluice-system get pods). To roll out without a canary, " +
+		`set the annotation sluice.dev/skip-analysis: "true" or turn sluice.dev/canary off in the same update. Scaling and other edits keep working.`
+	// The API server loads the policy in the background; a dry run shows
+	// when it is in force without storing anything.
+	cluster.Eventually(t, 30*time.Second, "policy in force", func(ctx context.Context) error {
+		_, stderr, err := tryKubectl(t, manifest("example.com/web:v3"), "apply", "--dry-run=server", "-n", ns, "-f", "-")
+		if err == nil || !strings.Contains(stderr, unavailable) {
+			return fmt.Errorf("dry run: err %v, stderr %q", err, stderr)
+		}
+		return nil
+	})
+	_, stderr, err := tryKubectl(t, manifest("example.com/web:v3"), "apply", "-n", ns, "-f", "-")
+	if err == nil || !strings.Contains(stderr, unavailable) {
+		t.Errorf("template change during the outage: err %v, stderr %q; want %q", err, stderr, unavailable)
+	}
+	_, stderr, err = tryKubectl(t, strings.Replace(manifest("example.com/web:v1"), "replicas: 2", "replicas: 3", 1), "replace", "-n", ns, "-f", "-")
+	if err == nil || !strings.Contains(stderr, "this update would drop the pending canary") {
+		t.Errorf("replace without the canary annotations during the outage: err %v, stderr %q; want a refusal", err, stderr)
+	}
+	kubectl(t, "", "scale", "-n", ns, "deployment/"+app, "--replicas=4")
+	kubectl(t, "", "annotate", "-n", ns, "deployment/"+app, "note=still works")
+	want := diverted
+	want.replicas = 4
+	expectState(t, ns, want)
+
+	plainNS := env.NewNamespace(t)
+	kubectl(t, strings.Replace(manifest("example.com/web:v1"), "sluice.dev/canary: enabled", "sluice.dev/canary: disabled", 1), "apply", "-n", plainNS, "-f", "-")
+	kubectl(t, "", "set", "image", "-n", plainNS, "deployment/"+app, "app=example.com/web:v2")
+	expectState(t, plainNS, state{primary: "example.com/web:v2", replicaSets: []string{"example.com/web:v1", "example.com/web:v2"}, replicas: 2})
+}
+
