@@ -77,13 +77,17 @@ func ParseSettings(annotations map[string]string) (Settings, []string) {
 	s := Defaults()
 	p := parser{annotations: annotations}
 	step := p.integer(AnnotationStepWeight, 10, 1, 100)
+	known := len(p.problems)
 	s.MaxWeight = p.integer(AnnotationMaxWeight, s.MaxWeight, 1, 100)
+	maxWeightValid := len(p.problems) == known
 	s.StepWeights = stepsOf(step, s.MaxWeight)
 	if raw, ok := annotations[AnnotationStepWeights]; ok {
 		weights, valid := parseWeights(raw)
 		switch {
 		case !valid:
 			p.fail(AnnotationStepWeights, raw, "is not a comma-separated list of strictly increasing integers between 1 and 100")
+		case !maxWeightValid:
+			// Comparing with a max-weight the user did not set would confuse.
 		case weights[len(weights)-1] < s.MaxWeight:
 			p.fail(AnnotationStepWeights, raw, fmt.Sprintf("never reaches %s %d; end the list at or above it", AnnotationMaxWeight, s.MaxWeight))
 		default:
@@ -103,8 +107,9 @@ func ParseSettings(annotations map[string]string) (Settings, []string) {
 	if raw, ok := annotations[AnnotationVirtualService]; ok {
 		if len(validation.IsDNS1123Subdomain(raw)) > 0 {
 			p.fail(AnnotationVirtualService, raw, "is not the name of a VirtualService (a DNS-1123 subdomain)")
+		} else {
+			s.VirtualService = raw
 		}
-		s.VirtualService = raw
 	}
 	if raw, ok := annotations[AnnotationEnabled]; ok && raw != EnabledValue && raw != DisabledValue {
 		p.fail(AnnotationEnabled, raw, fmt.Sprintf("is not %q or %q", EnabledValue, DisabledValue))
@@ -222,15 +227,17 @@ func parseWeights(raw string) ([]int32, bool) {
 func validGateway(g string) bool {
 	ns, name, found := strings.Cut(g, "/")
 	if !found {
-		name, ns = ns, ""
-	}
-	if ns != "" && len(validation.IsDNS1123Label(ns)) > 0 {
+		name = ns
+	} else if len(validation.IsDNS1123Label(ns)) > 0 {
 		return false
 	}
 	return len(validation.IsDNS1123Subdomain(name)) == 0
 }
 
 func validHost(h string) bool {
+	if h == "*" {
+		return true
+	}
 	if rest, ok := strings.CutPrefix(h, "*."); ok {
 		h = rest
 	}

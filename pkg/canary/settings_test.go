@@ -166,6 +166,8 @@ func TestParseSettingsProblems(t *testing.T) {
 			[]string{`sluice.dev/gateways: "Istio-System/public" is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
 		{"gateways dotted namespace", map[string]string{"sluice.dev/gateways": "istio.system/public"},
 			[]string{`sluice.dev/gateways: "istio.system/public" is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
+		{"gateways empty namespace", map[string]string{"sluice.dev/gateways": "/public"},
+			[]string{`sluice.dev/gateways: "/public" is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
 		{"gateways two slashes", map[string]string{"sluice.dev/gateways": "a/b/c"},
 			[]string{`sluice.dev/gateways: "a/b/c" is not a comma-separated list of gateway names, such as istio-system/public or mesh`}},
 		{"gateways namespace without name", map[string]string{"sluice.dev/gateways": "istio-system/"},
@@ -336,6 +338,7 @@ func TestParseSettingsSeveralProblems(t *testing.T) {
 			},
 		},
 		{
+			// The default max-weight was not the user's: no second message about it.
 			name: "invalid max-weight and short step-weights",
 			annotations: map[string]string{
 				"sluice.dev/max-weight":   "abc",
@@ -343,7 +346,6 @@ func TestParseSettingsSeveralProblems(t *testing.T) {
 			},
 			want: []string{
 				`sluice.dev/max-weight: "abc" is not an integer between 1 and 100`,
-				`sluice.dev/step-weights: "10,20" never reaches sluice.dev/max-weight 50; end the list at or above it`,
 			},
 		},
 	}

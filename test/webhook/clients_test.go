@@ -177,8 +177,12 @@ func TestClientPaths(t *testing.T) {
 		}},
 		{
 			"helm upgrade",
-			func(t *testing.T, ns string) { helm(t, ns, "upgrade", "--install", "rel", chartPath(), "--set", "image=example.com/web:v1") },
-			func(t *testing.T, ns string) { helm(t, ns, "upgrade", "rel", chartPath(), "--set", "image=example.com/web:v2") },
+			func(t *testing.T, ns string) {
+				helm(t, ns, "upgrade", "--install", "rel", chartPath(), "--set", "image=example.com/web:v1")
+			},
+			func(t *testing.T, ns string) {
+				helm(t, ns, "upgrade", "rel", chartPath(), "--set", "image=example.com/web:v2")
+			},
 		},
 	}
 	for _, tc := range cases {
@@ -384,4 +388,3 @@ func helm(t *testing.T, ns string, args ...string) {
 		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
-

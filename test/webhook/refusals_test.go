@@ -263,4 +263,3 @@ func TestWebhookOutage(t *testing.T) {
 	kubectl(t, "", "set", "image", "-n", plainNS, "deployment/"+app, "app=example.com/web:v2")
 	expectState(t, plainNS, state{primary: "example.com/web:v2", replicaSets: []string{"example.com/web:v1", "example.com/web:v2"}, replicas: 2})
 }
-
