@@ -8,7 +8,7 @@ GO       ?= go
 TEST_FLAGS ?= -count=1 -timeout 30m
 FUZZTIME ?= 60s
 
-.PHONY: all build tools test unit bench lint fuzz clean
+.PHONY: all build tools test unit bench fuzz lint clean
 
 all: lint build test
 
@@ -26,11 +26,17 @@ test: tools
 
 ## unit: the tests that need no control plane
 unit:
-	$(GO) test $(TEST_FLAGS) ./cmd/... ./pkg/... ./certs/...
+	$(GO) test $(TEST_FLAGS) ./pkg/... ./certs/...
 
-## bench: every benchmark, with allocations
+## bench: every benchmark, with allocations; API-server latency over 1,000 updates
 bench: tools
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
+	$(GO) test -run '^$$' -bench . -benchtime=1000x ./test/webhook/
+
+## fuzz: fuzz the webhook handler and decision for FUZZTIME each (make test runs their seeds)
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./pkg/mutate/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./pkg/mutate/
 
 ## lint: gofmt, go vet
 lint:

@@ -54,6 +54,7 @@ func TestMain(m *testing.M) {
 type webhookServer struct {
 	dir         string
 	bin         string
+	ca          *certs.CA
 	caPEM       []byte
 	port        int
 	metricsPort int
@@ -62,7 +63,7 @@ type webhookServer struct {
 
 // setup builds and starts the webhook and registers it with the API server,
 // once for all tests.
-func setup(t *testing.T) {
+func setup(t testing.TB) {
 	t.Helper()
 	setupOnce.Do(func() { setupErr = startShared() })
 	if setupErr != nil {
@@ -94,7 +95,7 @@ func startShared() error {
 	if err := os.WriteFile(filepath.Join(dir, "tls.key"), serving.KeyPEM, 0o600); err != nil {
 		return err
 	}
-	w.caPEM = ca.CertPEM()
+	w.ca, w.caPEM = ca, ca.CertPEM()
 	if w.port, err = cluster.FreePort(); err != nil {
 		return err
 	}
