@@ -8,7 +8,7 @@ GO       ?= go
 TEST_FLAGS ?= -count=1 -timeout 30m
 FUZZTIME ?= 60s
 
-.PHONY: all build tools test unit bench fuzz lint clean
+.PHONY: all build tools generate test unit bench fuzz lint clean
 
 all: lint build test
 
@@ -19,6 +19,12 @@ build:
 ## tools: the control plane, kubectl, kwok, Prometheus and helm, built from pinned modules (first run: several minutes)
 tools:
 	test/tools/install.sh
+
+## generate: the Canary CRD (deploy/crd) and deep-copy functions from pkg/canary
+## (a percentage as a JSON number is why floats are allowed)
+generate: tools
+	$$(test/tools/install.sh --print-bin-dir)/controller-gen object paths=./pkg/canary/... \
+		crd:crdVersions=v1,allowDangerousTypes=true output:crd:dir=deploy/crd
 
 ## test: unit and integration tests against the local control plane
 test: tools

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every binary that sluice's tests and demo run (etcd, the Kubernetes
 # control plane, kubectl, kwok, Prometheus, helm) from the Go modules pinned in
-# the folders beside this script, into a cache outside the work tree.
+# the folders beside this script, into a cache outside the work tree; and
+# controller-gen, for make generate.
 #
 # Each folder is one wrapper module: its go.mod pins the version, tools.go names
 # the packages. A folder is rebuilt only when its pinned files change, so the
@@ -74,6 +75,7 @@ build kwok "kwok" "1 minute" -- -ldflags "-s -w" sigs.k8s.io/kwok/cmd/kwok
 build prometheus "prometheus" "2 minutes" -- -tags remove_all_sd -ldflags "-s -w" \
 	github.com/prometheus/prometheus/cmd/prometheus
 build helm "helm" "1 minute" -- -ldflags "-s -w" helm.sh/helm/v3/cmd/helm
+build codegen "controller-gen" "1 minute" -- -ldflags "-s -w" sigs.k8s.io/controller-tools/cmd/controller-gen
 
 # kwok alone ships no default behaviour: kwokctl hands it stage files. Use the
 # same ones, from the pinned kwok module, so that fake nodes become Ready and

@@ -1,0 +1,325 @@
+package shift
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"sluice.dev/sluice/pkg/canary"
+)
+
+// Observation is what the shifter sees of one opted-in Deployment at one
+// moment. Step decides from it alone.
+type Observation struct {
+	Now time.Time
+	// Namespace and Name of the Deployment, for the event messages.
+	Namespace, Name string
+	Settings        canary.Settings
+	// PrimaryRevision is the revision of the Deployment's spec.template.
+	PrimaryRevision string
+	// PrimaryReady: the primary's rollout is complete and all its replicas
+	// are available.
+	PrimaryReady bool
+	// PendingRevision is the revision of the diverted template; "" for none.
+	PendingRevision string
+	// CanaryReady: the canary Deployment runs PendingRevision with all its
+	// replicas ready.
+	CanaryReady bool
+	// Status is the Canary's status as last written; nil on first sight.
+	Status *canary.CanaryStatus
+	// Checks are the analysis results, when the caller ran the analysis
+	// because an earlier Step asked for it; nil otherwise.
+	Checks []CheckResult
+}
+
+// CheckResult is the outcome of one analysis check.
+type CheckResult struct {
+	// Name is request-success-rate or request-duration.
+	Name string
+	// Value is the measurement; meaningless when Err is set.
+	Value float64
+	// Err tells why there is no value (no data, Prometheus failed).
+	Err error
+}
+
+// Decision is what the shifter does next for one Deployment.
+type Decision struct {
+	// Status is the Canary status to write (written only if it changed).
+	Status canary.CanaryStatus
+	// Canary says whether the canary Deployment should run (with the
+	// pending template, at the primary's replicas) or be scaled to zero.
+	Canary CanaryAction
+	// Promote copies the pending template into the primary.
+	Promote bool
+	// RunChecks asks the caller to run the analysis and step again with its
+	// results.
+	RunChecks bool
+	// Events to record, in order.
+	Events []Event
+	// RequeueAfter is when to look again if nothing changes; 0 for never.
+	RequeueAfter time.Duration
+}
+
+// CanaryAction is the desired state of the canary Deployment.
+type CanaryAction int
+
+// The canary actions.
+const (
+	// CanaryKeep leaves the canary Deployment as it is.
+	CanaryKeep CanaryAction = iota
+	// CanaryRun runs the pending template at the primary's replicas.
+	CanaryRun
+	// CanaryScaleDown scales the canary Deployment to zero.
+	CanaryScaleDown
+)
+
+// Event is a Kubernetes event for the Canary (and the Deployment).
+type Event struct {
+	Warning bool
+	Reason  string
+	Message string
+}
+
+// Check names, as users see them in events and in the status.
+const (
+	CheckSuccessRate     = "request-success-rate"
+	CheckRequestDuration = "request-duration"
+)
+
+// Step decides the next move of one canary from what is observed. It is a
+// pure function: the same observation always gives the same decision, so a
+// restarted shifter resumes where the last one stopped.
+func Step(o Observation) Decision {
+	s := &stepper{o: o}
+	if o.Status == nil || o.Status.Phase == "" {
+		s.event("Synced", "Initialization done! %s", s.id())
+		s.transition(canary.PhaseInitialized, "all traffic to the primary")
+		s.st.PrimaryRevision = o.PrimaryRevision
+	} else {
+		s.st = *o.Status.DeepCopy()
+	}
+	s.decide()
+	return s.d
+}
+
+type stepper struct {
+	o  Observation
+	st canary.CanaryStatus
+	d  Decision
+}
+
+func (s *stepper) id() string { return s.o.Name + "." + s.o.Namespace }
+
+func (s *stepper) canaryID() string { return s.o.Name + "-canary." + s.o.Namespace }
+
+func (s *stepper) event(reason, format string, args ...any) {
+	s.d.Events = append(s.d.Events, Event{Reason: reason, Message: fmt.Sprintf(format, args...)})
+}
+
+func (s *stepper) warn(reason, format string, args ...any) {
+	s.d.Events = append(s.d.Events, Event{Warning: true, Reason: reason, Message: fmt.Sprintf(format, args...)})
+}
+
+func (s *stepper) transition(phase canary.Phase, message string) {
+	if s.st.Phase != phase {
+		s.st.Phase = phase
+		s.st.LastTransitionTime = metav1.NewTime(s.o.Now)
+	}
+	s.st.Message = message
+}
+
+func (s *stepper) decide() {
+	defer func() { s.d.Status = s.st }()
+	o := s.o
+	analysing := s.st.Phase == canary.PhaseProgressing || s.st.Phase == canary.PhasePromoting
+	switch {
+	case s.st.Phase == canary.PhasePromoting && o.PendingRevision == "":
+		s.finishPromotion()
+	case o.PendingRevision == "" && analysing:
+		s.revert()
+	case o.PendingRevision == "":
+		s.st.PrimaryRevision = o.PrimaryRevision
+	case o.PendingRevision != s.st.CanaryRevision:
+		s.newRevision(analysing)
+	case s.st.Phase == canary.PhaseProgressing:
+		s.progress()
+	case s.st.Phase == canary.PhasePromoting:
+		// The promotion write failed (a newer template won the race, or the
+		// API server was away): try again.
+		s.d.Promote = true
+	}
+}
+
+func (s *stepper) newRevision(restart bool) {
+	if s.st.Phase == canary.PhaseFailed && s.o.PendingRevision == s.st.LastFailedRevision {
+		// Rolled back already; applying it again does not restart it.
+		return
+	}
+	if restart {
+		s.event("Synced", "New revision detected! Restarting analysis for %s", s.id())
+	} else {
+		s.event("Synced", "New revision detected! Scaling up %s", s.canaryID())
+	}
+	s.st.CanaryRevision = s.o.PendingRevision
+	s.st.CanaryWeight = 0
+	s.st.FailedChecks = 0
+	s.st.Checks = nil
+	// While the weight is 0, LastStepTime is when the canary was started:
+	// the progress deadline counts from it.
+	s.st.LastStepTime = metav1.NewTime(s.o.Now)
+	s.transition(canary.PhaseProgressing, "waiting for "+s.canaryID()+" to be ready")
+	s.d.Canary = CanaryRun
+	s.waitForCanary()
+}
+
+// waitForCanary starts the analysis once the canary is ready, or rolls back
+// when it does not become ready within the progress deadline.
+func (s *stepper) waitForCanary() {
+	if !s.o.CanaryReady {
+		deadline := s.st.LastStepTime.Add(s.o.Settings.ProgressDeadline.Duration)
+		if !s.o.Now.Before(deadline) {
+			s.rollback("progress deadline exceeded")
+			return
+		}
+		s.d.RequeueAfter = deadline.Sub(s.o.Now)
+		return
+	}
+	s.event("Synced", "Starting canary analysis for %s", s.id())
+	s.advance()
+}
+
+func (s *stepper) progress() {
+	if s.st.CanaryWeight == 0 {
+		s.d.Canary = CanaryRun
+		s.waitForCanary()
+		return
+	}
+	due := s.st.LastStepTime.Add(s.o.Settings.Interval.Duration)
+	if s.o.Now.Before(due) {
+		s.d.RequeueAfter = due.Sub(s.o.Now)
+		return
+	}
+	if s.o.Checks == nil {
+		s.d.RunChecks = true
+		return
+	}
+	s.st.LastStepTime = metav1.NewTime(s.o.Now)
+	s.st.Checks = s.verdicts()
+	if failed := failures(s.st.Checks); len(failed) > 0 {
+		s.st.FailedChecks++
+		for _, c := range failed {
+			s.warn("Synced", "Halt %s advancement %s", s.id(), c.Message)
+		}
+		if s.st.FailedChecks >= s.o.Settings.Threshold {
+			s.rollback(fmt.Sprintf("failed checks threshold reached %d", s.st.FailedChecks))
+			return
+		}
+		s.st.Message = fmt.Sprintf("advancement halted: %d of %d failed checks", s.st.FailedChecks, s.o.Settings.Threshold)
+		s.d.RequeueAfter = s.o.Settings.Interval.Duration
+		return
+	}
+	s.advance()
+}
+
+// advance takes the next step of weights; the step that reaches max-weight
+// starts the promotion at once.
+func (s *stepper) advance() {
+	weights := s.o.Settings.StepWeights
+	next := weights[len(weights)-1]
+	if i := slices.IndexFunc(weights, func(w int32) bool { return w > s.st.CanaryWeight }); i >= 0 {
+		next = weights[i]
+	}
+	s.st.CanaryWeight = next
+	s.st.LastStepTime = metav1.NewTime(s.o.Now)
+	s.event("Synced", "Advance %s canary weight %d", s.id(), next)
+	if next >= s.o.Settings.MaxWeight {
+		s.event("Synced", "Copying %s template spec to %s", s.canaryID(), s.id())
+		s.transition(canary.PhasePromoting, "promoting revision "+s.st.CanaryRevision)
+		s.d.Promote = true
+		return
+	}
+	s.transition(canary.PhaseProgressing, fmt.Sprintf("canary weight %d", next))
+	s.d.RequeueAfter = s.o.Settings.Interval.Duration
+}
+
+// finishPromotion waits for the promoted primary to be ready, then sends all
+// traffic back to it and scales the canary down.
+func (s *stepper) finishPromotion() {
+	if !s.o.PrimaryReady {
+		s.st.Message = "waiting for the promoted primary to be ready"
+		return
+	}
+	s.transition(canary.PhaseFinalising, "")
+	s.event("Synced", "Routing all traffic to primary")
+	s.st.CanaryWeight = 0
+	s.st.PrimaryRevision = s.st.CanaryRevision
+	s.d.Canary = CanaryScaleDown
+	s.event("Synced", "Promotion completed! Scaling down %s", s.canaryID())
+	s.transition(canary.PhaseSucceeded, "revision "+s.st.CanaryRevision+" promoted")
+	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionPromoted, Status: metav1.ConditionTrue,
+		Reason: "Succeeded", Message: "revision " + s.st.CanaryRevision + " promoted", LastTransitionTime: metav1.NewTime(s.o.Now)})
+}
+
+func (s *stepper) rollback(reason string) {
+	s.warn("Synced", "Rolling back %s %s", s.id(), reason)
+	s.st.CanaryWeight = 0
+	s.st.LastFailedRevision = s.st.CanaryRevision
+	s.d.Canary = CanaryScaleDown
+	s.warn("Synced", "Canary failed! Scaling down %s", s.canaryID())
+	s.transition(canary.PhaseFailed, "revision "+s.st.CanaryRevision+" rolled back: "+reason)
+	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionPromoted, Status: metav1.ConditionFalse,
+		Reason: "Failed", Message: reason, LastTransitionTime: metav1.NewTime(s.o.Now)})
+}
+
+func (s *stepper) revert() {
+	s.event("Synced", "Canary reverted to the primary's template! Scaling down %s", s.canaryID())
+	s.st.CanaryWeight = 0
+	s.st.CanaryRevision = ""
+	s.st.FailedChecks = 0
+	s.d.Canary = CanaryScaleDown
+	s.transition(canary.PhaseInitialized, "the pending canary was cancelled")
+}
+
+// verdicts compares the analysis results with the thresholds.
+func (s *stepper) verdicts() []canary.CheckStatus {
+	out := make([]canary.CheckStatus, 0, len(s.o.Checks))
+	for _, c := range s.o.Checks {
+		st := canary.CheckStatus{Name: c.Name}
+		switch c.Name {
+		case CheckSuccessRate:
+			limit := s.o.Settings.MinSuccessRate
+			st.Threshold = fmt.Sprintf("%g%%", limit)
+			st.Value = fmt.Sprintf("%.2f", c.Value)
+			st.Passed = c.Err == nil && c.Value >= limit
+			st.Message = fmt.Sprintf("success rate %.2f%% < %g%%", c.Value, limit)
+		case CheckRequestDuration:
+			limit := s.o.Settings.MaxRequestDuration.Duration
+			st.Threshold = limit.String()
+			st.Value = fmt.Sprintf("%.0f", c.Value)
+			st.Passed = c.Err == nil && time.Duration(c.Value*float64(time.Millisecond)) <= limit
+			st.Message = fmt.Sprintf("request duration %.0fms > %s", c.Value, limit)
+		}
+		if c.Err != nil {
+			st.Value = ""
+			st.Message = c.Err.Error()
+		}
+		if st.Passed {
+			st.Message = ""
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func failures(checks []canary.CheckStatus) []canary.CheckStatus {
+	var failed []canary.CheckStatus
+	for _, c := range checks {
+		if !c.Passed {
+			failed = append(failed, c)
+		}
+	}
+	return failed
+}

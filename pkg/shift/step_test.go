@@ -1,0 +1,262 @@
+package shift
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"sluice.dev/sluice/pkg/canary"
+)
+
+// lesson are the classic Istio canary lesson's settings: step 20, max 70,
+// threshold 5, interval 30s.
+func lesson(t *testing.T) canary.Settings {
+	t.Helper()
+	s, problems := canary.ParseSettings(map[string]string{
+		canary.AnnotationStepWeight: "20", canary.AnnotationMaxWeight: "70",
+		canary.AnnotationThreshold: "5", canary.AnnotationInterval: "30s",
+	})
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	return s
+}
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+var (
+	healthy = []CheckResult{{Name: CheckSuccessRate, Value: 100}, {Name: CheckRequestDuration, Value: 120}}
+	failing = []CheckResult{{Name: CheckSuccessRate, Value: 54.2}, {Name: CheckRequestDuration, Value: 120}}
+	slow    = []CheckResult{{Name: CheckSuccessRate, Value: 100}, {Name: CheckRequestDuration, Value: 900}}
+	blind   = []CheckResult{
+		{Name: CheckSuccessRate, Err: errors.New("no values found for metric request-success-rate, probably not receiving traffic")},
+		{Name: CheckRequestDuration, Err: errors.New("no values found for metric request-duration, probably not receiving traffic")},
+	}
+)
+
+// world plays the cluster around Step: it applies each decision the way the
+// reconciler does and lets the test change what the user and the kubelet do.
+type world struct {
+	t        *testing.T
+	o        Observation
+	events   []string
+	checks   []CheckResult
+	promoted bool
+}
+
+func newWorld(t *testing.T) *world {
+	return &world{t: t, o: Observation{Now: t0, Namespace: "shop", Name: "web", Settings: lesson(t), PrimaryRevision: "r1", PrimaryReady: true}}
+}
+
+// step runs Step until it asks for nothing more at this moment, running the
+// analysis with w.checks when asked.
+func (w *world) step() Decision {
+	w.t.Helper()
+	for range 3 {
+		d := Step(w.o)
+		for _, e := range d.Events {
+			w.events = append(w.events, e.Message)
+		}
+		st := d.Status
+		w.o.Status = &st
+		w.o.Checks = nil
+		if d.Promote {
+			w.promoted = true
+			w.o.PendingRevision = ""
+			w.o.PrimaryRevision = st.CanaryRevision
+			w.o.PrimaryReady = false
+		}
+		if !d.RunChecks {
+			return d
+		}
+		w.o.Checks = w.checks
+	}
+	w.t.Fatal("Step keeps asking for checks")
+	return Decision{}
+}
+
+func (w *world) after(d time.Duration) *world { w.o.Now = w.o.Now.Add(d); return w }
+
+func (w *world) expectEvents(t *testing.T, want ...string) {
+	t.Helper()
+	if !slices.Equal(w.events, want) {
+		t.Errorf("events:\n  %s\nwant:\n  %s", strings.Join(w.events, "\n  "), strings.Join(want, "\n  "))
+	}
+	w.events = nil
+}
+
+func (w *world) expectStatus(t *testing.T, phase canary.Phase, weight, failed int32) {
+	t.Helper()
+	st := w.o.Status
+	if st.Phase != phase || st.CanaryWeight != weight || st.FailedChecks != failed {
+		t.Errorf("status %s weight %d failed checks %d; want %s weight %d failed checks %d",
+			st.Phase, st.CanaryWeight, st.FailedChecks, phase, weight, failed)
+	}
+}
+
+func TestLessonHappyPath(t *testing.T) {
+	w := newWorld(t)
+	w.step()
+	w.expectEvents(t, "Initialization done! web.shop")
+	w.expectStatus(t, canary.PhaseInitialized, 0, 0)
+
+	w.o.PendingRevision = "r2"
+	d := w.after(time.Second).step()
+	w.expectEvents(t, "New revision detected! Scaling up web-canary.shop")
+	w.expectStatus(t, canary.PhaseProgressing, 0, 0)
+	if d.Canary != CanaryRun || d.RequeueAfter != 10*time.Minute {
+		t.Errorf("canary action %v, requeue %s; want run, and a look at the progress deadline in 10m", d.Canary, d.RequeueAfter)
+	}
+
+	w.o.CanaryReady = true
+	w.checks = healthy
+	d = w.after(5 * time.Second).step()
+	w.expectEvents(t, "Starting canary analysis for web.shop", "Advance web.shop canary weight 20")
+	w.expectStatus(t, canary.PhaseProgressing, 20, 0)
+	if d.RequeueAfter != 30*time.Second {
+		t.Errorf("requeue %s; want the interval", d.RequeueAfter)
+	}
+
+	if d := w.after(10 * time.Second).step(); d.RequeueAfter != 20*time.Second || len(w.events) > 0 {
+		t.Errorf("before the interval: requeue %s, events %v; want to wait 20s more", d.RequeueAfter, w.events)
+	}
+	w.after(20 * time.Second).step()
+	w.expectEvents(t, "Advance web.shop canary weight 40")
+	w.after(30 * time.Second).step()
+	w.expectEvents(t, "Advance web.shop canary weight 60")
+	w.after(30 * time.Second).step()
+	w.expectEvents(t, "Advance web.shop canary weight 80", "Copying web-canary.shop template spec to web.shop")
+	w.expectStatus(t, canary.PhasePromoting, 80, 0)
+	if !w.promoted {
+		t.Fatal("no promotion at max-weight")
+	}
+
+	w.after(time.Second).step()
+	w.expectEvents(t)
+	w.expectStatus(t, canary.PhasePromoting, 80, 0)
+
+	w.o.PrimaryReady = true
+	d = w.after(time.Second).step()
+	w.expectEvents(t, "Routing all traffic to primary", "Promotion completed! Scaling down web-canary.shop")
+	w.expectStatus(t, canary.PhaseSucceeded, 0, 0)
+	if d.Canary != CanaryScaleDown || w.o.Status.PrimaryRevision != "r2" {
+		t.Errorf("canary action %v, primary revision %s; want scale down, r2", d.Canary, w.o.Status.PrimaryRevision)
+	}
+}
+
+// startAnalysis brings a world to weight 20 of revision r2.
+func startAnalysis(t *testing.T) *world {
+	w := newWorld(t)
+	w.step()
+	w.o.PendingRevision, w.o.CanaryReady = "r2", true
+	w.after(time.Second).step()
+	w.expectStatus(t, canary.PhaseProgressing, 20, 0)
+	w.events = nil
+	return w
+}
+
+func TestRollbackOnFailedChecks(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		checks []CheckResult
+		halt   string
+	}{
+		{"success rate", failing, "Halt web.shop advancement success rate 54.20% < 99%"},
+		{"latency", slow, "Halt web.shop advancement request duration 900ms > 500ms"},
+		{"no traffic", blind, "Halt web.shop advancement no values found for metric request-success-rate, probably not receiving traffic"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := startAnalysis(t)
+			w.checks = tc.checks
+			for i := int32(1); i <= 4; i++ {
+				w.after(30 * time.Second).step()
+				w.expectStatus(t, canary.PhaseProgressing, 20, i)
+				if len(w.events) == 0 || w.events[0] != tc.halt {
+					t.Fatalf("check %d: events %v; want %q first", i, w.events, tc.halt)
+				}
+				w.events = nil
+			}
+			d := w.after(30 * time.Second).step()
+			w.expectStatus(t, canary.PhaseFailed, 0, 5)
+			if got := w.events[len(w.events)-2:]; !slices.Equal(got, []string{
+				"Rolling back web.shop failed checks threshold reached 5", "Canary failed! Scaling down web-canary.shop"}) {
+				t.Errorf("last events %v", got)
+			}
+			if d.Canary != CanaryScaleDown || w.o.Status.LastFailedRevision != "r2" || w.promoted {
+				t.Errorf("canary %v, last failed %q, promoted %v", d.Canary, w.o.Status.LastFailedRevision, w.promoted)
+			}
+
+			// The same template again does not restart; another one does.
+			w.events = nil
+			w.after(time.Minute).step()
+			w.expectEvents(t)
+			w.o.PendingRevision = "r3"
+			w.after(time.Second).step()
+			w.expectEvents(t, "New revision detected! Scaling up web-canary.shop", "Starting canary analysis for web.shop", "Advance web.shop canary weight 20")
+		})
+	}
+}
+
+func TestProgressDeadline(t *testing.T) {
+	w := newWorld(t)
+	w.step()
+	w.o.PendingRevision = "r2"
+	w.after(time.Second).step()
+	w.events = nil
+	if d := w.after(9 * time.Minute).step(); d.RequeueAfter != time.Minute {
+		t.Errorf("requeue %s; want the rest of the deadline", d.RequeueAfter)
+	}
+	w.after(time.Minute).step()
+	w.expectEvents(t, "Rolling back web.shop progress deadline exceeded", "Canary failed! Scaling down web-canary.shop")
+	w.expectStatus(t, canary.PhaseFailed, 0, 0)
+}
+
+func TestNewRevisionRestartsAnalysis(t *testing.T) {
+	w := startAnalysis(t)
+	w.checks = healthy
+	w.after(30 * time.Second).step()
+	w.expectStatus(t, canary.PhaseProgressing, 40, 0)
+	w.events = nil
+	w.o.PendingRevision, w.o.CanaryReady = "r3", false
+	d := w.after(time.Second).step()
+	w.expectEvents(t, "New revision detected! Restarting analysis for web.shop")
+	w.expectStatus(t, canary.PhaseProgressing, 0, 0)
+	if d.Canary != CanaryRun || w.o.Status.CanaryRevision != "r3" {
+		t.Errorf("canary %v revision %s; want the canary updated to r3", d.Canary, w.o.Status.CanaryRevision)
+	}
+}
+
+func TestRevertToPrimaryTemplate(t *testing.T) {
+	w := startAnalysis(t)
+	w.o.PendingRevision = ""
+	d := w.after(time.Second).step()
+	w.expectEvents(t, "Canary reverted to the primary's template! Scaling down web-canary.shop")
+	w.expectStatus(t, canary.PhaseInitialized, 0, 0)
+	if d.Canary != CanaryScaleDown {
+		t.Errorf("canary %v; want scale down", d.Canary)
+	}
+}
+
+// TestRestartResumes: a shifter that restarts with the written status picks
+// up at the same weight, and takes no step twice.
+func TestRestartResumes(t *testing.T) {
+	w := startAnalysis(t)
+	w.checks = healthy
+	w.after(30 * time.Second).step()
+	written := *w.o.Status.DeepCopy()
+
+	restarted := Observation{Now: w.o.Now.Add(10 * time.Second), Namespace: "shop", Name: "web", Settings: lesson(t),
+		PrimaryRevision: "r1", PrimaryReady: true, PendingRevision: "r2", CanaryReady: true, Status: &written}
+	d := Step(restarted)
+	if d.Status.CanaryWeight != 40 || len(d.Events) > 0 || d.RunChecks || d.RequeueAfter != 20*time.Second {
+		t.Errorf("after a restart: weight %d, events %v, run checks %v, requeue %s; want weight 40 held until the interval",
+			d.Status.CanaryWeight, d.Events, d.RunChecks, d.RequeueAfter)
+	}
+	if d.Status.LastStepTime != (metav1.Time{Time: w.o.Now}) {
+		t.Errorf("last step time moved to %s", d.Status.LastStepTime)
+	}
+}
