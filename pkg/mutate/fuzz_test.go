@@ -170,6 +170,27 @@ func reviewSeeds(tb testing.TB) []reviewSeed {
 	stored, next = pendingPair(tb)
 	next.Annotations[canary.AnnotationStepWeight] = "200"
 	seeds = append(seeds, reviewSeed{"invalid settings", updateReview(tb, stored, next)})
+
+	// Small reviews, which the fuzzer mutates (and minimizes) much faster
+	// than the realistic ones above.
+	const (
+		on      = `"sluice.dev/canary":"enabled"`
+		small1  = `{"metadata":{"annotations":{` + on + `}},"spec":{"replicas":1,"template":{"spec":{"containers":[{"image":"a:1"}]}}}}`
+		small2  = `{"metadata":{"annotations":{` + on + `}},"spec":{"replicas":1,"template":{"spec":{"containers":[{"image":"a:2"}]}}}}`
+		pending = `{"metadata":{"annotations":{` + on + `,"sluice.dev/canary-template":"{\"spec\":{\"containers\":[{\"image\":\"a:2\"}]}}","sluice.dev/canary-revision":"x"}},"spec":{"replicas":1,"template":{"spec":{"containers":[{"image":"a:1"}]}}}}`
+	)
+	review := func(op, obj, old string) []byte {
+		return []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",` +
+			`"kind":{"group":"apps","version":"v1","kind":"Deployment"},"operation":"` + op + `","userInfo":{"username":"alice"},` +
+			`"object":` + obj + `,"oldObject":` + old + `}}`)
+	}
+	seeds = append(seeds,
+		reviewSeed{"small divert", review("UPDATE", small2, small1)},
+		reviewSeed{"small pass", review("UPDATE", small1, small1)},
+		reviewSeed{"small create", review("CREATE", small1, "null")},
+		reviewSeed{"small pending, PUT", review("UPDATE", small1, pending)},
+		reviewSeed{"small pending, kept", review("UPDATE", pending, pending)},
+	)
 	return seeds
 }
 

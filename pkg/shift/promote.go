@@ -48,11 +48,10 @@ func Promote(ctx context.Context, c client.Client, dep *appsv1.Deployment) (*app
 	if err != nil {
 		return nil, fmt.Errorf("promote %s/%s: %w", dep.Namespace, dep.Name, err)
 	}
+	// When someone wrote in between, the test op fails (Invalid, or Conflict):
+	// their write stands, and the promoted fields stay owned by the shifter.
 	err = c.Patch(ctx, promoted, client.RawPatch(types.JSONPatchType, ownership))
 	if err != nil && !apierrors.IsConflict(err) && !apierrors.IsInvalid(err) {
-		// The test op failed (Invalid) or lost a race (Conflict) when someone
-		// wrote in between: their write stands, and only the ownership of the
-		// promoted fields stays with the shifter.
 		return nil, fmt.Errorf("promote %s/%s: restore field ownership: %w", dep.Namespace, dep.Name, err)
 	}
 	return promoted, nil
