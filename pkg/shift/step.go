@@ -8,6 +8,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
 )
 
@@ -32,17 +33,7 @@ type Observation struct {
 	Status *canary.CanaryStatus
 	// Checks are the analysis results, when the caller ran the analysis
 	// because an earlier Step asked for it; nil otherwise.
-	Checks []CheckResult
-}
-
-// CheckResult is the outcome of one analysis check.
-type CheckResult struct {
-	// Name is request-success-rate or request-duration.
-	Name string
-	// Value is the measurement; meaningless when Err is set.
-	Value float64
-	// Err tells why there is no value (no data, Prometheus failed).
-	Err error
+	Checks []analysis.Result
 }
 
 // Decision is what the shifter does next for one Deployment.
@@ -82,12 +73,6 @@ type Event struct {
 	Reason  string
 	Message string
 }
-
-// Check names, as users see them in events and in the status.
-const (
-	CheckSuccessRate     = "request-success-rate"
-	CheckRequestDuration = "request-duration"
-)
 
 // Step decides the next move of one canary from what is observed. It is a
 // pure function: the same observation always gives the same decision, so a
@@ -289,13 +274,13 @@ func (s *stepper) verdicts() []canary.CheckStatus {
 	for _, c := range s.o.Checks {
 		st := canary.CheckStatus{Name: c.Name}
 		switch c.Name {
-		case CheckSuccessRate:
+		case analysis.SuccessRate:
 			limit := s.o.Settings.MinSuccessRate
 			st.Threshold = fmt.Sprintf("%g%%", limit)
 			st.Value = fmt.Sprintf("%.2f", c.Value)
 			st.Passed = c.Err == nil && c.Value >= limit
 			st.Message = fmt.Sprintf("success rate %.2f%% < %g%%", c.Value, limit)
-		case CheckRequestDuration:
+		case analysis.RequestDuration:
 			limit := s.o.Settings.MaxRequestDuration.Duration
 			st.Threshold = limit.String()
 			st.Value = fmt.Sprintf("%.0f", c.Value)

@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
 )
 
@@ -29,12 +30,12 @@ func lesson(t *testing.T) canary.Settings {
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 var (
-	healthy = []CheckResult{{Name: CheckSuccessRate, Value: 100}, {Name: CheckRequestDuration, Value: 120}}
-	failing = []CheckResult{{Name: CheckSuccessRate, Value: 54.2}, {Name: CheckRequestDuration, Value: 120}}
-	slow    = []CheckResult{{Name: CheckSuccessRate, Value: 100}, {Name: CheckRequestDuration, Value: 900}}
-	blind   = []CheckResult{
-		{Name: CheckSuccessRate, Err: errors.New("no values found for metric request-success-rate, probably not receiving traffic")},
-		{Name: CheckRequestDuration, Err: errors.New("no values found for metric request-duration, probably not receiving traffic")},
+	healthy = []analysis.Result{{Name: analysis.SuccessRate, Value: 100}, {Name: analysis.RequestDuration, Value: 120}}
+	failing = []analysis.Result{{Name: analysis.SuccessRate, Value: 54.2}, {Name: analysis.RequestDuration, Value: 120}}
+	slow    = []analysis.Result{{Name: analysis.SuccessRate, Value: 100}, {Name: analysis.RequestDuration, Value: 900}}
+	blind   = []analysis.Result{
+		{Name: analysis.SuccessRate, Err: errors.New("no values found for metric request-success-rate, probably not receiving traffic")},
+		{Name: analysis.RequestDuration, Err: errors.New("no values found for metric request-duration, probably not receiving traffic")},
 	}
 )
 
@@ -44,7 +45,7 @@ type world struct {
 	t        *testing.T
 	o        Observation
 	events   []string
-	checks   []CheckResult
+	checks   []analysis.Result
 	promoted bool
 }
 
@@ -162,7 +163,7 @@ func startAnalysis(t *testing.T) *world {
 func TestRollbackOnFailedChecks(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		checks []CheckResult
+		checks []analysis.Result
 		halt   string
 	}{
 		{"success rate", failing, "Halt web.shop advancement success rate 54.20% < 99%"},
