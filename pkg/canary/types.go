@@ -59,6 +59,8 @@ type CanaryStatus struct {
 	PrimaryRevision string `json:"primaryRevision,omitempty"`
 	// LastFailedRevision is the revision of the last rolled-back canary.
 	LastFailedRevision string `json:"lastFailedRevision,omitempty"`
+	// RevisionStartTime is when the canary under analysis was detected.
+	RevisionStartTime metav1.Time `json:"revisionStartTime,omitempty"`
 	// LastTransitionTime is when the phase last changed.
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
 	// LastStepTime is when the weight last changed or a check last ran: the

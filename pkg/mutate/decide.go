@@ -73,7 +73,12 @@ func Decide(req Request) Decision {
 	if req.Operation != admissionv1.Update {
 		return decideCreate(obj)
 	}
-	return decideUpdate(parse(req.OldObject), obj)
+	old := parse(req.OldObject)
+	if !obj.valid() || !old.valid() {
+		// The API server always sends both; anything else is not a Deployment.
+		return Decision{Verdict: Errored, Message: "the object or the oldObject has no spec.template object; is it an apps/v1 Deployment?"}
+	}
+	return decideUpdate(old, obj)
 }
 
 func decideCreate(obj deployment) Decision {

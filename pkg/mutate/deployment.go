@@ -60,6 +60,11 @@ func parse(raw []byte) deployment {
 	return d
 }
 
+// valid reports whether spec.template is a JSON object.
+func (d deployment) valid() bool {
+	return len(d.template) > 0 && d.template[0] == '{'
+}
+
 // problems lists what is wrong with the sluice settings.
 func (d deployment) problems() []string {
 	if len(d.annotations) == 0 {

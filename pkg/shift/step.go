@@ -149,6 +149,7 @@ func (s *stepper) newRevision(restart bool) {
 		s.event("Synced", "New revision detected! Scaling up %s", s.canaryID())
 	}
 	s.st.CanaryRevision = s.o.PendingRevision
+	s.st.RevisionStartTime = metav1.NewTime(s.o.Now)
 	s.st.CanaryWeight = 0
 	s.st.FailedChecks = 0
 	s.st.Checks = nil

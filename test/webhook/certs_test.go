@@ -18,22 +18,22 @@ import (
 // is served without a restart, and admissions keep working through it.
 func TestServingCertificateIsReloaded(t *testing.T) {
 	setup(t)
-	fresh, err := hook.ca.Issue(certs.Request{CommonName: "sluice-webhook-renewed", Hosts: []string{"127.0.0.1"}})
+	fresh, err := hook.CA.Issue(certs.Request{CommonName: "sluice-webhook-renewed", Hosts: []string{"127.0.0.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Key first, then certificate: the watcher reloads on either, and a
 	// mismatched pair is skipped until both are written.
-	if err := os.WriteFile(filepath.Join(hook.dir, "tls.key"), fresh.KeyPEM, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(hook.Dir, "tls.key"), fresh.KeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(hook.dir, "tls.crt"), fresh.CertPEM, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(hook.Dir, "tls.crt"), fresh.CertPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(hook.caPEM)
+	pool.AppendCertsFromPEM(hook.CAPEM)
 	cluster.Eventually(t, 30*time.Second, "the renewed certificate is served", func(ctx context.Context) error {
-		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", hook.port), &tls.Config{RootCAs: pool})
+		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", hook.Port), &tls.Config{RootCAs: pool})
 		if err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ import (
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
+	"sluice.dev/sluice/test/sluice"
 )
 
 const app = "web"
@@ -349,31 +350,10 @@ func promoteAsShifter(t *testing.T, dep *appsv1.Deployment) {
 	}
 }
 
-// grantShifter lets the shifter's identity update Deployments. Issue 6 brings
-// the shipped RBAC; until then the test grants just this.
+// grantShifter installs the shifter's RBAC as deploy/ ships it.
 func grantShifter(t *testing.T) {
 	t.Helper()
-	kubectl(t, `apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: sluice-test-shifter
-rules:
-  - apiGroups: ["apps"]
-    resources: ["deployments"]
-    verbs: ["get", "update", "patch"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: sluice-test-shifter
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: sluice-test-shifter
-subjects:
-  - kind: User
-    name: `+shifterUser+`
-`, "apply", "-f", "-")
+	kubectl(t, "", "apply", "-f", sluice.RepoPath("deploy/rbac/shifter.yaml"))
 }
 
 func chartPath() string {

@@ -82,7 +82,7 @@ func BenchmarkUpdateLatency(b *testing.B) {
 // labelled bench=floor.
 func registerNoopWebhook(b *testing.B) {
 	b.Helper()
-	serving, err := hook.ca.Issue(certs.Request{CommonName: "noop-webhook", Hosts: []string{"127.0.0.1"}})
+	serving, err := hook.CA.Issue(certs.Request{CommonName: "noop-webhook", Hosts: []string{"127.0.0.1"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func registerNoopWebhook(b *testing.B) {
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name:                    "noop.bench.sluice.dev",
 			AdmissionReviewVersions: []string{"v1"},
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: hook.caPEM},
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: hook.CAPEM},
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
 				Rule:       admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments"}},

@@ -154,11 +154,11 @@ func TestBadReviewsGetClearAnswers(t *testing.T) {
 			"sluice: the CREATE request carries no object"},
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(hook.caPEM)
+	pool.AppendCertsFromPEM(hook.CAPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			url := fmt.Sprintf("https://127.0.0.1:%d/mutate-apps-v1-deployment", hook.port)
+			url := fmt.Sprintf("https://127.0.0.1:%d/mutate-apps-v1-deployment", hook.Port)
 			resp, err := client.Post(url, "application/json", strings.NewReader(tc.body))
 			if err != nil {
 				t.Fatal(err)
@@ -177,7 +177,7 @@ func TestBadReviewsGetClearAnswers(t *testing.T) {
 	}
 	// Old TLS versions are refused.
 	old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11}}}
-	if _, err := old.Get(fmt.Sprintf("https://127.0.0.1:%d/healthz", hook.port)); err == nil {
+	if _, err := old.Get(fmt.Sprintf("https://127.0.0.1:%d/healthz", hook.Port)); err == nil {
 		t.Error("the webhook server accepted TLS 1.1")
 	}
 }
@@ -187,7 +187,7 @@ func TestBadReviewsGetClearAnswers(t *testing.T) {
 func TestPlainDeploymentsNeverReachTheWebhook(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
-	before := total(hook.admissions(t))
+	before := total(admissions(t))
 	plain := strings.NewReplacer("sluice.dev/canary: enabled", "team: web", `sluice.dev/step-weight: "20"`, "tier: front").
 		Replace(manifest("example.com/web:v1"))
 	kubectl(t, plain, "apply", "-n", ns, "-f", "-")
@@ -195,14 +195,14 @@ func TestPlainDeploymentsNeverReachTheWebhook(t *testing.T) {
 	kubectl(t, "", "scale", "-n", ns, "deployment/"+app, "--replicas=3")
 	kubectl(t, "", "annotate", "-n", ns, "deployment/"+app, "note=hello")
 	expectState(t, ns, state{primary: "example.com/web:v2", replicaSets: []string{"example.com/web:v1", "example.com/web:v2"}, replicas: 3})
-	if after := total(hook.admissions(t)); after != before {
+	if after := total(admissions(t)); after != before {
 		t.Errorf("the webhook saw %v requests for a Deployment that never opted in", after-before)
 	}
 
 	// The counter does count opted-in Deployments, so the check above can fail.
 	other := env.NewNamespace(t)
 	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", other, "-f", "-")
-	if after := hook.admissions(t); after["CREATE/passed"] < 1 {
+	if after := admissions(t); after["CREATE/passed"] < 1 {
 		t.Errorf("admissions after an opted-in create: %v", after)
 	}
 }
@@ -225,9 +225,9 @@ func TestWebhookOutage(t *testing.T) {
 	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
 	expectState(t, ns, diverted)
 
-	hook.stop()
+	hook.Stop()
 	t.Cleanup(func() {
-		if err := hook.start(); err != nil {
+		if err := hook.Start(); err != nil {
 			t.Fatalf("restart the webhook: %v", err)
 		}
 	})

@@ -1,0 +1,116 @@
+// Command shifter runs sluice's canaries: for every opted-in Deployment with a
+// diverted template it runs the canary, moves Istio traffic to it step by step
+// while Prometheus says it is healthy, and promotes or rolls it back.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/spf13/cobra"
+	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"sluice.dev/sluice/pkg/analysis"
+	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/shift"
+)
+
+func main() {
+	if err := newCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	kubeconfig, prometheusURL, metricsAddr, probeAddr, leaderNamespace string
+	leaderElect                                                       bool
+	workers                                                           int
+	batchDelay                                                        time.Duration
+}
+
+func newCommand() *cobra.Command {
+	var o options
+	zapOpts := zap.Options{}
+	cmd := &cobra.Command{
+		Use:          "shifter",
+		Short:        "sluice's canary controller: traffic shifting, analysis, promotion and rollback",
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(*cobra.Command, []string) error {
+			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)).WithName("shifter"))
+			return run(o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty: the in-cluster service account")
+	f.StringVar(&o.prometheusURL, "prometheus-url", "http://prometheus.istio-system:9090", "base URL of the Prometheus that scrapes Istio's telemetry")
+	f.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", `host:port of the Prometheus /metrics endpoint; "0" disables it`)
+	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "host:port of /healthz and /readyz")
+	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader with a Lease, so that of several replicas only one acts")
+	f.StringVar(&o.leaderNamespace, "leader-election-namespace", "sluice-system", "namespace of the leader election Lease")
+	f.IntVar(&o.workers, "workers", 100, "canaries reconciled at once")
+	f.DurationVar(&o.batchDelay, "analysis-batch-delay", 250*time.Millisecond,
+		"how long the first due check waits for others, so that they share one Prometheus query per metric")
+	goFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
+	zapOpts.BindFlags(goFlags)
+	f.AddGoFlagSet(goFlags)
+	return cmd
+}
+
+func run(o options) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, canary.AddToScheme, istiov1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return err
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "sluice-shifter",
+		LeaderElectionNamespace: o.leaderNamespace,
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	prom, err := promapi.NewClient(promapi.Config{Address: o.prometheusURL})
+	if err != nil {
+		return fmt.Errorf("prometheus client for %s: %w", o.prometheusURL, err)
+	}
+	analyzer := analysis.New(promv1.NewAPI(prom), analysis.QueryMetrics(ctrlmetrics.Registry))
+	r := &shift.Reconciler{
+		Client:  mgr.GetClient(),
+		Events:  mgr.GetEventRecorder("sluice-shifter"),
+		Checker: analysis.NewBatcher(analyzer, o.batchDelay, 30*time.Second),
+		Metrics: shift.NewMetrics(ctrlmetrics.Registry),
+	}
+	if err := r.SetupWithManager(mgr, o.workers); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

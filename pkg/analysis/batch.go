@@ -1,0 +1,63 @@
+package analysis
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Batcher gathers the checks that fall due within a short delay of each other
+// and runs them together, in one query per metric.
+type Batcher struct {
+	analyzer *Analyzer
+	delay    time.Duration
+	timeout  time.Duration
+
+	mu      sync.Mutex
+	pending *batch
+}
+
+type batch struct {
+	targets []Target
+	done    chan struct{}
+	results map[Target][]Result
+}
+
+// NewBatcher returns a Batcher that waits delay after the first check of a
+// batch for others to join it, and gives each batch's queries timeout.
+func NewBatcher(a *Analyzer, delay, timeout time.Duration) *Batcher {
+	return &Batcher{analyzer: a, delay: delay, timeout: timeout}
+}
+
+// Check runs the checks of one target, together with any others that are
+// due at about the same time.
+func (b *Batcher) Check(ctx context.Context, t Target) []Result {
+	b.mu.Lock()
+	if b.pending == nil {
+		b.pending = &batch{done: make(chan struct{})}
+		time.AfterFunc(b.delay, b.flush)
+	}
+	cur := b.pending
+	cur.targets = append(cur.targets, t)
+	b.mu.Unlock()
+
+	select {
+	case <-cur.done:
+		return cur.results[t]
+	case <-ctx.Done():
+		err := ctx.Err()
+		return []Result{{Name: SuccessRate, Err: err}, {Name: RequestDuration, Err: err}}
+	}
+}
+
+func (b *Batcher) flush() {
+	b.mu.Lock()
+	cur := b.pending
+	b.pending = nil
+	b.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	cur.results = b.analyzer.Run(ctx, time.Now(), cur.targets)
+	close(cur.done)
+}

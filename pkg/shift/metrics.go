@@ -1,0 +1,81 @@
+package shift
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+
+	"sluice.dev/sluice/pkg/canary"
+)
+
+// phases lists every phase, for sluice_canary_phase.
+var phases = []canary.Phase{
+	canary.PhaseInitializing, canary.PhaseInitialized, canary.PhaseProgressing, canary.PhasePromoting,
+	canary.PhaseFinalising, canary.PhaseSucceeded, canary.PhaseFailed,
+}
+
+// Metrics are the shifter's Prometheus metrics about canaries.
+type Metrics struct {
+	weight   *prometheus.GaugeVec
+	phase    *prometheus.GaugeVec
+	failed   *prometheus.GaugeVec
+	check    *prometheus.GaugeVec
+	rollouts *prometheus.CounterVec
+	duration prometheus.Histogram
+}
+
+// NewMetrics creates the canary metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_canary_weight", Help: "Share of traffic, in percent, sent to the canary.",
+		}, []string{"namespace", "name"}),
+		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_canary_phase", Help: "1 for the canary's current phase, 0 for the others.",
+		}, []string{"namespace", "name", "phase"}),
+		failed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_canary_failed_checks", Help: "Failed checks of the canary under analysis.",
+		}, []string{"namespace", "name"}),
+		check: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_canary_check_value", Help: "Last value of each analysis check (percent, or milliseconds).",
+		}, []string{"namespace", "name", "check"}),
+		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_canary_rollouts_total", Help: "Finished canaries, by result (promoted, rolled_back).",
+		}, []string{"namespace", "name", "result"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sluice_canary_rollout_duration_seconds", Help: "Time from a new revision to Succeeded or Failed.",
+			Buckets: prometheus.ExponentialBuckets(5, 2, 12),
+		}),
+	}
+	reg.MustRegister(m.weight, m.phase, m.failed, m.check, m.rollouts, m.duration)
+	return m
+}
+
+// observe records the status st that follows prev.
+func (m *Metrics) observe(dep *appsv1.Deployment, prev canary.Phase, st canary.CanaryStatus) {
+	if st.Phase != prev && (st.Phase == canary.PhaseSucceeded || st.Phase == canary.PhaseFailed) {
+		result := "promoted"
+		if st.Phase == canary.PhaseFailed {
+			result = "rolled_back"
+		}
+		m.rollouts.WithLabelValues(dep.Namespace, dep.Name, result).Inc()
+		if !st.RevisionStartTime.IsZero() {
+			m.duration.Observe(st.LastTransitionTime.Sub(st.RevisionStartTime.Time).Seconds())
+		}
+	}
+	for _, c := range st.Checks {
+		if v, err := strconv.ParseFloat(c.Value, 64); err == nil {
+			m.check.WithLabelValues(dep.Namespace, dep.Name, c.Name).Set(v)
+		}
+	}
+	m.weight.WithLabelValues(dep.Namespace, dep.Name).Set(float64(st.CanaryWeight))
+	m.failed.WithLabelValues(dep.Namespace, dep.Name).Set(float64(st.FailedChecks))
+	for _, p := range phases {
+		v := 0.0
+		if p == st.Phase {
+			v = 1
+		}
+		m.phase.WithLabelValues(dep.Namespace, dep.Name, string(p)).Set(v)
+	}
+}

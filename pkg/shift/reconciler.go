@@ -1,0 +1,346 @@
+package shift
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"sluice.dev/sluice/pkg/analysis"
+	"sluice.dev/sluice/pkg/canary"
+)
+
+// Checker runs the analysis of one canary workload.
+type Checker interface {
+	Check(ctx context.Context, t analysis.Target) []analysis.Result
+}
+
+// Reconciler applies Step to opted-in Deployments: it observes, decides, and
+// writes what the decision says. It holds no state of its own.
+type Reconciler struct {
+	Client  client.Client
+	Events  events.EventRecorder
+	Checker Checker
+	Metrics *Metrics
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// SetupWithManager registers the reconciler: it watches opted-in
+// Deployments and the objects it creates for them.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	optedIn := predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return canary.Enabled(e.Object.GetAnnotations()) },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(e event.GenericEvent) bool { return canary.Enabled(e.Object.GetAnnotations()) },
+		// Also the update that opts out: sluice must clean up after it.
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return canary.Enabled(e.ObjectNew.GetAnnotations()) || canary.Enabled(e.ObjectOld.GetAnnotations())
+		},
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("canary").
+		For(&appsv1.Deployment{}, builder.WithPredicates(optedIn)).
+		Owns(&appsv1.Deployment{}).
+		Owns(&canary.Canary{}).
+		Owns(&istiov1.VirtualService{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(r)
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	dep := &appsv1.Deployment{}
+	if err := r.Client.Get(ctx, req.NamespacedName, dep); err != nil {
+		// Deleted: its owner references take everything sluice made with it.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !canary.Enabled(dep.Annotations) || dep.DeletionTimestamp != nil {
+		return ctrl.Result{}, r.release(ctx, dep)
+	}
+	settings, problems := canary.ParseSettings(dep.Annotations)
+	if len(problems) > 0 {
+		// The webhook refuses such settings; they can only predate it.
+		r.Events.Eventf(dep, nil, corev1.EventTypeWarning, "InvalidSettings", "Reconcile",
+			"sluice ignores this Deployment until its settings are fixed: %v", problems)
+		return ctrl.Result{}, nil
+	}
+	cr, err := r.ensureCanary(ctx, dep, settings)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	vs, err := r.ensureRouting(ctx, dep, cr, settings)
+	if err != nil || vs == nil {
+		return ctrl.Result{}, err
+	}
+	obs, template, err := r.observe(ctx, dep, cr, settings)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	d := Step(obs)
+	if d.RunChecks {
+		obs.Checks = r.Checker.Check(ctx, analysis.Target{Namespace: dep.Namespace, Workload: canaryName(dep.Name), Window: settings.AnalysisWindow.Duration})
+		d = Step(obs)
+	}
+	return r.apply(ctx, dep, cr, vs, template, d)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// ensureCanary gets or creates the Canary of dep, with the current settings
+// as its spec.
+func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, s canary.Settings) (*canary.Canary, error) {
+	cr := &canary.Canary{}
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(dep), cr)
+	switch {
+	case apierrors.IsNotFound(err):
+		cr = &canary.Canary{ObjectMeta: ownedBy(dep, dep.Name), Spec: s}
+		if err := r.Client.Create(ctx, cr); err != nil {
+			return nil, fmt.Errorf("create Canary %s/%s: %w", dep.Namespace, dep.Name, err)
+		}
+		return cr, nil
+	case err != nil:
+		return nil, fmt.Errorf("get Canary %s/%s: %w", dep.Namespace, dep.Name, err)
+	case !equality.Semantic.DeepEqual(cr.Spec, s):
+		cr.Spec = s
+		if err := r.Client.Update(ctx, cr); err != nil {
+			return nil, fmt.Errorf("update Canary %s/%s: %w", dep.Namespace, dep.Name, err)
+		}
+	}
+	return cr, nil
+}
+
+// ensureRouting creates the Services and the VirtualService of dep. It
+// returns a nil VirtualService when one of that name belongs to someone else.
+func (r *Reconciler) ensureRouting(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, s canary.Settings) (*istiov1.VirtualService, error) {
+	port := servicePort(dep, s)
+	selector := dep.Spec.Selector.MatchLabels
+	for _, svc := range []*corev1.Service{
+		service(dep, primaryName(dep.Name), selector, port),
+		service(dep, canaryName(dep.Name), canaryLabels(selector), port),
+		service(dep, dep.Name, selector, port),
+	} {
+		if err := r.Client.Create(ctx, svc); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("create Service %s/%s: %w", svc.Namespace, svc.Name, err)
+		}
+	}
+	vs := &istiov1.VirtualService{}
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(dep), vs)
+	if apierrors.IsNotFound(err) {
+		vs = virtualService(dep, s, cr.Status.CanaryWeight)
+		if err := r.Client.Create(ctx, vs); err != nil {
+			return nil, fmt.Errorf("create VirtualService %s/%s: %w", dep.Namespace, dep.Name, err)
+		}
+		return vs, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get VirtualService %s/%s: %w", dep.Namespace, dep.Name, err)
+	}
+	if !metav1.IsControlledBy(vs, dep) {
+		msg := fmt.Sprintf("VirtualService %s.%s exists and was not created by sluice; sluice leaves it alone and does nothing for this Deployment", dep.Name, dep.Namespace)
+		r.Events.Eventf(cr, dep, corev1.EventTypeWarning, "Conflict", "Reconcile", "%s", msg)
+		if cr.Status.Message != msg {
+			cr.Status.Message = msg
+			if err := r.Client.Status().Update(ctx, cr); err != nil {
+				return nil, fmt.Errorf("update Canary status %s/%s: %w", dep.Namespace, dep.Name, err)
+			}
+		}
+		return nil, nil
+	}
+	return vs, nil
+}
+
+// observe reads what Step needs; template is the diverted pod template.
+func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, s canary.Settings) (Observation, *corev1.PodTemplateSpec, error) {
+	primary, err := json.Marshal(dep.Spec.Template)
+	if err != nil {
+		return Observation{}, nil, err
+	}
+	replicas := ptr.Deref(dep.Spec.Replicas, 1)
+	obs := Observation{
+		Now: r.now(), Namespace: dep.Namespace, Name: dep.Name, Settings: s,
+		PrimaryRevision: canary.Revision(primary),
+		PrimaryReady: dep.Status.ObservedGeneration >= dep.Generation && dep.Status.UpdatedReplicas == replicas &&
+			dep.Status.AvailableReplicas == replicas && dep.Status.Replicas == replicas,
+	}
+	if cr.Status.Phase != "" {
+		obs.Status = &cr.Status
+	}
+	var template *corev1.PodTemplateSpec
+	if raw, ok := dep.Annotations[canary.AnnotationCanaryTemplate]; ok {
+		template = &corev1.PodTemplateSpec{}
+		if err := json.Unmarshal([]byte(raw), template); err != nil {
+			// The webhook writes this annotation; a broken one is no canary.
+			r.Events.Eventf(dep, nil, corev1.EventTypeWarning, "InvalidTemplate", "Reconcile",
+				"%s does not hold a pod template: %v", canary.AnnotationCanaryTemplate, err)
+			return obs, nil, nil
+		}
+		obs.PendingRevision = dep.Annotations[canary.AnnotationCanaryRevision]
+	}
+	can := &appsv1.Deployment{}
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}, can)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return obs, nil, fmt.Errorf("get canary Deployment %s/%s: %w", dep.Namespace, canaryName(dep.Name), err)
+	}
+	if err == nil {
+		want := ptr.Deref(can.Spec.Replicas, 1)
+		obs.CanaryReady = obs.PendingRevision != "" && can.Annotations[canary.AnnotationCanaryRevision] == obs.PendingRevision &&
+			want == replicas && can.Status.ObservedGeneration >= can.Generation &&
+			can.Status.UpdatedReplicas == want && can.Status.ReadyReplicas == want && can.Status.Replicas == want
+	}
+	return obs, template, nil
+}
+
+// apply writes what d says: the status first (so that a restart resumes from
+// it), then the weights, the canary Deployment and a promotion.
+func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, vs *istiov1.VirtualService,
+	template *corev1.PodTemplateSpec, d Decision) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	prev := cr.Status.Phase
+	if !equality.Semantic.DeepEqual(cr.Status, d.Status) {
+		cr.Status = d.Status
+		if err := r.Client.Status().Update(ctx, cr); err != nil {
+			return ctrl.Result{}, fmt.Errorf("update Canary status %s/%s: %w", dep.Namespace, dep.Name, err)
+		}
+	}
+	for _, e := range d.Events {
+		kind := corev1.EventTypeNormal
+		if e.Warning {
+			kind = corev1.EventTypeWarning
+		}
+		r.Events.Eventf(cr, dep, kind, e.Reason, "Reconcile", "%s", e.Message)
+		r.Events.Eventf(dep, cr, kind, e.Reason, "Reconcile", "%s", e.Message)
+		logger.Info(e.Message)
+	}
+	if err := r.setWeight(ctx, vs, dep.Name, d.Status.CanaryWeight); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.applyCanary(ctx, dep, template, d); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.Metrics.observe(dep, prev, d.Status)
+	if d.Promote {
+		if _, err := Promote(ctx, r.Client, dep); apierrors.IsConflict(err) {
+			// A newer template arrived: look again, and restart with it.
+			return ctrl.Result{Requeue: true}, nil
+		} else if err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
+}
+
+func (r *Reconciler) setWeight(ctx context.Context, vs *istiov1.VirtualService, name string, weight int32) error {
+	if current, ok := weightOf(vs, name); ok && current == weight {
+		return nil
+	}
+	for _, route := range vs.Spec.GetHttp() {
+		for _, dest := range route.GetRoute() {
+			switch dest.GetDestination().GetHost() {
+			case primaryName(name):
+				dest.Weight = 100 - weight
+			case canaryName(name):
+				dest.Weight = weight
+			}
+		}
+	}
+	if err := r.Client.Update(ctx, vs); err != nil {
+		return fmt.Errorf("set canary weight %d on VirtualService %s/%s: %w", weight, vs.Namespace, vs.Name, err)
+	}
+	return nil
+}
+
+func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, template *corev1.PodTemplateSpec, d Decision) error {
+	key := types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}
+	current := &appsv1.Deployment{}
+	err := r.Client.Get(ctx, key, current)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get canary Deployment %s: %w", key, err)
+	}
+	exists := err == nil
+	switch {
+	case d.Canary == CanaryRun && template != nil:
+		want := canaryDeployment(dep, *template, d.Status.CanaryRevision, ptr.Deref(dep.Spec.Replicas, 1))
+		if !exists {
+			if err := r.Client.Create(ctx, want); err != nil {
+				return fmt.Errorf("create canary Deployment %s: %w", key, err)
+			}
+			return nil
+		}
+		if current.Annotations[canary.AnnotationCanaryRevision] == d.Status.CanaryRevision &&
+			ptr.Deref(current.Spec.Replicas, 1) == ptr.Deref(want.Spec.Replicas, 1) {
+			return nil
+		}
+		current.Annotations = want.Annotations
+		current.Spec.Replicas = want.Spec.Replicas
+		current.Spec.Template = want.Spec.Template
+		if err := r.Client.Update(ctx, current); err != nil {
+			return fmt.Errorf("update canary Deployment %s: %w", key, err)
+		}
+	case d.Canary == CanaryScaleDown && exists && ptr.Deref(current.Spec.Replicas, 1) != 0:
+		current.Spec.Replicas = ptr.To[int32](0)
+		if err := r.Client.Update(ctx, current); err != nil {
+			return fmt.Errorf("scale down canary Deployment %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// release runs when dep is no longer opted in: all traffic goes back to the
+// primary first, then every object sluice made for dep is deleted.
+func (r *Reconciler) release(ctx context.Context, dep *appsv1.Deployment) error {
+	named := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: dep.Namespace, Name: name} }
+	vs := &istiov1.VirtualService{}
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(dep), vs)
+	if err == nil && metav1.IsControlledBy(vs, dep) {
+		if err := r.setWeight(ctx, vs, dep.Name, 0); err != nil {
+			return err
+		}
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get VirtualService %s/%s: %w", dep.Namespace, dep.Name, err)
+	}
+	for _, obj := range []client.Object{
+		&istiov1.VirtualService{ObjectMeta: named(dep.Name)},
+		&appsv1.Deployment{ObjectMeta: named(canaryName(dep.Name))},
+		&corev1.Service{ObjectMeta: named(primaryName(dep.Name))},
+		&corev1.Service{ObjectMeta: named(canaryName(dep.Name))},
+		&corev1.Service{ObjectMeta: named(dep.Name)},
+		&canary.Canary{ObjectMeta: named(dep.Name)},
+	} {
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); apierrors.IsNotFound(err) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("release %s/%s: %w", dep.Namespace, dep.Name, err)
+		}
+		if !metav1.IsControlledBy(obj, dep) {
+			continue
+		}
+		err := r.Client.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID())})
+		if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("release %s/%s: delete %T %s: %w", dep.Namespace, dep.Name, obj, obj.GetName(), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,260 @@
+// Package sluice runs sluice's own binaries, the webhook and the shifter, as
+// local processes against the local control plane, installed with the
+// manifests that deploy/ ships: for the integration tests and the demo.
+package sluice
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+
+	"sluice.dev/sluice/certs"
+	"sluice.dev/sluice/test/cluster"
+)
+
+// ShifterUser is the identity of the shifter: the ServiceAccount sluice in
+// sluice-system, as deploy/ names it.
+const ShifterUser = "system:serviceaccount:sluice-system:sluice"
+
+// RepoPath returns the absolute path of a file of the repository.
+func RepoPath(rel string) string {
+	_, here, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(here), "..", "..", filepath.FromSlash(rel))
+}
+
+// Build compiles a command of the repository, such as "cmd/webhook", into dir.
+func Build(dir, command string) (string, error) {
+	bin := filepath.Join(dir, filepath.Base(command))
+	cmd := exec.Command("go", "build", "-o", bin, "./"+command)
+	cmd.Dir = RepoPath(".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s: %v\n%s", command, err, out)
+	}
+	return bin, nil
+}
+
+// Webhook is the webhook binary serving on loopback.
+type Webhook struct {
+	Dir         string
+	CA          *certs.CA
+	CAPEM       []byte
+	Port        int
+	MetricsPort int
+	bin         string
+	proc        *cluster.Process
+}
+
+// StartWebhook builds the webhook into dir, gives it a serving certificate,
+// starts it and registers it with the API server through the
+// MutatingWebhookConfiguration and ValidatingAdmissionPolicy of deploy/.
+func StartWebhook(env *cluster.Cluster, dir string) (*Webhook, error) {
+	w := &Webhook{Dir: dir}
+	var err error
+	if w.bin, err = Build(dir, "cmd/webhook"); err != nil {
+		return nil, err
+	}
+	if w.CA, err = certs.NewCA("sluice-local-webhook-ca"); err != nil {
+		return nil, err
+	}
+	w.CAPEM = w.CA.CertPEM()
+	serving, err := w.CA.Issue(certs.Request{CommonName: "sluice-webhook", Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := serving.WriteFiles(dir, "tls"); err != nil {
+		return nil, err
+	}
+	if w.Port, err = cluster.FreePort(); err != nil {
+		return nil, err
+	}
+	if w.MetricsPort, err = cluster.FreePort(); err != nil {
+		return nil, err
+	}
+	if err := w.Start(); err != nil {
+		return w, err
+	}
+	if err := w.register(env); err != nil {
+		return w, err
+	}
+	out, err := env.Kubectl(context.Background(), "apply", "-f", RepoPath("deploy/webhook/validatingadmissionpolicy.yaml")).CombinedOutput()
+	if err != nil {
+		return w, fmt.Errorf("install the ValidatingAdmissionPolicy: %v\n%s", err, out)
+	}
+	return w, nil
+}
+
+// Start starts the webhook process (again) and waits until it is ready.
+func (w *Webhook) Start() error {
+	var err error
+	w.proc, err = cluster.StartProcess(w.Dir, "webhook", w.bin,
+		fmt.Sprintf("--webhook-bind-address=127.0.0.1:%d", w.Port),
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", w.MetricsPort),
+		"--cert-dir="+w.Dir,
+		"--shifter-identity="+ShifterUser,
+		"--zap-log-level=debug",
+	)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(w.CAPEM)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	return waitReady(w.proc, client, fmt.Sprintf("https://127.0.0.1:%d/readyz", w.Port))
+}
+
+// Stop stops the webhook process.
+func (w *Webhook) Stop() {
+	if w.proc != nil {
+		_ = w.proc.Stop(10 * time.Second)
+		w.proc = nil
+	}
+}
+
+// register installs the MutatingWebhookConfiguration from deploy/ with its
+// clientConfig pointed at this process, every rule kept as shipped.
+func (w *Webhook) register(env *cluster.Cluster) error {
+	raw, err := os.ReadFile(RepoPath("deploy/webhook/mutatingwebhookconfiguration.yaml"))
+	if err != nil {
+		return err
+	}
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096).Decode(cfg); err != nil {
+		return fmt.Errorf("decode the MutatingWebhookConfiguration: %w", err)
+	}
+	url := fmt.Sprintf("https://127.0.0.1:%d/mutate-apps-v1-deployment", w.Port)
+	for i := range cfg.Webhooks {
+		cfg.Webhooks[i].ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: w.CAPEM}
+	}
+	cs, err := kubernetes.NewForConfig(env.AdminConfig())
+	if err != nil {
+		return err
+	}
+	api := cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	ctx := context.Background()
+	if _, err := api.Create(ctx, cfg, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+		current, err := api.Get(ctx, cfg.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cfg.ResourceVersion = current.ResourceVersion
+		_, err = api.Update(ctx, cfg, metav1.UpdateOptions{})
+		return err
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// Metrics scrapes a /metrics endpoint on a loopback port.
+func Metrics(port int) (map[string]*dto.MetricFamily, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(resp.Body)
+}
+
+// waitReady polls url until it answers 200, the process exits, or 30s pass.
+func waitReady(proc *cluster.Process, client *http.Client, url string) error {
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true,
+		func(context.Context) (bool, error) {
+			if err := proc.Exited(); err != nil {
+				return false, err
+			}
+			resp, err := client.Get(url)
+			if err != nil {
+				last = err
+				return false, nil
+			}
+			resp.Body.Close()
+			last = fmt.Errorf("GET %s: %s", url, resp.Status)
+			return resp.StatusCode == http.StatusOK, nil
+		})
+	if err != nil {
+		return fmt.Errorf("%s not ready: %w (last: %v)", filepath.Base(proc.Log()), err, last)
+	}
+	return nil
+}
+
+// Shifter is the shifter binary running as the shifter's ServiceAccount.
+type Shifter struct {
+	Dir         string
+	MetricsPort int
+	ProbePort   int
+	args        []string
+	bin         string
+	proc        *cluster.Process
+	name        string
+}
+
+// StartShifter builds the shifter into dir, installs the Canary CRD and the
+// shifter's RBAC from deploy/, and starts it as the shifter's identity, with
+// extra flags appended.
+func StartShifter(env *cluster.Cluster, dir, name string, extra ...string) (*Shifter, error) {
+	s := &Shifter{Dir: dir, name: name}
+	var err error
+	if s.bin, err = Build(dir, "cmd/shifter"); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{"deploy/crd/sluice.dev_canaries.yaml", "deploy/rbac/shifter.yaml"} {
+		out, err := env.Kubectl(context.Background(), "apply", "-f", RepoPath(f)).CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("install %s: %v\n%s", f, err, out)
+		}
+	}
+	kubeconfig, err := env.KubeconfigFor(ShifterUser, "system:serviceaccounts", "system:serviceaccounts:sluice-system")
+	if err != nil {
+		return nil, err
+	}
+	if s.MetricsPort, err = cluster.FreePort(); err != nil {
+		return nil, err
+	}
+	if s.ProbePort, err = cluster.FreePort(); err != nil {
+		return nil, err
+	}
+	s.args = append([]string{
+		"--kubeconfig=" + kubeconfig,
+		"--prometheus-url=" + env.PrometheusURL,
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", s.MetricsPort),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", s.ProbePort),
+	}, extra...)
+	return s, s.Start()
+}
+
+// Start starts the shifter process (again) and waits until it is ready.
+func (s *Shifter) Start() error {
+	var err error
+	if s.proc, err = cluster.StartProcess(s.Dir, s.name, s.bin, s.args...); err != nil {
+		return err
+	}
+	return waitReady(s.proc, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", s.ProbePort))
+}
+
+// Stop stops the shifter process.
+func (s *Shifter) Stop() {
+	if s.proc != nil {
+		_ = s.proc.Stop(10 * time.Second)
+		s.proc = nil
+	}
+}
