@@ -35,9 +35,9 @@ func main() {
 
 type options struct {
 	kubeconfig, prometheusURL, metricsAddr, probeAddr, leaderNamespace string
-	leaderElect                                                       bool
-	workers                                                           int
-	batchDelay                                                        time.Duration
+	leaderElect                                                        bool
+	workers                                                            int
+	batchDelay                                                         time.Duration
 }
 
 func newCommand() *cobra.Command {
