@@ -98,8 +98,12 @@ func run(o options) error {
 	}
 	analyzer := analysis.New(promv1.NewAPI(prom), analysis.QueryMetrics(ctrlmetrics.Registry))
 	r := &shift.Reconciler{
-		Client:  mgr.GetClient(),
-		Events:  mgr.GetEventRecorder("sluice-shifter"),
+		Client: mgr.GetClient(),
+		// The core/v1 recorder: the events.k8s.io one folds events of one
+		// reason into a series that keeps only the first message, and each
+		// step of a rollout must stay visible in kubectl describe canary.
+		Events: mgr.GetEventRecorderFor("sluice-shifter"), //nolint:staticcheck
+
 		Checker: analysis.NewBatcher(analyzer, o.batchDelay, 30*time.Second),
 		Metrics: shift.NewMetrics(ctrlmetrics.Registry),
 	}

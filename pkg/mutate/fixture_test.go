@@ -1,12 +1,18 @@
 package mutate_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -17,8 +23,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/mutate"
 )
 
 // The fixtures model what the API server sends a webhook: typed objects after
@@ -396,4 +405,41 @@ func TestFixture(t *testing.T) {
 	}
 	t.Logf("Deployment: %d bytes of JSON, %d env vars; diverting review: %d bytes, passing review: %d bytes",
 		size, env, len(divertingBody(t)), len(passingBody(t)))
+}
+
+// setLogger stands in for cmd/webhook's ctrl.SetLogger. Until it is called,
+// controller-runtime's root logger keeps a promise for every logger derived
+// from it, and the webhook derives one per request: without it, a benchmark
+// measures that growing tree (and the garbage collector walking it).
+var setLogger sync.Once
+
+// newWebhook is the webhook as Serve registers it, with metrics on a private
+// registry and no logging. RecoverPanic is left unset, as asked; note that
+// controller-runtime treats nil as true and recovers panics itself.
+func newWebhook() *webhook.Admission {
+	setLogger.Do(func() { ctrllog.SetLogger(logr.New(ctrllog.NullLogSink{})) })
+	h := mutate.NewHandler([]string{"system:serviceaccount:sluice-system:sluice"},
+		mutate.NewMetrics(prometheus.NewRegistry()), logr.Discard())
+	return &webhook.Admission{Handler: h}
+}
+
+func newReviewRequest(body []byte) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, mutate.Path, bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+// serve posts body to wh and decodes the response it writes.
+func serve(tb testing.TB, wh http.Handler, body []byte) *admissionv1.AdmissionReview {
+	tb.Helper()
+	rec := httptest.NewRecorder()
+	wh.ServeHTTP(rec, newReviewRequest(body))
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &review); err != nil {
+		tb.Fatalf("the response is not an AdmissionReview: %v\n%s", err, rec.Body.Bytes())
+	}
+	if review.Response == nil {
+		tb.Fatalf("the AdmissionReview has no response:\n%s", rec.Body.Bytes())
+	}
+	return &review
 }

@@ -13,7 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -36,7 +36,7 @@ type Checker interface {
 // writes what the decision says. It holds no state of its own.
 type Reconciler struct {
 	Client  client.Client
-	Events  events.EventRecorder
+	Events  record.EventRecorder
 	Checker Checker
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
@@ -78,7 +78,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	settings, problems := canary.ParseSettings(dep.Annotations)
 	if len(problems) > 0 {
 		// The webhook refuses such settings; they can only predate it.
-		r.Events.Eventf(dep, nil, corev1.EventTypeWarning, "InvalidSettings", "Reconcile",
+		r.Events.Eventf(dep, corev1.EventTypeWarning, "InvalidSettings",
 			"sluice ignores this Deployment until its settings are fixed: %v", problems)
 		return ctrl.Result{}, nil
 	}
@@ -160,7 +160,7 @@ func (r *Reconciler) ensureRouting(ctx context.Context, dep *appsv1.Deployment, 
 	}
 	if !metav1.IsControlledBy(vs, dep) {
 		msg := fmt.Sprintf("VirtualService %s.%s exists and was not created by sluice; sluice leaves it alone and does nothing for this Deployment", dep.Name, dep.Namespace)
-		r.Events.Eventf(cr, dep, corev1.EventTypeWarning, "Conflict", "Reconcile", "%s", msg)
+		r.Events.Event(cr, corev1.EventTypeWarning, "Conflict", msg)
 		if cr.Status.Message != msg {
 			cr.Status.Message = msg
 			if err := r.Client.Status().Update(ctx, cr); err != nil {
@@ -193,7 +193,7 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 		template = &corev1.PodTemplateSpec{}
 		if err := json.Unmarshal([]byte(raw), template); err != nil {
 			// The webhook writes this annotation; a broken one is no canary.
-			r.Events.Eventf(dep, nil, corev1.EventTypeWarning, "InvalidTemplate", "Reconcile",
+			r.Events.Eventf(dep, corev1.EventTypeWarning, "InvalidTemplate",
 				"%s does not hold a pod template: %v", canary.AnnotationCanaryTemplate, err)
 			return obs, nil, nil
 		}
@@ -230,8 +230,8 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 		if e.Warning {
 			kind = corev1.EventTypeWarning
 		}
-		r.Events.Eventf(cr, dep, kind, e.Reason, "Reconcile", "%s", e.Message)
-		r.Events.Eventf(dep, cr, kind, e.Reason, "Reconcile", "%s", e.Message)
+		r.Events.Event(cr, kind, e.Reason, e.Message)
+		r.Events.Event(dep, kind, e.Reason, e.Message)
 		logger.Info(e.Message)
 	}
 	if err := r.setWeight(ctx, vs, dep.Name, d.Status.CanaryWeight); err != nil {

@@ -67,7 +67,9 @@ const (
 	CanaryScaleDown
 )
 
-// Event is a Kubernetes event for the Canary (and the Deployment).
+// Event is a Kubernetes event for the Canary (and the Deployment). Each kind
+// of event has a reason of its own: the event recorder folds more than ten
+// events of one reason into one.
 type Event struct {
 	Warning bool
 	Reason  string
@@ -80,7 +82,7 @@ type Event struct {
 func Step(o Observation) Decision {
 	s := &stepper{o: o}
 	if o.Status == nil || o.Status.Phase == "" {
-		s.event("Synced", "Initialization done! %s", s.id())
+		s.event("Initialized", "Initialization done! %s", s.id())
 		s.transition(canary.PhaseInitialized, "all traffic to the primary")
 		s.st.PrimaryRevision = o.PrimaryRevision
 	} else {
@@ -144,9 +146,9 @@ func (s *stepper) newRevision(restart bool) {
 		return
 	}
 	if restart {
-		s.event("Synced", "New revision detected! Restarting analysis for %s", s.id())
+		s.event("NewRevision", "New revision detected! Restarting analysis for %s", s.id())
 	} else {
-		s.event("Synced", "New revision detected! Scaling up %s", s.canaryID())
+		s.event("NewRevision", "New revision detected! Scaling up %s", s.canaryID())
 	}
 	s.st.CanaryRevision = s.o.PendingRevision
 	s.st.RevisionStartTime = metav1.NewTime(s.o.Now)
@@ -173,7 +175,7 @@ func (s *stepper) waitForCanary() {
 		s.d.RequeueAfter = deadline.Sub(s.o.Now)
 		return
 	}
-	s.event("Synced", "Starting canary analysis for %s", s.id())
+	s.event("AnalysisStarted", "Starting canary analysis for %s", s.id())
 	s.advance()
 }
 
@@ -197,7 +199,7 @@ func (s *stepper) progress() {
 	if failed := failures(s.st.Checks); len(failed) > 0 {
 		s.st.FailedChecks++
 		for _, c := range failed {
-			s.warn("Synced", "Halt %s advancement %s", s.id(), c.Message)
+			s.warn("Halted", "Halt %s advancement %s", s.id(), c.Message)
 		}
 		if s.st.FailedChecks >= s.o.Settings.Threshold {
 			s.rollback(fmt.Sprintf("failed checks threshold reached %d", s.st.FailedChecks))
@@ -220,9 +222,9 @@ func (s *stepper) advance() {
 	}
 	s.st.CanaryWeight = next
 	s.st.LastStepTime = metav1.NewTime(s.o.Now)
-	s.event("Synced", "Advance %s canary weight %d", s.id(), next)
+	s.event("Advanced", "Advance %s canary weight %d", s.id(), next)
 	if next >= s.o.Settings.MaxWeight {
-		s.event("Synced", "Copying %s template spec to %s", s.canaryID(), s.id())
+		s.event("Promoting", "Copying %s template spec to %s", s.canaryID(), s.id())
 		s.transition(canary.PhasePromoting, "promoting revision "+s.st.CanaryRevision)
 		s.d.Promote = true
 		return
@@ -239,29 +241,29 @@ func (s *stepper) finishPromotion() {
 		return
 	}
 	s.transition(canary.PhaseFinalising, "")
-	s.event("Synced", "Routing all traffic to primary")
+	s.event("Finalising", "Routing all traffic to primary")
 	s.st.CanaryWeight = 0
 	s.st.PrimaryRevision = s.st.CanaryRevision
 	s.d.Canary = CanaryScaleDown
-	s.event("Synced", "Promotion completed! Scaling down %s", s.canaryID())
+	s.event("Promoted", "Promotion completed! Scaling down %s", s.canaryID())
 	s.transition(canary.PhaseSucceeded, "revision "+s.st.CanaryRevision+" promoted")
 	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionPromoted, Status: metav1.ConditionTrue,
 		Reason: "Succeeded", Message: "revision " + s.st.CanaryRevision + " promoted", LastTransitionTime: metav1.NewTime(s.o.Now)})
 }
 
 func (s *stepper) rollback(reason string) {
-	s.warn("Synced", "Rolling back %s %s", s.id(), reason)
+	s.warn("RollingBack", "Rolling back %s %s", s.id(), reason)
 	s.st.CanaryWeight = 0
 	s.st.LastFailedRevision = s.st.CanaryRevision
 	s.d.Canary = CanaryScaleDown
-	s.warn("Synced", "Canary failed! Scaling down %s", s.canaryID())
+	s.warn("Failed", "Canary failed! Scaling down %s", s.canaryID())
 	s.transition(canary.PhaseFailed, "revision "+s.st.CanaryRevision+" rolled back: "+reason)
 	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionPromoted, Status: metav1.ConditionFalse,
 		Reason: "Failed", Message: reason, LastTransitionTime: metav1.NewTime(s.o.Now)})
 }
 
 func (s *stepper) revert() {
-	s.event("Synced", "Canary reverted to the primary's template! Scaling down %s", s.canaryID())
+	s.event("Reverted", "Canary reverted to the primary's template! Scaling down %s", s.canaryID())
 	s.st.CanaryWeight = 0
 	s.st.CanaryRevision = ""
 	s.st.FailedChecks = 0

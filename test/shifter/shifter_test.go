@@ -1,0 +1,374 @@
+// Package shifter_test runs the webhook and the shifter together against the
+// local control plane and a real Prometheus, driven by kubectl apply alone,
+// with the canaries' telemetry simulated as Istio would export it.
+package shifter_test
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/test/cluster"
+	"sluice.dev/sluice/test/meshsim/telemetry"
+	"sluice.dev/sluice/test/sluice"
+)
+
+var (
+	env       *cluster.Cluster
+	setupOnce sync.Once
+	setupErr  error
+	workDir   string
+	hook      *sluice.Webhook
+	shifter   *sluice.Shifter
+	mesh      *fakeMesh
+)
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
+	code := cluster.RunTests(m, &env)
+	if shifter != nil {
+		shifter.Stop()
+	}
+	if hook != nil {
+		hook.Stop()
+	}
+	if mesh != nil {
+		mesh.stop()
+	}
+	if workDir != "" {
+		_ = os.RemoveAll(workDir)
+	}
+	os.Exit(code)
+}
+
+func setup(t *testing.T) {
+	t.Helper()
+	setupOnce.Do(func() {
+		if workDir, setupErr = os.MkdirTemp("", "sluice-shifter-test-"); setupErr != nil {
+			return
+		}
+		if hook, setupErr = sluice.StartWebhook(env, workDir); setupErr != nil {
+			return
+		}
+		if mesh, setupErr = startMesh(); setupErr != nil {
+			return
+		}
+		shifter, setupErr = sluice.StartShifter(env, workDir, "shifter", "--zap-log-level=debug")
+	})
+	if setupErr != nil {
+		t.Fatal(setupErr)
+	}
+}
+
+// fakeMesh exports Istio telemetry for the canary workloads of the tests,
+// each answering as the test says, for Prometheus to scrape.
+type fakeMesh struct {
+	tel    *telemetry.Telemetry
+	srv    *http.Server
+	mu     sync.Mutex
+	behave map[string]behaviour // by namespace/workload
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type behaviour struct {
+	errorRate float64
+	latency   time.Duration
+}
+
+func startMesh() (*fakeMesh, error) {
+	reg := prometheus.NewRegistry()
+	m := &fakeMesh{tel: telemetry.New(reg), behave: map[string]behaviour{}, done: make(chan struct{})}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	m.srv = &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = m.srv.Serve(l) }()
+	if err := env.SetScrapeTargets("mesh", l.Addr().String()); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	go m.run(ctx)
+	return m, nil
+}
+
+// run records 20 requests per workload every 100ms.
+func (m *fakeMesh) run(ctx context.Context) {
+	defer close(m.done)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		m.mu.Lock()
+		for key, b := range m.behave {
+			ns, workload, _ := strings.Cut(key, "/")
+			for i := range 20 {
+				code := 200
+				if float64((n*20+i)%100) < b.errorRate*100 {
+					code = 500
+				}
+				m.tel.Record(telemetry.Request{Namespace: ns, Workload: workload, Service: workload, Code: code, Duration: b.latency})
+			}
+		}
+		m.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (m *fakeMesh) set(ns, workload string, b behaviour) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.behave[ns+"/"+workload] = b
+}
+
+func (m *fakeMesh) stop() {
+	m.cancel()
+	<-m.done
+	_ = m.srv.Close()
+}
+
+const app = "web"
+
+// manifest is an opted-in Deployment with quick settings: steps 20, 40, 60,
+// 80 (max-weight 70), a check every 2s over a 5s window, threshold 3.
+func manifest(image string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+  annotations:
+    sluice.dev/canary: enabled
+    sluice.dev/step-weight: "20"
+    sluice.dev/max-weight: "70"
+    sluice.dev/interval: 2s
+    sluice.dev/analysis-window: 5s
+    sluice.dev/threshold: "3"
+    sluice.dev/progress-deadline: 1m
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: %[1]s
+  template:
+    metadata:
+      labels:
+        app: %[1]s
+    spec:
+      containers:
+        - name: app
+          image: %[2]s
+          ports:
+            - containerPort: 8080
+`, app, image)
+}
+
+func kubectlApply(t *testing.T, ns, yaml string) {
+	t.Helper()
+	cmd := env.Kubectl(t.Context(), "apply", "-n", ns, "-f", "-")
+	cmd.Stdin = strings.NewReader(yaml)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+}
+
+func newClient(t *testing.T) client.Client {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{appsv1.AddToScheme, canary.AddToScheme, istiov1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := client.New(env.AdminConfig(), client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func waitPhase(t *testing.T, c client.Client, ns string, phase canary.Phase, timeout time.Duration) *canary.Canary {
+	t.Helper()
+	cr := &canary.Canary{}
+	cluster.Eventually(t, timeout, "Canary "+string(phase), func(ctx context.Context) error {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
+			return err
+		}
+		if cr.Status.Phase != phase {
+			return fmt.Errorf("phase %s (%s)", cr.Status.Phase, cr.Status.Message)
+		}
+		return nil
+	})
+	return cr
+}
+
+// weights records the canary weights the VirtualService goes through.
+func weights(t *testing.T, ns string) func() []int32 {
+	t.Helper()
+	ic, err := istioclient.NewForConfig(env.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := ic.NetworkingV1().VirtualServices(ns).Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []int32
+	go func() {
+		for e := range w.ResultChan() {
+			vs, ok := e.Object.(*istiov1.VirtualService)
+			if !ok || e.Type == watch.Deleted {
+				continue
+			}
+			for _, d := range vs.Spec.GetHttp()[0].GetRoute() {
+				if d.GetDestination().GetHost() == app+"-canary" {
+					mu.Lock()
+					if len(seen) == 0 || seen[len(seen)-1] != d.GetWeight() {
+						seen = append(seen, d.GetWeight())
+					}
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	t.Cleanup(w.Stop)
+	return func() []int32 { mu.Lock(); defer mu.Unlock(); return slices.Clone(seen) }
+}
+
+// canaryEvents lists the messages of the events about the Canary, oldest
+// first: the recorder names each event after its creation time in
+// nanoseconds, in hex, which orders events of the same second.
+func canaryEvents(t *testing.T, ns string) []string {
+	t.Helper()
+	list, err := env.Clientset(t).CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=Canary,involvedObject.name=" + app,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := func(e corev1.Event) uint64 {
+		n, _ := strconv.ParseUint(e.Name[strings.LastIndexByte(e.Name, '.')+1:], 16, 64)
+		return n
+	}
+	slices.SortFunc(list.Items, func(a, b corev1.Event) int { return cmp.Compare(created(a), created(b)) })
+	var out []string
+	for _, e := range list.Items {
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+func TestHappyPathByKubectlApplyOnly(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+
+	kubectlApply(t, ns, manifest("example.com/web:v1"))
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	seen := weights(t, ns)
+
+	kubectlApply(t, ns, manifest("example.com/web:v2"))
+	cr := waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
+
+	if got, want := seen(), []int32{0, 20, 40, 60, 80, 0}; !slices.Equal(got, want) {
+		t.Errorf("canary weights %v; want %v", got, want)
+	}
+	dep := &appsv1.Deployment{}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "example.com/web:v2" {
+		t.Errorf("primary runs %s after the promotion; want v2", img)
+	}
+	if _, ok := dep.Annotations[canary.AnnotationCanaryTemplate]; ok {
+		t.Error("the promoted Deployment still carries the canary template")
+	}
+	if cr.Status.CanaryWeight != 0 || cr.Status.FailedChecks != 0 {
+		t.Errorf("final status %+v", cr.Status)
+	}
+	want := []string{
+		"Initialization done! web." + ns,
+		"New revision detected! Scaling up web-canary." + ns,
+		"Starting canary analysis for web." + ns,
+		"Advance web." + ns + " canary weight 20",
+		"Advance web." + ns + " canary weight 40",
+		"Advance web." + ns + " canary weight 60",
+		"Advance web." + ns + " canary weight 80",
+		"Copying web-canary." + ns + " template spec to web." + ns,
+		"Routing all traffic to primary",
+		"Promotion completed! Scaling down web-canary." + ns,
+	}
+	cluster.Eventually(t, 10*time.Second, "events in order", func(context.Context) error {
+		if got := canaryEvents(t, ns); !slices.Equal(got, want) {
+			return fmt.Errorf("events:\n  %s", strings.Join(got, "\n  "))
+		}
+		return nil
+	})
+}
+
+func TestRollbackOnFailingSuccessRate(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	mesh.set(ns, app+"-canary", behaviour{errorRate: 0.5, latency: 20 * time.Millisecond})
+
+	kubectlApply(t, ns, manifest("example.com/web:v1"))
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	kubectlApply(t, ns, manifest("example.com/web:v2"))
+	cr := waitPhase(t, c, ns, canary.PhaseFailed, 2*time.Minute)
+	if cr.Status.LastFailedRevision == "" || cr.Status.CanaryWeight != 0 {
+		t.Errorf("status after rollback %+v", cr.Status)
+	}
+	dep := &appsv1.Deployment{}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "example.com/web:v1" {
+		t.Errorf("primary runs %s after the rollback; want v1", img)
+	}
+	if dep.Annotations[canary.AnnotationCanaryRevision] != cr.Status.LastFailedRevision {
+		t.Errorf("the diverted template is gone after the rollback: annotations %v", dep.Annotations)
+	}
+	cluster.Eventually(t, 10*time.Second, "the rollback's events", func(context.Context) error {
+		events := canaryEvents(t, ns)
+		for _, want := range []string{
+			"Halt web." + ns + " advancement success rate 50.00% < 99%",
+			"Rolling back web." + ns + " failed checks threshold reached 3",
+			"Canary failed! Scaling down web-canary." + ns,
+		} {
+			if !slices.Contains(events, want) {
+				return fmt.Errorf("no event %q in %v", want, events)
+			}
+		}
+		return nil
+	})
+}
