@@ -66,7 +66,7 @@ kube_minor=$(echo "$kube_version" | cut -d. -f2)
 kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$kube_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor -X k8s.io/component-base/version.gitTreeState=clean"
 
 build etcd "etcd" "1 minute" -- -ldflags "-s -w" go.etcd.io/etcd/server/v3
-build kube "kube-apiserver kube-controller-manager kube-scheduler kubectl" "6 minutes" -- \
+build kube "kube-apiserver kube-controller-manager kube-scheduler kubectl" "8 to 14 minutes" -- \
 	-ldflags "$kube_ldflags" \
 	k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
 	k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
