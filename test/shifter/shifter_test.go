@@ -202,7 +202,7 @@ func kubectlApply(t *testing.T, ns, yaml string) {
 func newClient(t *testing.T) client.Client {
 	t.Helper()
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{appsv1.AddToScheme, canary.AddToScheme, istiov1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{appsv1.AddToScheme, corev1.AddToScheme, canary.AddToScheme, istiov1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
 		}
@@ -371,4 +371,168 @@ func TestRollbackOnFailingSuccessRate(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// rolloutTo applies v1, waits until it is Initialized, then applies image.
+func rolloutTo(t *testing.T, c client.Client, ns, image string) {
+	t.Helper()
+	kubectlApply(t, ns, manifest("example.com/web:v1"))
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	kubectlApply(t, ns, manifest(image))
+}
+
+func expectEvent(t *testing.T, ns string, want ...string) {
+	t.Helper()
+	cluster.Eventually(t, 10*time.Second, "events", func(context.Context) error {
+		events := canaryEvents(t, ns)
+		for _, w := range want {
+			if !slices.Contains(events, w) {
+				return fmt.Errorf("no event %q in:\n  %s", w, strings.Join(events, "\n  "))
+			}
+		}
+		return nil
+	})
+}
+
+func TestRollbackOnSlowRequestsAndOnNoTraffic(t *testing.T) {
+	setup(t)
+	for _, tc := range []struct {
+		name   string
+		mesh   *behaviour
+		reason string
+	}{
+		{"slow", &behaviour{latency: 900 * time.Millisecond}, "advancement request duration 995ms > 500ms"},
+		{"no traffic", nil, "advancement no values found for metric request-success-rate, probably not receiving traffic"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := env.NewNamespace(t)
+			c := newClient(t)
+			if tc.mesh != nil {
+				mesh.set(ns, app+"-canary", *tc.mesh)
+			}
+			rolloutTo(t, c, ns, "example.com/web:v2")
+			waitPhase(t, c, ns, canary.PhaseFailed, 2*time.Minute)
+			expectEvent(t, ns, "Halt web."+ns+" "+tc.reason, "Rolling back web."+ns+" failed checks threshold reached 3")
+		})
+	}
+}
+
+func TestNewRevisionDuringAnalysisRestartsIt(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	rolloutTo(t, c, ns, "example.com/web:v2")
+	cluster.Eventually(t, time.Minute, "analysis under way", func(ctx context.Context) error {
+		cr := &canary.Canary{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
+			return err
+		}
+		if cr.Status.Phase != canary.PhaseProgressing || cr.Status.CanaryWeight < 20 {
+			return fmt.Errorf("phase %s weight %d", cr.Status.Phase, cr.Status.CanaryWeight)
+		}
+		return nil
+	})
+	kubectlApply(t, ns, manifest("example.com/web:v3"))
+	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
+	expectEvent(t, ns, "New revision detected! Restarting analysis for web."+ns)
+	dep := &appsv1.Deployment{}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "example.com/web:v3" {
+		t.Errorf("promoted %s; want v3, the newest applied", img)
+	}
+}
+
+func TestApplyingThePrimaryAgainRevertsTheCanary(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	// Failing checks hold the weight at 20 while the test reverts.
+	mesh.set(ns, app+"-canary", behaviour{errorRate: 0.5})
+	rolloutTo(t, c, ns, "example.com/web:v2")
+	cluster.Eventually(t, time.Minute, "canary at 20", func(ctx context.Context) error {
+		cr := &canary.Canary{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
+			return err
+		}
+		if cr.Status.CanaryWeight != 20 {
+			return fmt.Errorf("weight %d", cr.Status.CanaryWeight)
+		}
+		return nil
+	})
+	kubectlApply(t, ns, manifest("example.com/web:v1"))
+	cr := waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	if cr.Status.CanaryWeight != 0 {
+		t.Errorf("weight %d after the revert", cr.Status.CanaryWeight)
+	}
+	expectEvent(t, ns, "Canary reverted to the primary's template! Scaling down web-canary."+ns)
+	cluster.Eventually(t, 30*time.Second, "canary scaled down", func(ctx context.Context) error {
+		can := &appsv1.Deployment{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app + "-canary"}, can); err != nil {
+			return err
+		}
+		if *can.Spec.Replicas != 0 {
+			return fmt.Errorf("%d replicas", *can.Spec.Replicas)
+		}
+		return nil
+	})
+}
+
+// owned lists the objects sluice made for the Deployment that still exist.
+func owned(ctx context.Context, c client.Client, ns string) []string {
+	var left []string
+	for _, obj := range []client.Object{
+		&istiov1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: app}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: app + "-canary"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: app + "-primary"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: app + "-canary"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: app}},
+		&canary.Canary{ObjectMeta: metav1.ObjectMeta{Name: app}},
+	} {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: obj.GetName()}, obj); err == nil {
+			left = append(left, fmt.Sprintf("%T %s", obj, obj.GetName()))
+		}
+	}
+	return left
+}
+
+func TestOptOutAndDeletionRemoveEverything(t *testing.T) {
+	setup(t)
+	c := newClient(t)
+	for _, tc := range []struct {
+		name string
+		act  func(t *testing.T, ns string)
+	}{
+		{"opt-out", func(t *testing.T, ns string) {
+			if out, err := env.Kubectl(t.Context(), "annotate", "-n", ns, "deployment/"+app, "sluice.dev/canary-").CombinedOutput(); err != nil {
+				t.Fatalf("kubectl annotate: %v\n%s", err, out)
+			}
+		}},
+		{"deletion", func(t *testing.T, ns string) {
+			if out, err := env.Kubectl(t.Context(), "delete", "-n", ns, "deployment/"+app).CombinedOutput(); err != nil {
+				t.Fatalf("kubectl delete: %v\n%s", err, out)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := env.NewNamespace(t)
+			mesh.set(ns, app+"-canary", behaviour{errorRate: 0.5})
+			rolloutTo(t, c, ns, "example.com/web:v2")
+			cluster.Eventually(t, time.Minute, "everything created", func(ctx context.Context) error {
+				if left := owned(ctx, c, ns); len(left) != 6 {
+					return fmt.Errorf("only %v", left)
+				}
+				return nil
+			})
+			tc.act(t, ns)
+			cluster.Eventually(t, time.Minute, "everything removed", func(ctx context.Context) error {
+				if left := owned(ctx, c, ns); len(left) > 0 {
+					return fmt.Errorf("left: %v", left)
+				}
+				return nil
+			})
+		})
+	}
 }
