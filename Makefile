@@ -21,7 +21,7 @@ tools:
 	test/tools/install.sh
 
 ## generate: the Canary CRD (deploy/crd) and deep-copy functions from pkg/canary
-## (a percentage as a JSON number is why floats are allowed)
+## (a percentage as a JSON number is why floats are allowed; test/generate checks they are fresh)
 generate: tools
 	$$(test/tools/install.sh --print-bin-dir)/controller-gen object paths=./pkg/canary/... \
 		crd:crdVersions=v1,allowDangerousTypes=true output:crd:dir=deploy/crd
