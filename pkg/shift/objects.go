@@ -3,6 +3,7 @@ package shift
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"maps"
 
 	networkingv1 "istio.io/api/networking/v1"
@@ -127,15 +128,66 @@ func virtualService(dep *appsv1.Deployment, s canary.Settings, weight int32) *is
 	return vs
 }
 
-// weightOf reads the canary weight from a VirtualService's routes to
-// <name>-primary and <name>-canary; ok is false when it has no such route.
-func weightOf(vs *istiov1.VirtualService, name string) (weight int32, ok bool) {
+// weightPatch is a JSON patch that sets the weights of the routes to
+// <name>-primary and <name>-canary (short or qualified host names) and
+// touches nothing else; nil when they are already right or absent.
+func weightPatch(vs *istiov1.VirtualService, name string, weight int32) []map[string]any {
+	var ops []map[string]any
+	for i, route := range vs.Spec.GetHttp() {
+		for j, d := range route.GetRoute() {
+			host := d.GetDestination().GetHost()
+			var want int32
+			switch {
+			case isHost(host, primaryName(name), vs.Namespace):
+				want = 100 - weight
+			case isHost(host, canaryName(name), vs.Namespace):
+				want = weight
+			default:
+				continue
+			}
+			if d.GetWeight() == want {
+				continue
+			}
+			path := fmt.Sprintf("/spec/http/%d/route/%d", i, j)
+			// The test guards against a route list that changed since it was
+			// read; "add" also sets a weight of 0, which the API leaves out.
+			ops = append(ops,
+				map[string]any{"op": "test", "path": path + "/destination/host", "value": host},
+				map[string]any{"op": "add", "path": path + "/weight", "value": want})
+		}
+	}
+	return ops
+}
+
+// routedWeight is the weight of the route to <name>-canary.
+func routedWeight(vs *istiov1.VirtualService, name string) int32 {
 	for _, route := range vs.Spec.GetHttp() {
 		for _, d := range route.GetRoute() {
-			if d.GetDestination().GetHost() == canaryName(name) {
-				return d.GetWeight(), true
+			if isHost(d.GetDestination().GetHost(), canaryName(name), vs.Namespace) {
+				return d.GetWeight()
 			}
 		}
 	}
-	return 0, false
+	return 0
+}
+
+// routes reports whether vs routes to both <name>-primary and <name>-canary.
+func routes(vs *istiov1.VirtualService, name string) bool {
+	var primary, canary bool
+	for _, route := range vs.Spec.GetHttp() {
+		for _, d := range route.GetRoute() {
+			primary = primary || isHost(d.GetDestination().GetHost(), primaryName(name), vs.Namespace)
+			canary = canary || isHost(d.GetDestination().GetHost(), canaryName(name), vs.Namespace)
+		}
+	}
+	return primary && canary
+}
+
+// isHost reports whether host names Service svc of namespace ns.
+func isHost(host, svc, ns string) bool {
+	switch host {
+	case svc, svc + "." + ns, svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local":
+		return true
+	}
+	return false
 }

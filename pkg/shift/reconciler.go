@@ -94,6 +94,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	obs.RoutedWeight = routedWeight(vs, dep.Name)
 	d := Step(obs)
 	if d.RunChecks {
 		obs.Checks = r.Checker.Check(ctx, analysis.Target{Namespace: dep.Namespace, Workload: canaryName(dep.Name), Window: settings.AnalysisWindow.Duration})
@@ -142,9 +143,17 @@ func (r *Reconciler) ensureRouting(ctx context.Context, dep *appsv1.Deployment, 
 		service(dep, canaryName(dep.Name), canaryLabels(selector), port),
 		service(dep, dep.Name, selector, port),
 	} {
-		if err := r.Client.Create(ctx, svc); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("create Service %s/%s: %w", svc.Namespace, svc.Name, err)
+		// Read from the cache first: most reconciles find them all there.
+		err := r.Client.Get(ctx, client.ObjectKeyFromObject(svc), &corev1.Service{})
+		if apierrors.IsNotFound(err) {
+			err = client.IgnoreAlreadyExists(r.Client.Create(ctx, svc))
 		}
+		if err != nil {
+			return nil, fmt.Errorf("ensure Service %s/%s: %w", svc.Namespace, svc.Name, err)
+		}
+	}
+	if s.VirtualService != "" {
+		return r.adopt(ctx, dep, cr, s.VirtualService)
 	}
 	vs := &istiov1.VirtualService{}
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(dep), vs)
@@ -159,17 +168,42 @@ func (r *Reconciler) ensureRouting(ctx context.Context, dep *appsv1.Deployment, 
 		return nil, fmt.Errorf("get VirtualService %s/%s: %w", dep.Namespace, dep.Name, err)
 	}
 	if !metav1.IsControlledBy(vs, dep) {
-		msg := fmt.Sprintf("VirtualService %s.%s exists and was not created by sluice; sluice leaves it alone and does nothing for this Deployment", dep.Name, dep.Namespace)
-		r.Events.Event(cr, corev1.EventTypeWarning, "Conflict", msg)
-		if cr.Status.Message != msg {
-			cr.Status.Message = msg
-			if err := r.Client.Status().Update(ctx, cr); err != nil {
-				return nil, fmt.Errorf("update Canary status %s/%s: %w", dep.Namespace, dep.Name, err)
-			}
-		}
-		return nil, nil
+		return nil, r.conflict(ctx, dep, cr, fmt.Sprintf(
+			"VirtualService %s.%s exists and was not created by sluice; sluice leaves it alone and does nothing for this Deployment "+
+				"(to have sluice set only its weights, annotate the Deployment %s: %s)", dep.Name, dep.Namespace, canary.AnnotationVirtualService, dep.Name))
 	}
 	return vs, nil
+}
+
+// adopt returns the VirtualService that the user named for sluice to set the
+// weights of, or nil (and reports why) when it cannot serve.
+func (r *Reconciler) adopt(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, name string) (*istiov1.VirtualService, error) {
+	vs := &istiov1.VirtualService{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: name}, vs)
+	if apierrors.IsNotFound(err) {
+		return nil, r.conflict(ctx, dep, cr, fmt.Sprintf("VirtualService %s.%s, named by %s, does not exist", name, dep.Namespace, canary.AnnotationVirtualService))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get VirtualService %s/%s: %w", dep.Namespace, name, err)
+	}
+	if !routes(vs, dep.Name) {
+		return nil, r.conflict(ctx, dep, cr, fmt.Sprintf("VirtualService %s.%s, named by %s, has no HTTP route to both %s and %s",
+			name, dep.Namespace, canary.AnnotationVirtualService, primaryName(dep.Name), canaryName(dep.Name)))
+	}
+	return vs, nil
+}
+
+// conflict reports why sluice does nothing for dep, once per message.
+func (r *Reconciler) conflict(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, msg string) error {
+	if cr.Status.Message == msg {
+		return nil
+	}
+	r.Events.Event(cr, corev1.EventTypeWarning, "Conflict", msg)
+	cr.Status.Message = msg
+	if err := r.Client.Status().Update(ctx, cr); err != nil {
+		return fmt.Errorf("update Canary status %s/%s: %w", dep.Namespace, dep.Name, err)
+	}
+	return nil
 }
 
 // observe reads what Step needs; template is the diverted pod template.
@@ -253,20 +287,15 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 }
 
 func (r *Reconciler) setWeight(ctx context.Context, vs *istiov1.VirtualService, name string, weight int32) error {
-	if current, ok := weightOf(vs, name); ok && current == weight {
+	ops := weightPatch(vs, name, weight)
+	if len(ops) == 0 {
 		return nil
 	}
-	for _, route := range vs.Spec.GetHttp() {
-		for _, dest := range route.GetRoute() {
-			switch dest.GetDestination().GetHost() {
-			case primaryName(name):
-				dest.Weight = 100 - weight
-			case canaryName(name):
-				dest.Weight = weight
-			}
-		}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return err
 	}
-	if err := r.Client.Update(ctx, vs); err != nil {
+	if err := r.Client.Patch(ctx, vs, client.RawPatch(types.JSONPatchType, raw)); err != nil {
 		return fmt.Errorf("set canary weight %d on VirtualService %s/%s: %w", weight, vs.Namespace, vs.Name, err)
 	}
 	return nil
@@ -312,14 +341,19 @@ func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, te
 // primary first, then every object sluice made for dep is deleted.
 func (r *Reconciler) release(ctx context.Context, dep *appsv1.Deployment) error {
 	named := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: dep.Namespace, Name: name} }
+	// The routes first: sluice's own VirtualService, or one it adopted.
+	vsName := dep.Name
+	if s, _ := canary.ParseSettings(dep.Annotations); s.VirtualService != "" {
+		vsName = s.VirtualService
+	}
 	vs := &istiov1.VirtualService{}
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(dep), vs)
-	if err == nil && metav1.IsControlledBy(vs, dep) {
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: vsName}, vs)
+	if err == nil && (metav1.IsControlledBy(vs, dep) || vsName != dep.Name) {
 		if err := r.setWeight(ctx, vs, dep.Name, 0); err != nil {
 			return err
 		}
 	} else if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("get VirtualService %s/%s: %w", dep.Namespace, dep.Name, err)
+		return fmt.Errorf("get VirtualService %s/%s: %w", dep.Namespace, vsName, err)
 	}
 	for _, obj := range []client.Object{
 		&istiov1.VirtualService{ObjectMeta: named(dep.Name)},

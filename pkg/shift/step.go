@@ -29,6 +29,8 @@ type Observation struct {
 	// CanaryReady: the canary Deployment runs PendingRevision with all its
 	// replicas ready.
 	CanaryReady bool
+	// RoutedWeight is the canary weight the VirtualService has now.
+	RoutedWeight int32
 	// Status is the Canary's status as last written; nil on first sight.
 	Status *canary.CanaryStatus
 	// Checks are the analysis results, when the caller ran the analysis
@@ -183,6 +185,12 @@ func (s *stepper) progress() {
 	if s.st.CanaryWeight == 0 {
 		s.d.Canary = CanaryRun
 		s.waitForCanary()
+		return
+	}
+	if s.o.RoutedWeight != s.st.CanaryWeight {
+		// The last weight has not reached the VirtualService yet: analysing
+		// now would judge a canary on traffic it does not get.
+		s.d.RequeueAfter = time.Second
 		return
 	}
 	due := s.st.LastStepTime.Add(s.o.Settings.Interval.Duration)

@@ -64,6 +64,7 @@ func (w *world) step() Decision {
 		}
 		st := d.Status
 		w.o.Status = &st
+		w.o.RoutedWeight = st.CanaryWeight
 		w.o.Checks = nil
 		if d.Promote {
 			w.promoted = true
@@ -251,7 +252,7 @@ func TestRestartResumes(t *testing.T) {
 	written := *w.o.Status.DeepCopy()
 
 	restarted := Observation{Now: w.o.Now.Add(10 * time.Second), Namespace: "shop", Name: "web", Settings: lesson(t),
-		PrimaryRevision: "r1", PrimaryReady: true, PendingRevision: "r2", CanaryReady: true, Status: &written}
+		PrimaryRevision: "r1", PrimaryReady: true, PendingRevision: "r2", CanaryReady: true, Status: &written, RoutedWeight: 40}
 	d := Step(restarted)
 	if d.Status.CanaryWeight != 40 || len(d.Events) > 0 || d.RunChecks || d.RequeueAfter != 20*time.Second {
 		t.Errorf("after a restart: weight %d, events %v, run checks %v, requeue %s; want weight 40 held until the interval",
@@ -259,5 +260,18 @@ func TestRestartResumes(t *testing.T) {
 	}
 	if d.Status.LastStepTime != (metav1.Time{Time: w.o.Now}) {
 		t.Errorf("last step time moved to %s", d.Status.LastStepTime)
+	}
+}
+
+// TestWeightNotYetRoutedHoldsTheAnalysis: checks wait until the VirtualService
+// carries the weight the status says.
+func TestWeightNotYetRoutedHoldsTheAnalysis(t *testing.T) {
+	w := startAnalysis(t)
+	w.o.RoutedWeight = 0
+	w.o.Now = w.o.Now.Add(time.Minute)
+	d := Step(w.o)
+	if d.RunChecks || len(d.Events) > 0 || d.Status.CanaryWeight != 20 || d.RequeueAfter != time.Second {
+		t.Errorf("with weight 20 not routed yet: run checks %v, events %v, weight %d, requeue %s; want to hold and look again in 1s",
+			d.RunChecks, d.Events, d.Status.CanaryWeight, d.RequeueAfter)
 	}
 }

@@ -230,13 +230,16 @@ func waitPhase(t *testing.T, c client.Client, ns string, phase canary.Phase, tim
 }
 
 // weights records the canary weights the VirtualService goes through.
-func weights(t *testing.T, ns string) func() []int32 {
+func weights(t *testing.T, ns string) func() []int32 { return weightsOf(t, ns, app) }
+
+// weightsOf records the canary weights VirtualService name goes through.
+func weightsOf(t *testing.T, ns, name string) func() []int32 {
 	t.Helper()
 	ic, err := istioclient.NewForConfig(env.AdminConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := ic.NetworkingV1().VirtualServices(ns).Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + app})
+	w, err := ic.NetworkingV1().VirtualServices(ns).Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,13 +251,15 @@ func weights(t *testing.T, ns string) func() []int32 {
 			if !ok || e.Type == watch.Deleted {
 				continue
 			}
-			for _, d := range vs.Spec.GetHttp()[0].GetRoute() {
-				if d.GetDestination().GetHost() == app+"-canary" {
-					mu.Lock()
-					if len(seen) == 0 || seen[len(seen)-1] != d.GetWeight() {
-						seen = append(seen, d.GetWeight())
+			for _, route := range vs.Spec.GetHttp() {
+				for _, d := range route.GetRoute() {
+					if strings.HasPrefix(d.GetDestination().GetHost(), app+"-canary") {
+						mu.Lock()
+						if len(seen) == 0 || seen[len(seen)-1] != d.GetWeight() {
+							seen = append(seen, d.GetWeight())
+						}
+						mu.Unlock()
 					}
-					mu.Unlock()
 				}
 			}
 		}
@@ -534,5 +539,76 @@ func TestOptOutAndDeletionRemoveEverything(t *testing.T) {
 				return nil
 			})
 		})
+	}
+}
+
+// TestAdoptedVirtualServiceKeepsEveryOtherField: with
+// sluice.dev/virtualservice, sluice changes only the weights of the routes to
+// <name>-primary and <name>-canary, and leaves the rest byte for byte.
+func TestAdoptedVirtualServiceKeepsEveryOtherField(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	kubectlApply(t, ns, `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: shop-routes
+  labels:
+    team: shop
+spec:
+  hosts: [web.example.com]
+  gateways: [istio-system/public]
+  http:
+    - match:
+        - uri:
+            prefix: /admin
+      route:
+        - destination:
+            host: admin
+      timeout: 3s
+    - route:
+        - destination:
+            host: web-primary
+            port:
+              number: 8080
+          weight: 100
+        - destination:
+            host: web-canary.`+ns+`.svc.cluster.local
+            port:
+              number: 8080
+          weight: 0
+      retries:
+        attempts: 3
+        perTryTimeout: 1.5s
+      fault:
+        delay:
+          percentage:
+            value: 0.1
+          fixedDelay: 5s
+`)
+	spec := func() string {
+		out, err := env.Kubectl(t.Context(), "get", "virtualservice", "shop-routes", "-n", ns, "-o", "jsonpath={.metadata.labels}{.metadata.ownerReferences}{.spec}").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	before := spec()
+	seen := weightsOf(t, ns, "shop-routes")
+	adopting := strings.Replace(manifest("example.com/web:v1"), "    sluice.dev/canary: enabled", "    sluice.dev/canary: enabled\n    sluice.dev/virtualservice: shop-routes", 1)
+	kubectlApply(t, ns, adopting)
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	kubectlApply(t, ns, strings.Replace(adopting, "example.com/web:v1", "example.com/web:v2", 1))
+	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
+
+	if got, want := seen(), []int32{0, 20, 40, 60, 80, 0}; !slices.Equal(got, want) {
+		t.Errorf("canary weights %v; want %v", got, want)
+	}
+	if after := spec(); after != before {
+		t.Errorf("the adopted VirtualService changed beyond its weights:\nbefore %s\nafter  %s", before, after)
+	}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, &istiov1.VirtualService{}); err == nil {
+		t.Error("sluice created a VirtualService of its own beside the adopted one")
 	}
 }
