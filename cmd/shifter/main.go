@@ -88,6 +88,9 @@ func run(o options) error {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "sluice-shifter",
 		LeaderElectionNamespace: o.leaderNamespace,
+		// The process ends when the manager does, so the lease can go at
+		// once: a standby takes over without waiting for it to expire.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)

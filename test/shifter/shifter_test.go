@@ -612,3 +612,113 @@ spec:
 		t.Error("sluice created a VirtualService of its own beside the adopted one")
 	}
 }
+
+// TestShifterRestartResumes stops the shifter in the middle of the analysis
+// and starts it again: the rollout continues at the weight it had, with no
+// step taken twice.
+func TestShifterRestartResumes(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	kubectlApply(t, ns, manifest("example.com/web:v1"))
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	seen := weights(t, ns)
+	kubectlApply(t, ns, manifest("example.com/web:v2"))
+	cluster.Eventually(t, time.Minute, "weight 40", func(ctx context.Context) error {
+		cr := &canary.Canary{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
+			return err
+		}
+		if cr.Status.CanaryWeight < 40 {
+			return fmt.Errorf("weight %d", cr.Status.CanaryWeight)
+		}
+		return nil
+	})
+	shifter.Stop()
+	if err := shifter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
+	if got, want := seen(), []int32{0, 20, 40, 60, 80, 0}; !slices.Equal(got, want) {
+		t.Errorf("canary weights across the restart %v; want %v", got, want)
+	}
+	cluster.Eventually(t, 10*time.Second, "each step once", func(context.Context) error {
+		events := canaryEvents(t, ns)
+		for _, w := range []string{"20", "40", "60", "80"} {
+			if n := countOf(events, "Advance web."+ns+" canary weight "+w); n != 1 {
+				return fmt.Errorf("%d events for weight %s in %v", n, w, events)
+			}
+		}
+		return nil
+	})
+}
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, v := range list {
+		if v == s {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLeaderElection runs two shifters with leader election: only the leader
+// acts, and when it stops the other takes over.
+func TestLeaderElection(t *testing.T) {
+	setup(t)
+	shifter.Stop()
+	t.Cleanup(func() {
+		if err := shifter.Start(); err != nil {
+			t.Errorf("restart the shared shifter: %v", err)
+		}
+	})
+	var elected []*sluice.Shifter
+	for _, name := range []string{"shifter-a", "shifter-b"} {
+		s, err := sluice.StartShifter(env, workDir, name, "--leader-elect", "--leader-election-namespace=sluice-system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Stop)
+		elected = append(elected, s)
+	}
+	// acting reports which shifters export a weight for the canary in ns:
+	// only a shifter that reconciled it does.
+	acting := func(ns string, running ...int) []int {
+		var who []int
+		for _, i := range running {
+			s := elected[i]
+			families, err := sluice.Metrics(s.MetricsPort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range families["sluice_canary_weight"].GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "namespace" && l.GetValue() == ns {
+						who = append(who, i)
+					}
+				}
+			}
+		}
+		return who
+	}
+	c := newClient(t)
+	ns := env.NewNamespace(t)
+	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	rolloutTo(t, c, ns, "example.com/web:v2")
+	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
+	leader := acting(ns, 0, 1)
+	if len(leader) != 1 {
+		t.Fatalf("shifters %v acted on the canary; want exactly one", leader)
+	}
+
+	elected[leader[0]].Stop()
+	other := env.NewNamespace(t)
+	mesh.set(other, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	rolloutTo(t, c, other, "example.com/web:v2")
+	waitPhase(t, c, other, canary.PhaseSucceeded, 2*time.Minute)
+	if got := acting(other, 1-leader[0]); len(got) != 1 {
+		t.Errorf("after the leader stopped, the other shifter did not act")
+	}
+}
