@@ -44,11 +44,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./pkg/mutate/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./pkg/mutate/
 
-## lint: gofmt, go vet
-lint:
+## lint: gofmt, go vet, staticcheck
+lint: tools
 	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$$(test/tools/install.sh --print-bin-dir)/staticcheck ./...
 
 clean:
 	rm -rf bin/

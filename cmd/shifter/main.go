@@ -100,13 +100,14 @@ func run(o options) error {
 		return fmt.Errorf("prometheus client for %s: %w", o.prometheusURL, err)
 	}
 	analyzer := analysis.New(promv1.NewAPI(prom), analysis.QueryMetrics(ctrlmetrics.Registry))
+	// The core/v1 recorder: the events.k8s.io one folds events of one reason
+	// into a series that keeps only the first message, and each step of a
+	// rollout must stay visible in kubectl describe canary.
+	//lint:ignore SA1019 see above
+	events := mgr.GetEventRecorderFor("sluice-shifter")
 	r := &shift.Reconciler{
-		Client: mgr.GetClient(),
-		// The core/v1 recorder: the events.k8s.io one folds events of one
-		// reason into a series that keeps only the first message, and each
-		// step of a rollout must stay visible in kubectl describe canary.
-		Events: mgr.GetEventRecorderFor("sluice-shifter"), //nolint:staticcheck
-
+		Client:  mgr.GetClient(),
+		Events:  events,
 		Checker: analysis.NewBatcher(analyzer, o.batchDelay, 30*time.Second),
 		Metrics: shift.NewMetrics(ctrlmetrics.Registry),
 	}

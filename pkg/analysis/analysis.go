@@ -89,11 +89,13 @@ func (a *Analyzer) query(ctx context.Context, now time.Time, q string) (map[key]
 	v, _, _, err := a.prom.Query(ctx, q, now)
 	if err != nil {
 		a.observe("error", time.Since(start))
+		//lint:ignore ST1005 users know this message from the events: it is part of the contract
 		return nil, fmt.Errorf("Prometheus query failed: %w", err)
 	}
 	a.observe("success", time.Since(start))
 	vec, ok := v.(model.Vector)
 	if !ok {
+		//lint:ignore ST1005 users know this message from the events: it is part of the contract
 		return nil, fmt.Errorf("Prometheus query failed: got a %s, want a vector", v.Type())
 	}
 	values := make(map[key]float64, len(vec))

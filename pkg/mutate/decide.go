@@ -4,7 +4,6 @@
 package mutate
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 
@@ -104,7 +103,7 @@ func decideUpdate(old, obj deployment) Decision {
 			return denyForged()
 		}
 		return Decision{Verdict: Passed}
-	case bytes.Equal(obj.template, old.template):
+	case obj.template == old.template:
 		return decideUnchanged(old, obj)
 	default:
 		return divert(old, obj)
@@ -122,8 +121,12 @@ func decideUnchanged(old, obj deployment) Decision {
 			return Decision{Verdict: Cleared, Warnings: []string{cancelWarning(old.pending.revision)}}
 		}
 		var p patch
-		p.addString(annotationPath(canary.AnnotationCanaryTemplate), string(old.pending.template))
-		p.addString(annotationPath(canary.AnnotationCanaryRevision), old.pending.revision)
+		if old.pending.hasTemplate {
+			p.addString(annotationPath(canary.AnnotationCanaryTemplate), old.pending.template)
+		}
+		if old.pending.hasRevision {
+			p.addString(annotationPath(canary.AnnotationCanaryRevision), old.pending.revision)
+		}
 		return Decision{Verdict: Passed, Patch: p.bytes(), Revision: old.pending.revision}
 	case obj.pending.equal(old.pending):
 		if old.pending.set() && appliedTemplateChanged(old, obj) {
@@ -145,7 +148,7 @@ func decideUnchanged(old, obj deployment) Decision {
 // Whatever the update put in the canary annotations is overwritten: `kubectl
 // rollout undo`, for one, restores them from an old ReplicaSet.
 func divert(old, obj deployment) Decision {
-	revision := canary.Revision(obj.template)
+	revision := canary.Revision([]byte(obj.template))
 	size := obj.annotationBytes() - obj.pending.bytes() +
 		len(canary.AnnotationCanaryTemplate) + len(obj.template) + len(canary.AnnotationCanaryRevision) + len(revision)
 	if size > maxAnnotationBytes {
@@ -157,7 +160,7 @@ func divert(old, obj deployment) Decision {
 	var p patch
 	// The primary's template, byte for byte as stored: no generic diff.
 	p.replaceRaw("/spec/template", old.template)
-	p.addString(annotationPath(canary.AnnotationCanaryTemplate), string(obj.template))
+	p.addString(annotationPath(canary.AnnotationCanaryTemplate), obj.template)
 	p.addString(annotationPath(canary.AnnotationCanaryRevision), revision)
 	return Decision{Verdict: Diverted, Patch: p.bytes(), Revision: revision}
 }
@@ -183,7 +186,7 @@ func appliedTemplateChanged(old, obj deployment) bool {
 	if obj.lastApplied == "" || obj.lastApplied == old.lastApplied {
 		return false
 	}
-	return !bytes.Equal(lastAppliedTemplate(obj.lastApplied), lastAppliedTemplate(old.lastApplied))
+	return lastAppliedTemplate(obj.lastApplied) != lastAppliedTemplate(old.lastApplied)
 }
 
 func cancelWarning(revision string) string {

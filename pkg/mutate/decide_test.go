@@ -208,6 +208,15 @@ func TestDecide(t *testing.T) {
 			want: want{verdict: Passed, image: "web:v1", annotations: pendingV2},
 		},
 		{
+			// A half pair can only be there if the webhook was bypassed; carrying
+			// over what there is keeps reinvocation from refusing it.
+			name: "a PUT carries over only the internal annotations the Deployment has",
+			op:   admissionv1.Update,
+			old:  object(t, "web:v1", 2, with(on, canary.AnnotationCanaryRevision, "0123456789")),
+			obj:  object(t, "web:v1", 3, on),
+			want: want{verdict: Passed, image: "web:v1", annotations: with(on, canary.AnnotationCanaryRevision, "0123456789")},
+		},
+		{
 			name: "kubectl apply of the primary's template cancels the pending canary",
 			op:   admissionv1.Update,
 			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -20,7 +21,7 @@ type deployment struct {
 	// template is spec.template exactly as the API server serialised it. Both
 	// objects of a review come from the same serialiser after defaulting, so
 	// equal bytes mean an equal template and different bytes a changed one.
-	template []byte
+	template string
 	// annotations holds the sluice.dev/ annotations only.
 	annotations map[string]string
 	// allAnnotations is metadata.annotations, for its total size.
@@ -32,19 +33,23 @@ type deployment struct {
 
 // pending is the canary a Deployment carries in its internal annotations.
 type pending struct {
-	template    []byte
+	template    string
 	revision    string
 	hasTemplate bool
 	hasRevision bool
 }
 
+// parse reads a Deployment's JSON. The strings it keeps point into raw rather
+// than copying it: raw is the request's body, which nothing changes while the
+// webhook decides, and no string outlives the decision (the patch is a copy).
 func parse(raw []byte) deployment {
-	d := deployment{template: []byte(gjson.GetBytes(raw, "spec.template").Raw)}
-	d.allAnnotations = gjson.GetBytes(raw, "metadata.annotations")
+	doc := unsafe.String(unsafe.SliceData(raw), len(raw))
+	d := deployment{template: gjson.Get(doc, "spec.template").Raw}
+	d.allAnnotations = gjson.Get(doc, "metadata.annotations")
 	d.allAnnotations.ForEach(func(k, v gjson.Result) bool {
 		switch key := k.Str; {
 		case key == canary.AnnotationCanaryTemplate:
-			d.pending.template, d.pending.hasTemplate = []byte(v.Str), true
+			d.pending.template, d.pending.hasTemplate = v.Str, true
 		case key == canary.AnnotationCanaryRevision:
 			d.pending.revision, d.pending.hasRevision = v.Str, true
 		case key == lastAppliedAnnotation:
@@ -62,7 +67,7 @@ func parse(raw []byte) deployment {
 
 // valid reports whether spec.template is a JSON object.
 func (d deployment) valid() bool {
-	return len(d.template) > 0 && d.template[0] == '{'
+	return strings.HasPrefix(d.template, "{")
 }
 
 // problems lists what is wrong with the sluice settings.
@@ -100,13 +105,13 @@ func (p pending) set() bool { return p.hasTemplate || p.hasRevision }
 
 func (p pending) equal(o pending) bool {
 	return p.hasTemplate == o.hasTemplate && p.hasRevision == o.hasRevision &&
-		p.revision == o.revision && bytes.Equal(p.template, o.template)
+		p.revision == o.revision && p.template == o.template
 }
 
 // consistent reports whether the pair is what the webhook itself writes.
 func (p pending) consistent() bool {
-	return p.hasTemplate && p.hasRevision && gjson.ValidBytes(p.template) &&
-		gjson.ParseBytes(p.template).IsObject() && p.revision == canary.Revision(p.template)
+	return p.hasTemplate && p.hasRevision && gjson.Valid(p.template) &&
+		gjson.Parse(p.template).IsObject() && p.revision == canary.Revision([]byte(p.template))
 }
 
 // bytes is the pair's share of the annotations' size.
@@ -123,11 +128,11 @@ func (p pending) bytes() int {
 
 // lastAppliedTemplate returns the pod template in a quoted
 // last-applied-configuration, as kubectl wrote it.
-func lastAppliedTemplate(quoted string) []byte {
+func lastAppliedTemplate(quoted string) string {
 	if quoted == "" {
-		return nil
+		return ""
 	}
-	return []byte(gjson.Get(gjson.Parse(quoted).Str, "spec.template").Raw)
+	return gjson.Get(gjson.Parse(quoted).Str, "spec.template").Raw
 }
 
 // patch builds a JSON patch by hand, so that a large template is copied into
@@ -146,10 +151,10 @@ func (p *patch) op(op, path string) {
 	writeJSONString(&p.buf, path)
 }
 
-func (p *patch) replaceRaw(path string, raw []byte) {
+func (p *patch) replaceRaw(path, raw string) {
 	p.op("replace", path)
 	p.buf.WriteString(`,"value":`)
-	p.buf.Write(raw)
+	p.buf.WriteString(raw)
 	p.buf.WriteByte('}')
 }
 

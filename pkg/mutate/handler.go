@@ -37,19 +37,24 @@ func (h *Handler) Handle(_ context.Context, req admission.Request) admission.Res
 	d := h.decide(req)
 	h.metrics.observe(req.Operation, d.Verdict, time.Since(start))
 
-	log := h.log.WithValues("namespace", req.Namespace, "name", req.Name, "operation", req.Operation,
-		"user", req.UserInfo.Username, "dryRun", req.DryRun != nil && *req.DryRun)
+	// Passes are most requests: build the log line only when it is written.
+	keys := func() []any {
+		return []any{"namespace", req.Namespace, "name", req.Name, "operation", req.Operation,
+			"user", req.UserInfo.Username, "dryRun", req.DryRun != nil && *req.DryRun}
+	}
 	switch d.Verdict {
 	case Diverted:
-		log.Info("diverted the new pod template to a canary", "revision", d.Revision)
+		h.log.Info("diverted the new pod template to a canary", append(keys(), "revision", d.Revision)...)
 	case Cleared:
-		log.Info("cleared the pending canary")
+		h.log.Info("cleared the pending canary", keys()...)
 	case Denied:
-		log.Info("denied", "reason", d.Message)
+		h.log.Info("denied", append(keys(), "reason", d.Message)...)
 	case Errored:
-		log.Error(nil, "could not read the request", "reason", d.Message)
+		h.log.Error(nil, "could not read the request", append(keys(), "reason", d.Message)...)
 	default:
-		log.V(1).Info("passed", "revision", d.Revision)
+		if h.log.V(1).Enabled() {
+			h.log.V(1).Info("passed", append(keys(), "revision", d.Revision)...)
+		}
 	}
 	return response(d)
 }

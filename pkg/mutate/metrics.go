@@ -38,6 +38,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) observe(op admissionv1.Operation, v Verdict, took time.Duration) {
+	// The operation comes from the request: bound the label's values.
+	if op != admissionv1.Create && op != admissionv1.Update {
+		op = "other"
+	}
 	m.admissions.WithLabelValues(string(op), string(v)).Inc()
 	m.duration.Observe(took.Seconds())
 }

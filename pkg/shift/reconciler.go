@@ -277,8 +277,9 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 	r.Metrics.observe(dep, prev, d.Status)
 	if d.Promote {
 		if _, err := Promote(ctx, r.Client, dep); apierrors.IsConflict(err) {
-			// A newer template arrived: look again, and restart with it.
-			return ctrl.Result{Requeue: true}, nil
+			// A newer template arrived: its update brings this Deployment
+			// back at once; the requeue only covers other causes.
+			return ctrl.Result{RequeueAfter: time.Second}, nil
 		} else if err != nil {
 			return ctrl.Result{}, err
 		}

@@ -2,7 +2,7 @@
 # Builds every binary that sluice's tests and demo run (etcd, the Kubernetes
 # control plane, kubectl, kwok, Prometheus, helm) from the Go modules pinned in
 # the folders beside this script, into a cache outside the work tree; and
-# controller-gen, for make generate.
+# controller-gen and staticcheck, for make generate and make lint.
 #
 # Each folder is one wrapper module: its go.mod pins the version, tools.go names
 # the packages. A folder is rebuilt only when its pinned files change, so the
@@ -76,6 +76,7 @@ build prometheus "prometheus" "2 minutes" -- -tags remove_all_sd -ldflags "-s -w
 	github.com/prometheus/prometheus/cmd/prometheus
 build helm "helm" "1 minute" -- -ldflags "-s -w" helm.sh/helm/v3/cmd/helm
 build codegen "controller-gen" "1 minute" -- -ldflags "-s -w" sigs.k8s.io/controller-tools/cmd/controller-gen
+build lint "staticcheck" "1 minute" -- -ldflags "-s -w" honnef.co/go/tools/cmd/staticcheck
 
 # kwok alone ships no default behaviour: kwokctl hands it stage files. Use the
 # same ones, from the pinned kwok module, so that fake nodes become Ready and

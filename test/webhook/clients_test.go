@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -57,10 +56,6 @@ spec:
             requests:
               cpu: 100m
 `, app, image, extra)
-}
-
-func kubernetesClient() (kubernetes.Interface, error) {
-	return kubernetes.NewForConfig(env.AdminConfig())
 }
 
 // state is what a test asserts of a Deployment after an update.
