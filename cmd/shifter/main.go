@@ -106,10 +106,11 @@ func run(o options) error {
 	//lint:ignore SA1019 see above
 	events := mgr.GetEventRecorderFor("sluice-shifter")
 	r := &shift.Reconciler{
-		Client:  mgr.GetClient(),
-		Events:  events,
-		Checker: analysis.NewBatcher(analyzer, o.batchDelay, 30*time.Second),
-		Metrics: shift.NewMetrics(ctrlmetrics.Registry),
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Events:    events,
+		Checker:   analysis.NewBatcher(analyzer, o.batchDelay, 30*time.Second),
+		Metrics:   shift.NewMetrics(ctrlmetrics.Registry),
 	}
 	if err := r.SetupWithManager(mgr, o.workers); err != nil {
 		return err

@@ -35,10 +35,12 @@ type Checker interface {
 // Reconciler applies Step to opted-in Deployments: it observes, decides, and
 // writes what the decision says. It holds no state of its own.
 type Reconciler struct {
-	Client  client.Client
-	Events  record.EventRecorder
-	Checker Checker
-	Metrics *Metrics
+	Client client.Client
+	// APIReader reads from the API server, bypassing the cache.
+	APIReader client.Reader
+	Events    record.EventRecorder
+	Checker   Checker
+	Metrics   *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -276,7 +278,7 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 	}
 	r.Metrics.observe(dep, prev, d.Status)
 	if d.Promote {
-		if _, err := Promote(ctx, r.Client, dep); apierrors.IsConflict(err) {
+		if _, err := Promote(ctx, r.Client, r.APIReader, dep); apierrors.IsConflict(err) {
 			// A newer template arrived: its update brings this Deployment
 			// back at once; the requeue only covers other causes.
 			return ctrl.Result{RequeueAfter: time.Second}, nil

@@ -340,7 +340,7 @@ func promoteAsShifter(t *testing.T, dep *appsv1.Deployment) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := shift.Promote(t.Context(), c, dep); err != nil {
+	if _, err := shift.Promote(t.Context(), c, c, dep); err != nil {
 		t.Fatal(err)
 	}
 }
