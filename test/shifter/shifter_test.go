@@ -304,9 +304,8 @@ func TestHappyPathByKubectlApplyOnly(t *testing.T) {
 	kubectlApply(t, ns, manifest("example.com/web:v2"))
 	cr := waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
 
-	if got, want := seen(), []int32{0, 20, 40, 60, 80, 0}; !slices.Equal(got, want) {
-		t.Errorf("canary weights %v; want %v", got, want)
-	}
+	// The status is written before the weight: wait for the last weight.
+	expectWeights(t, seen, "canary weights %v; want %v")
 	dep := &appsv1.Deployment{}
 	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
 		t.Fatal(err)
@@ -602,9 +601,8 @@ spec:
 	kubectlApply(t, ns, strings.Replace(adopting, "example.com/web:v1", "example.com/web:v2", 1))
 	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
 
-	if got, want := seen(), []int32{0, 20, 40, 60, 80, 0}; !slices.Equal(got, want) {
-		t.Errorf("canary weights %v; want %v", got, want)
-	}
+	// The status is written before the weight: wait for the last weight.
+	expectWeights(t, seen, "canary weights %v; want %v")
 	if after := spec(); after != before {
 		t.Errorf("the adopted VirtualService changed beyond its weights:\nbefore %s\nafter  %s", before, after)
 	}
@@ -640,9 +638,8 @@ func TestShifterRestartResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
-	if got, want := seen(), []int32{0, 20, 40, 60, 80, 0}; !slices.Equal(got, want) {
-		t.Errorf("canary weights across the restart %v; want %v", got, want)
-	}
+	// The status is written before the weight: wait for the last weight.
+	expectWeights(t, seen, "canary weights across the restart %v; want %v")
 	cluster.Eventually(t, 10*time.Second, "each step once", func(context.Context) error {
 		events := canaryEvents(t, ns)
 		for _, w := range []string{"20", "40", "60", "80"} {
@@ -721,4 +718,17 @@ func TestLeaderElection(t *testing.T) {
 	if got := acting(other, 1-leader[0]); len(got) != 1 {
 		t.Errorf("after the leader stopped, the other shifter did not act")
 	}
+}
+
+// expectWeights waits until the VirtualService has gone through 0, 20, 40,
+// 60, 80 and back to 0.
+func expectWeights(t *testing.T, seen func() []int32, what string) {
+	t.Helper()
+	want := []int32{0, 20, 40, 60, 80, 0}
+	cluster.Eventually(t, 10*time.Second, "weights", func(context.Context) error {
+		if got := seen(); !slices.Equal(got, want) {
+			return fmt.Errorf(what, got, want)
+		}
+		return nil
+	})
 }
