@@ -92,7 +92,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil || vs == nil {
 		return ctrl.Result{}, err
 	}
-	obs, template, err := r.observe(ctx, dep, cr, settings)
+	obs, seen, err := r.observe(ctx, dep, cr, settings)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -102,7 +102,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		obs.Checks = r.Checker.Check(ctx, analysis.Target{Namespace: dep.Namespace, Workload: canaryName(dep.Name), Window: settings.AnalysisWindow.Duration})
 		d = Step(obs)
 	}
-	return r.apply(ctx, dep, cr, vs, template, d)
+	return r.apply(ctx, dep, cr, vs, seen, d)
 }
 
 func (r *Reconciler) now() time.Time {
@@ -208,11 +208,20 @@ func (r *Reconciler) conflict(ctx context.Context, dep *appsv1.Deployment, cr *c
 	return nil
 }
 
-// observe reads what Step needs; template is the diverted pod template.
-func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, s canary.Settings) (Observation, *corev1.PodTemplateSpec, error) {
+// seen is what observe read beyond the Observation, for apply to use.
+type seen struct {
+	// template is the diverted pod template; nil for none.
+	template *corev1.PodTemplateSpec
+	// canary is the canary Deployment; nil if there is none.
+	canary *appsv1.Deployment
+}
+
+// observe reads what Step needs.
+func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, s canary.Settings) (Observation, seen, error) {
+	var w seen
 	primary, err := json.Marshal(dep.Spec.Template)
 	if err != nil {
-		return Observation{}, nil, err
+		return Observation{}, w, err
 	}
 	replicas := ptr.Deref(dep.Spec.Replicas, 1)
 	obs := Observation{
@@ -224,35 +233,35 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 	if cr.Status.Phase != "" {
 		obs.Status = &cr.Status
 	}
-	var template *corev1.PodTemplateSpec
 	if raw, ok := dep.Annotations[canary.AnnotationCanaryTemplate]; ok {
-		template = &corev1.PodTemplateSpec{}
-		if err := json.Unmarshal([]byte(raw), template); err != nil {
+		w.template = &corev1.PodTemplateSpec{}
+		if err := json.Unmarshal([]byte(raw), w.template); err != nil {
 			// The webhook writes this annotation; a broken one is no canary.
 			r.Events.Eventf(dep, corev1.EventTypeWarning, "InvalidTemplate",
 				"%s does not hold a pod template: %v", canary.AnnotationCanaryTemplate, err)
-			return obs, nil, nil
+			return obs, seen{}, nil
 		}
 		obs.PendingRevision = dep.Annotations[canary.AnnotationCanaryRevision]
 	}
 	can := &appsv1.Deployment{}
 	err = r.Client.Get(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}, can)
 	if err != nil && !apierrors.IsNotFound(err) {
-		return obs, nil, fmt.Errorf("get canary Deployment %s/%s: %w", dep.Namespace, canaryName(dep.Name), err)
+		return obs, w, fmt.Errorf("get canary Deployment %s/%s: %w", dep.Namespace, canaryName(dep.Name), err)
 	}
 	if err == nil {
+		w.canary = can
 		want := ptr.Deref(can.Spec.Replicas, 1)
 		obs.CanaryReady = obs.PendingRevision != "" && can.Annotations[canary.AnnotationCanaryRevision] == obs.PendingRevision &&
 			want == replicas && can.Status.ObservedGeneration >= can.Generation &&
 			can.Status.UpdatedReplicas == want && can.Status.ReadyReplicas == want && can.Status.Replicas == want
 	}
-	return obs, template, nil
+	return obs, w, nil
 }
 
 // apply writes what d says: the status first (so that a restart resumes from
 // it), then the weights, the canary Deployment and a promotion.
 func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, vs *istiov1.VirtualService,
-	template *corev1.PodTemplateSpec, d Decision) (ctrl.Result, error) {
+	w seen, d Decision) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
 	prev := cr.Status.Phase
 	if !equality.Semantic.DeepEqual(cr.Status, d.Status) {
@@ -273,7 +282,7 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 	if err := r.setWeight(ctx, vs, dep.Name, d.Status.CanaryWeight); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.applyCanary(ctx, dep, template, d); err != nil {
+	if err := r.applyCanary(ctx, dep, w, d); err != nil {
 		return ctrl.Result{}, err
 	}
 	r.Metrics.observe(dep, prev, d.Status)
@@ -304,18 +313,13 @@ func (r *Reconciler) setWeight(ctx context.Context, vs *istiov1.VirtualService, 
 	return nil
 }
 
-func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, template *corev1.PodTemplateSpec, d Decision) error {
+func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w seen, d Decision) error {
 	key := types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}
-	current := &appsv1.Deployment{}
-	err := r.Client.Get(ctx, key, current)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("get canary Deployment %s: %w", key, err)
-	}
-	exists := err == nil
+	current := w.canary
 	switch {
-	case d.Canary == CanaryRun && template != nil:
-		want := canaryDeployment(dep, *template, d.Status.CanaryRevision, ptr.Deref(dep.Spec.Replicas, 1))
-		if !exists {
+	case d.Canary == CanaryRun && w.template != nil:
+		want := canaryDeployment(dep, *w.template, d.Status.CanaryRevision, ptr.Deref(dep.Spec.Replicas, 1))
+		if current == nil {
 			if err := r.Client.Create(ctx, want); err != nil {
 				return fmt.Errorf("create canary Deployment %s: %w", key, err)
 			}
@@ -331,7 +335,7 @@ func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, te
 		if err := r.Client.Update(ctx, current); err != nil {
 			return fmt.Errorf("update canary Deployment %s: %w", key, err)
 		}
-	case d.Canary == CanaryScaleDown && exists && ptr.Deref(current.Spec.Replicas, 1) != 0:
+	case d.Canary == CanaryScaleDown && current != nil && ptr.Deref(current.Spec.Replicas, 1) != 0:
 		current.Spec.Replicas = ptr.To[int32](0)
 		if err := r.Client.Update(ctx, current); err != nil {
 			return fmt.Errorf("scale down canary Deployment %s: %w", key, err)
