@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -218,19 +219,37 @@ scrape_configs:
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return err
 	}
-	err = c.start("prometheus", "prometheus",
-		"--config.file="+configPath,
+	c.PrometheusURL = "http://" + hostPort(port)
+	return c.StartPrometheus(ctx)
+}
+
+// StartPrometheus starts Prometheus (again, after StopPrometheus) on its
+// address and data, and waits until it is ready.
+func (c *Cluster) StartPrometheus(ctx context.Context) error {
+	err := c.start("prometheus", "prometheus",
+		"--config.file="+c.path("prometheus", "prometheus.yml"),
 		"--storage.tsdb.path="+c.path("prometheus", "data"),
-		"--web.listen-address="+hostPort(port),
+		"--web.listen-address="+strings.TrimPrefix(c.PrometheusURL, "http://"),
 		"--log.level=warn",
 	)
 	if err != nil {
 		return err
 	}
-	c.PrometheusURL = "http://" + hostPort(port)
 	return c.waitFor(ctx, "prometheus", func(ctx context.Context) error {
 		return httpOK(ctx, http.DefaultClient, c.PrometheusURL+"/-/ready")
 	})
+}
+
+// StopPrometheus stops Prometheus, as an outage would; only a cluster this
+// process started can.
+func (c *Cluster) StopPrometheus() error {
+	for i, p := range c.procs {
+		if p.name == "prometheus" {
+			c.procs = append(c.procs[:i], c.procs[i+1:]...)
+			return p.Stop(stopGrace)
+		}
+	}
+	return errors.New("stop prometheus: not started by this process")
 }
 
 // SetScrapeTargets makes Prometheus scrape targets (host:port, path /metrics)

@@ -732,3 +732,67 @@ func expectWeights(t *testing.T, seen func() []int32, what string) {
 		return nil
 	})
 }
+
+// TestPrometheusOutageHoldsTheCanary stops Prometheus in the middle of the
+// analysis: blind, sluice holds the weight and counts failed checks; when
+// Prometheus is back the canary goes on to promotion.
+func TestPrometheusOutageHoldsTheCanary(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	patient := strings.Replace(manifest("example.com/web:v1"), `sluice.dev/threshold: "3"`, `sluice.dev/threshold: "100"`, 1)
+	kubectlApply(t, ns, patient)
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	seen := weights(t, ns)
+	kubectlApply(t, ns, strings.Replace(patient, "example.com/web:v1", "example.com/web:v2", 1))
+	cluster.Eventually(t, time.Minute, "weight 20", func(ctx context.Context) error {
+		if got := seen(); !slices.Contains(got, 20) {
+			return fmt.Errorf("weights %v", got)
+		}
+		return nil
+	})
+
+	if err := env.StopPrometheus(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	t.Cleanup(func() {
+		if stopped {
+			_ = env.StartPrometheus(context.Background())
+		}
+	})
+	failedChecks := func(n int32) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			cr := &canary.Canary{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
+				return err
+			}
+			if cr.Status.FailedChecks < n {
+				return fmt.Errorf("%d failed checks", cr.Status.FailedChecks)
+			}
+			return nil
+		}
+	}
+	cluster.Eventually(t, time.Minute, "a blind check fails", failedChecks(1))
+	blind := seen()
+	cluster.Eventually(t, time.Minute, "two more blind checks fail", failedChecks(3))
+	if got := seen(); !slices.Equal(got, blind) {
+		t.Errorf("weights went from %v to %v while Prometheus was down", blind, got)
+	}
+	cluster.Eventually(t, 10*time.Second, "a halt for the failing Prometheus", func(context.Context) error {
+		for _, e := range canaryEvents(t, ns) {
+			if strings.HasPrefix(e, "Halt web."+ns+" advancement Prometheus query failed: ") {
+				return nil
+			}
+		}
+		return fmt.Errorf("none in %v", canaryEvents(t, ns))
+	})
+
+	if err := env.StartPrometheus(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
+	expectWeights(t, seen, "canary weights across the outage %v; want %v")
+}
