@@ -1,0 +1,49 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+)
+
+// fakeProm answers every query with a value per workload it was asked about.
+type fakeProm struct{ queries atomic.Int32 }
+
+func (f *fakeProm) Query(_ context.Context, _ string, _ time.Time, _ ...promv1.Option) (model.Value, promv1.Warnings, promv1.Infos, error) {
+	f.queries.Add(1)
+	var vec model.Vector
+	for i := range 100 {
+		vec = append(vec, &model.Sample{Metric: model.Metric{
+			"destination_workload_namespace": "shop",
+			"destination_workload":           model.LabelValue(fmt.Sprintf("w%d-canary", i)),
+		}, Value: model.SampleValue(i)})
+	}
+	return vec, nil, nil, nil
+}
+
+// TestBatcherSharesQueries: a hundred checks due together cost one query per
+// metric, and each gets its own workload's values.
+func TestBatcherSharesQueries(t *testing.T) {
+	prom := &fakeProm{}
+	// A window far longer than it takes to start a hundred goroutines.
+	b := NewBatcher(New(prom, nil), 2*time.Second, time.Second)
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			got := b.Check(t.Context(), Target{Namespace: "shop", Workload: fmt.Sprintf("w%d-canary", i), Window: time.Minute})
+			if len(got) != 2 || got[0].Err != nil || got[0].Value != float64(i) {
+				t.Errorf("w%d: %+v", i, got)
+			}
+		})
+	}
+	wg.Wait()
+	if n := prom.queries.Load(); n != 2 {
+		t.Errorf("%d queries for 100 checks due together; want 2", n)
+	}
+}
