@@ -34,10 +34,11 @@ test: tools
 unit:
 	$(GO) test $(TEST_FLAGS) ./pkg/... ./certs/...
 
-## bench: every benchmark, with allocations; API-server latency over 1,000 updates
+## bench: every benchmark, with allocations; API-server latency over 1,000 updates; one lesson rollout
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 	$(GO) test -run '^$$' -bench . -benchtime=1000x ./test/webhook/
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./test/shifter/
 
 ## fuzz: fuzz the webhook handler and decision for FUZZTIME each (make test runs their seeds)
 fuzz:

@@ -64,7 +64,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func setup(t *testing.T) {
+func setup(t testing.TB) {
 	t.Helper()
 	setupOnce.Do(func() {
 		if workDir, setupErr = os.MkdirTemp("", "sluice-shifter-test-"); setupErr != nil {
@@ -190,7 +190,7 @@ spec:
 `, app, image)
 }
 
-func kubectlApply(t *testing.T, ns, yaml string) {
+func kubectlApply(t testing.TB, ns, yaml string) {
 	t.Helper()
 	cmd := env.Kubectl(t.Context(), "apply", "-n", ns, "-f", "-")
 	cmd.Stdin = strings.NewReader(yaml)
@@ -199,7 +199,7 @@ func kubectlApply(t *testing.T, ns, yaml string) {
 	}
 }
 
-func newClient(t *testing.T) client.Client {
+func newClient(t testing.TB) client.Client {
 	t.Helper()
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{appsv1.AddToScheme, corev1.AddToScheme, canary.AddToScheme, istiov1.AddToScheme} {
@@ -214,7 +214,7 @@ func newClient(t *testing.T) client.Client {
 	return c
 }
 
-func waitPhase(t *testing.T, c client.Client, ns string, phase canary.Phase, timeout time.Duration) *canary.Canary {
+func waitPhase(t testing.TB, c client.Client, ns string, phase canary.Phase, timeout time.Duration) *canary.Canary {
 	t.Helper()
 	cr := &canary.Canary{}
 	cluster.Eventually(t, timeout, "Canary "+string(phase), func(ctx context.Context) error {
