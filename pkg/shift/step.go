@@ -182,8 +182,10 @@ func (s *stepper) waitForCanary() {
 }
 
 func (s *stepper) progress() {
+	// Keep the canary running the pending template at the primary's
+	// replicas, which may have been scaled since the canary started.
+	s.d.Canary = CanaryRun
 	if s.st.CanaryWeight == 0 {
-		s.d.Canary = CanaryRun
 		s.waitForCanary()
 		return
 	}

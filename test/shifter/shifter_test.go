@@ -190,6 +190,12 @@ spec:
 `, app, image)
 }
 
+// patient is manifest with a threshold of 100 failed checks, for tests that
+// hold a failing canary at a weight for a while.
+func patient(image string) string {
+	return strings.Replace(manifest(image), `sluice.dev/threshold: "3"`, `sluice.dev/threshold: "100"`, 1)
+}
+
 func kubectlApply(t testing.TB, ns, yaml string) {
 	t.Helper()
 	cmd := env.Kubectl(t.Context(), "apply", "-n", ns, "-f", "-")
@@ -453,9 +459,12 @@ func TestApplyingThePrimaryAgainRevertsTheCanary(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
 	c := newClient(t)
-	// Failing checks hold the weight at 20 while the test reverts.
+	// Failing checks hold the weight at 20 while the test scales and reverts;
+	// a high threshold keeps them from rolling the canary back meanwhile.
 	mesh.set(ns, app+"-canary", behaviour{errorRate: 0.5})
-	rolloutTo(t, c, ns, "example.com/web:v2")
+	kubectlApply(t, ns, patient("example.com/web:v1"))
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	kubectlApply(t, ns, patient("example.com/web:v2"))
 	cluster.Eventually(t, time.Minute, "canary at 20", func(ctx context.Context) error {
 		cr := &canary.Canary{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
@@ -466,22 +475,31 @@ func TestApplyingThePrimaryAgainRevertsTheCanary(t *testing.T) {
 		}
 		return nil
 	})
-	kubectlApply(t, ns, manifest("example.com/web:v1"))
+	// The canary follows the primary's replicas during the analysis.
+	if out, err := env.Kubectl(t.Context(), "scale", "-n", ns, "deployment/"+app, "--replicas=3").CombinedOutput(); err != nil {
+		t.Fatalf("kubectl scale: %v\n%s", err, out)
+	}
+	canaryReplicas := func(n int32) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			can := &appsv1.Deployment{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app + "-canary"}, can); err != nil {
+				return err
+			}
+			if *can.Spec.Replicas != n {
+				return fmt.Errorf("%d replicas", *can.Spec.Replicas)
+			}
+			return nil
+		}
+	}
+	cluster.Eventually(t, 30*time.Second, "canary scaled with the primary", canaryReplicas(3))
+
+	kubectlApply(t, ns, patient("example.com/web:v1"))
 	cr := waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
 	if cr.Status.CanaryWeight != 0 {
 		t.Errorf("weight %d after the revert", cr.Status.CanaryWeight)
 	}
 	expectEvent(t, ns, "Canary reverted to the primary's template! Scaling down web-canary."+ns)
-	cluster.Eventually(t, 30*time.Second, "canary scaled down", func(ctx context.Context) error {
-		can := &appsv1.Deployment{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app + "-canary"}, can); err != nil {
-			return err
-		}
-		if *can.Spec.Replicas != 0 {
-			return fmt.Errorf("%d replicas", *can.Spec.Replicas)
-		}
-		return nil
-	})
+	cluster.Eventually(t, 30*time.Second, "canary scaled down", canaryReplicas(0))
 }
 
 // owned lists the objects sluice made for the Deployment that still exist.
@@ -741,11 +759,10 @@ func TestPrometheusOutageHoldsTheCanary(t *testing.T) {
 	ns := env.NewNamespace(t)
 	c := newClient(t)
 	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
-	patient := strings.Replace(manifest("example.com/web:v1"), `sluice.dev/threshold: "3"`, `sluice.dev/threshold: "100"`, 1)
-	kubectlApply(t, ns, patient)
+	kubectlApply(t, ns, patient("example.com/web:v1"))
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
 	seen := weights(t, ns)
-	kubectlApply(t, ns, strings.Replace(patient, "example.com/web:v1", "example.com/web:v2", 1))
+	kubectlApply(t, ns, patient("example.com/web:v2"))
 	cluster.Eventually(t, time.Minute, "weight 20", func(ctx context.Context) error {
 		if got := seen(); !slices.Contains(got, 20) {
 			return fmt.Errorf("weights %v", got)
