@@ -24,6 +24,7 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -812,4 +813,71 @@ func TestPrometheusOutageHoldsTheCanary(t *testing.T) {
 	stopped = false
 	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
 	expectWeights(t, seen, "canary weights across the outage %v; want %v")
+}
+
+// TestRestartAfterTheEnd restarts the shifter after one canary succeeded and
+// one failed: the new process picks both up and changes nothing, and the
+// failed revision is not tried again.
+func TestRestartAfterTheEnd(t *testing.T) {
+	setup(t)
+	c := newClient(t)
+	good, bad := env.NewNamespace(t), env.NewNamespace(t)
+	mesh.set(good, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	mesh.set(bad, app+"-canary", behaviour{errorRate: 0.5})
+	for _, ns := range []string{good, bad} {
+		kubectlApply(t, ns, manifest("example.com/web:v1"))
+	}
+	for _, ns := range []string{good, bad} {
+		waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+		kubectlApply(t, ns, manifest("example.com/web:v2"))
+	}
+	done := map[string]canary.Phase{good: canary.PhaseSucceeded, bad: canary.PhaseFailed}
+	before := map[string]canary.CanaryStatus{}
+	events := map[string][]string{}
+	last := map[string]string{good: "Promotion completed! Scaling down web-canary." + good, bad: "Canary failed! Scaling down web-canary." + bad}
+	for ns, phase := range done {
+		before[ns] = waitPhase(t, c, ns, phase, 2*time.Minute).Status
+		expectEvent(t, ns, last[ns]) // the recorder writes events in the background
+		events[ns] = canaryEvents(t, ns)
+	}
+
+	shifter.Stop()
+	if err := shifter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The new process exports a phase for a canary once it has reconciled it.
+	cluster.Eventually(t, 30*time.Second, "both canaries reconciled after the restart", func(context.Context) error {
+		families, err := sluice.Metrics(shifter.MetricsPort)
+		if err != nil {
+			return err
+		}
+		seen := map[string]canary.Phase{}
+		for _, m := range families["sluice_canary_phase"].GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if m.GetGauge().GetValue() == 1 {
+				seen[labels["namespace"]] = canary.Phase(labels["phase"])
+			}
+		}
+		for ns, phase := range done {
+			if seen[ns] != phase {
+				return fmt.Errorf("%s: phase %q", ns, seen[ns])
+			}
+		}
+		return nil
+	})
+	for ns := range done {
+		cr := &canary.Canary{}
+		if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
+			t.Fatal(err)
+		}
+		if !equality.Semantic.DeepEqual(cr.Status, before[ns]) {
+			t.Errorf("%s: status changed across the restart:\n%+v\n%+v", ns, before[ns], cr.Status)
+		}
+		if got := canaryEvents(t, ns); !slices.Equal(got, events[ns]) {
+			t.Errorf("%s: events after the restart:\n  %s", ns, strings.Join(got[len(events[ns]):], "\n  "))
+		}
+	}
 }
