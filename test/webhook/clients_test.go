@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
@@ -362,4 +363,31 @@ func helm(t *testing.T, ns string, args ...string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+}
+
+// TestPromotionLosesToANewerTemplate: a promotion written with the
+// resourceVersion of a Deployment that has since diverted a newer template
+// fails, and the newer template stays pending: nothing the user applied is
+// lost to the race.
+func TestPromotionLosesToANewerTemplate(t *testing.T) {
+	setup(t)
+	grantShifter(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
+	stale := expectState(t, ns, diverted)
+	kubectl(t, manifest("example.com/web:v3"), "apply", "-n", ns, "-f", "-")
+
+	cfg, err := env.UserConfig(shifterUser, "system:serviceaccounts", "system:serviceaccounts:sluice-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shift.Promote(t.Context(), c, c, stale); !apierrors.IsConflict(err) {
+		t.Fatalf("promotion of a stale read: %v; want a conflict", err)
+	}
+	expectState(t, ns, state{primary: "example.com/web:v1", canary: "example.com/web:v3", replicaSets: []string{"example.com/web:v1"}, replicas: 2})
 }
