@@ -155,13 +155,12 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 // Attach connects to a cluster that another process started in dir. Stop on
 // the result does nothing: the cluster belongs to its starter.
 func Attach(dir string) (*Cluster, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	st, ok, err := readState(dir)
+	if err == nil && !ok {
+		err = fmt.Errorf("no %s: no cluster runs there", stateFile)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("attach to cluster in %s: %w", dir, err)
-	}
-	var st state
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, fmt.Errorf("attach to cluster in %s: %s: %w", dir, stateFile, err)
 	}
 	ca, err := certs.LoadCA(filepath.Join(dir, caName+".crt"), filepath.Join(dir, caName+".key"))
 	if err != nil {
@@ -250,18 +249,24 @@ func (c *Cluster) writeState() error {
 // ReadState returns the pid of the process that runs the cluster in dir, and
 // whether a state file is there at all.
 func ReadState(dir string) (pid int, ok bool, err error) {
-	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	st, ok, err := readState(dir)
+	return st.PID, ok, err
+}
+
+func readState(dir string) (state, bool, error) {
+	path := filepath.Join(dir, stateFile)
+	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, false, nil
+		return state{}, false, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return state{}, false, err
 	}
 	var st state
 	if err := json.Unmarshal(raw, &st); err != nil {
-		return 0, false, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+		return state{}, false, fmt.Errorf("%s: %w", path, err)
 	}
-	return st.PID, true, nil
+	return st, true, nil
 }
 
 // waitFor polls check every 100ms until it succeeds, a component exits, or

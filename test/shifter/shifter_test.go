@@ -223,13 +223,19 @@ func newClient(t testing.TB) client.Client {
 
 func waitPhase(t testing.TB, c client.Client, ns string, phase canary.Phase, timeout time.Duration) *canary.Canary {
 	t.Helper()
+	return waitStatus(t, c, ns, "Canary "+string(phase), timeout, func(st canary.CanaryStatus) bool { return st.Phase == phase })
+}
+
+// waitStatus waits until the Canary's status satisfies ok.
+func waitStatus(t testing.TB, c client.Client, ns, what string, timeout time.Duration, ok func(canary.CanaryStatus) bool) *canary.Canary {
+	t.Helper()
 	cr := &canary.Canary{}
-	cluster.Eventually(t, timeout, "Canary "+string(phase), func(ctx context.Context) error {
+	cluster.Eventually(t, timeout, what, func(ctx context.Context) error {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
 			return err
 		}
-		if cr.Status.Phase != phase {
-			return fmt.Errorf("phase %s (%s)", cr.Status.Phase, cr.Status.Message)
+		if st := cr.Status; !ok(st) {
+			return fmt.Errorf("phase %s, weight %d, failed checks %d (%s)", st.Phase, st.CanaryWeight, st.FailedChecks, st.Message)
 		}
 		return nil
 	})
@@ -434,15 +440,8 @@ func TestNewRevisionDuringAnalysisRestartsIt(t *testing.T) {
 	c := newClient(t)
 	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
 	rolloutTo(t, c, ns, "example.com/web:v2")
-	cluster.Eventually(t, time.Minute, "analysis under way", func(ctx context.Context) error {
-		cr := &canary.Canary{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
-			return err
-		}
-		if cr.Status.Phase != canary.PhaseProgressing || cr.Status.CanaryWeight < 20 {
-			return fmt.Errorf("phase %s weight %d", cr.Status.Phase, cr.Status.CanaryWeight)
-		}
-		return nil
+	waitStatus(t, c, ns, "analysis under way", time.Minute, func(st canary.CanaryStatus) bool {
+		return st.Phase == canary.PhaseProgressing && st.CanaryWeight >= 20
 	})
 	kubectlApply(t, ns, manifest("example.com/web:v3"))
 	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
@@ -466,16 +465,7 @@ func TestApplyingThePrimaryAgainRevertsTheCanary(t *testing.T) {
 	kubectlApply(t, ns, patient("example.com/web:v1"))
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
 	kubectlApply(t, ns, patient("example.com/web:v2"))
-	cluster.Eventually(t, time.Minute, "canary at 20", func(ctx context.Context) error {
-		cr := &canary.Canary{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
-			return err
-		}
-		if cr.Status.CanaryWeight != 20 {
-			return fmt.Errorf("weight %d", cr.Status.CanaryWeight)
-		}
-		return nil
-	})
+	waitStatus(t, c, ns, "canary at 20", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight == 20 })
 	// The canary follows the primary's replicas during the analysis.
 	if out, err := env.Kubectl(t.Context(), "scale", "-n", ns, "deployment/"+app, "--replicas=3").CombinedOutput(); err != nil {
 		t.Fatalf("kubectl scale: %v\n%s", err, out)
@@ -642,16 +632,7 @@ func TestShifterRestartResumes(t *testing.T) {
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
 	seen := weights(t, ns)
 	kubectlApply(t, ns, manifest("example.com/web:v2"))
-	cluster.Eventually(t, time.Minute, "weight 40", func(ctx context.Context) error {
-		cr := &canary.Canary{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
-			return err
-		}
-		if cr.Status.CanaryWeight < 40 {
-			return fmt.Errorf("weight %d", cr.Status.CanaryWeight)
-		}
-		return nil
-	})
+	waitStatus(t, c, ns, "weight 40", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight >= 40 })
 	shifter.Stop()
 	if err := shifter.Start(); err != nil {
 		t.Fatal(err)
@@ -780,21 +761,12 @@ func TestPrometheusOutageHoldsTheCanary(t *testing.T) {
 			_ = env.StartPrometheus(context.Background())
 		}
 	})
-	failedChecks := func(n int32) func(ctx context.Context) error {
-		return func(ctx context.Context) error {
-			cr := &canary.Canary{}
-			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
-				return err
-			}
-			if cr.Status.FailedChecks < n {
-				return fmt.Errorf("%d failed checks", cr.Status.FailedChecks)
-			}
-			return nil
-		}
+	failedChecks := func(n int32) func(canary.CanaryStatus) bool {
+		return func(st canary.CanaryStatus) bool { return st.FailedChecks >= n }
 	}
-	cluster.Eventually(t, time.Minute, "a blind check fails", failedChecks(1))
+	waitStatus(t, c, ns, "a blind check fails", time.Minute, failedChecks(1))
 	blind := seen()
-	cluster.Eventually(t, time.Minute, "two more blind checks fail", failedChecks(3))
+	waitStatus(t, c, ns, "two more blind checks fail", time.Minute, failedChecks(3))
 	if got := seen(); !slices.Equal(got, blind) {
 		t.Errorf("weights went from %v to %v while Prometheus was down", blind, got)
 	}
