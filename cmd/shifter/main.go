@@ -104,7 +104,7 @@ func run(o options) error {
 	// into a series that keeps only the first message, and each step of a
 	// rollout must stay visible in kubectl describe canary.
 	//lint:ignore SA1019 see above
-	events := mgr.GetEventRecorderFor("sluice-shifter")
+	events := mgr.GetEventRecorderFor(shift.EventSource)
 	r := &shift.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),

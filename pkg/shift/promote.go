@@ -22,6 +22,9 @@ import (
 // FieldManager is the name under which the shifter writes.
 const FieldManager = "sluice-shifter"
 
+// EventSource is the component that the shifter's events name as their source.
+const EventSource = "sluice-shifter"
+
 // Promote writes the diverted template of dep into its spec.template and
 // removes the internal annotations, in one update conditioned on the
 // resourceVersion dep was read at: if the user diverted a newer template
@@ -29,8 +32,9 @@ const FieldManager = "sluice-shifter"
 //
 // An update takes the ownership of the fields it changes, which would make the
 // user's next server-side apply of the template conflict with the shifter. So
-// Promote then drops the shifter's ownership record; reader must read from the
-// API server, not from a cache, to see the record.
+// Promote then drops the shifter's ownership record, as the update's answer
+// shows it; only if another write came in between does it read the record
+// again through reader, which must not be a cache that lacks managed fields.
 func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *appsv1.Deployment) (*appsv1.Deployment, error) {
 	raw, ok := dep.Annotations[canary.AnnotationCanaryTemplate]
 	if !ok {
@@ -47,36 +51,44 @@ func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *ap
 	if err := c.Update(ctx, promoted, client.FieldOwner(FieldManager)); err != nil {
 		return nil, fmt.Errorf("promote %s/%s: %w", dep.Namespace, dep.Name, err)
 	}
-	// The deployment controller writes the status right after the promotion,
-	// so the first try may meet a newer resourceVersion.
+	current := promoted.DeepCopy()
 	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsInvalid(err) },
-		func() error { return disown(ctx, c, reader, client.ObjectKeyFromObject(dep)) })
+		func() error {
+			err := disown(ctx, c, current)
+			if apierrors.IsConflict(err) || apierrors.IsInvalid(err) {
+				// The deployment controller writes the status right after the
+				// promotion and may have moved the record.
+				if getErr := reader.Get(ctx, client.ObjectKeyFromObject(dep), current); getErr != nil {
+					return getErr
+				}
+			}
+			return err
+		})
 	if err != nil {
 		return nil, fmt.Errorf("promote %s/%s: give up the ownership of the promoted fields: %w", dep.Namespace, dep.Name, err)
 	}
 	return promoted, nil
 }
 
-// disown removes the shifter's entries from the Deployment's managed fields,
-// leaving every other manager's as it is.
-func disown(ctx context.Context, c client.Client, reader client.Reader, key types.NamespacedName) error {
-	current := &appsv1.Deployment{}
-	if err := reader.Get(ctx, key, current); err != nil {
-		return err
-	}
-	fields := slices.DeleteFunc(slices.Clone(current.ManagedFields), func(f metav1.ManagedFieldsEntry) bool {
-		return f.Manager == FieldManager && f.Operation == metav1.ManagedFieldsOperationUpdate
+// disown removes the shifter's entry from the managed fields of current,
+// leaving every other manager's as it is. The patch tests that the entry is
+// still where current has it, so a concurrent write makes it fail rather
+// than remove someone else's.
+func disown(ctx context.Context, c client.Client, current *appsv1.Deployment) error {
+	i := slices.IndexFunc(current.ManagedFields, func(f metav1.ManagedFieldsEntry) bool {
+		return f.Manager == FieldManager && f.Operation == metav1.ManagedFieldsOperationUpdate && f.Subresource == ""
 	})
-	if len(fields) == len(current.ManagedFields) || len(fields) == 0 {
+	if i < 0 || len(current.ManagedFields) == 1 {
 		// Nothing of ours; or ours alone, and an empty list would not remove it.
 		return nil
 	}
+	entry := fmt.Sprintf("/metadata/managedFields/%d", i)
 	patch, err := json.Marshal([]map[string]any{
-		{"op": "test", "path": "/metadata/resourceVersion", "value": current.ResourceVersion},
-		{"op": "replace", "path": "/metadata/managedFields", "value": fields},
+		{"op": "test", "path": entry, "value": current.ManagedFields[i]},
+		{"op": "remove", "path": entry},
 	})
 	if err != nil {
 		return err
 	}
-	return c.Patch(ctx, current, client.RawPatch(types.JSONPatchType, patch))
+	return c.Patch(ctx, current.DeepCopy(), client.RawPatch(types.JSONPatchType, patch))
 }

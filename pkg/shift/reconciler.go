@@ -276,7 +276,9 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 			kind = corev1.EventTypeWarning
 		}
 		r.Events.Event(cr, kind, e.Reason, e.Message)
-		r.Events.Event(dep, kind, e.Reason, e.Message)
+		if e.Main {
+			r.Events.Event(dep, kind, e.Reason, e.Message)
+		}
 		logger.Info(e.Message)
 	}
 	if err := r.setWeight(ctx, vs, dep.Name, d.Status.CanaryWeight); err != nil {

@@ -69,13 +69,17 @@ const (
 	CanaryScaleDown
 )
 
-// Event is a Kubernetes event for the Canary (and the Deployment). Each kind
-// of event has a reason of its own: the event recorder folds more than ten
-// events of one reason into one.
+// Event is a Kubernetes event for the Canary. Each kind of event has a
+// reason of its own: the event recorder folds more than ten events of one
+// reason into one.
 type Event struct {
 	Warning bool
 	Reason  string
 	Message string
+	// Main events (a new revision, the outcome) are also recorded on the
+	// Deployment; the steps in between only on the Canary, since each event
+	// costs an API request.
+	Main bool
 }
 
 // Step decides the next move of one canary from what is observed. It is a
@@ -108,6 +112,10 @@ func (s *stepper) event(reason, format string, args ...any) {
 	s.d.Events = append(s.d.Events, Event{Reason: reason, Message: fmt.Sprintf(format, args...)})
 }
 
+func (s *stepper) mainEvent(warning bool, reason, format string, args ...any) {
+	s.d.Events = append(s.d.Events, Event{Warning: warning, Reason: reason, Message: fmt.Sprintf(format, args...), Main: true})
+}
+
 func (s *stepper) warn(reason, format string, args ...any) {
 	s.d.Events = append(s.d.Events, Event{Warning: true, Reason: reason, Message: fmt.Sprintf(format, args...)})
 }
@@ -124,6 +132,11 @@ func (s *stepper) decide() {
 	defer func() { s.d.Status = s.st }()
 	o := s.o
 	analysing := s.st.Phase == canary.PhaseProgressing || s.st.Phase == canary.PhasePromoting
+	if !analysing {
+		// Outside an analysis no canary serves; this also finishes a scale
+		// down that a restart interrupted after the status was written.
+		s.d.Canary = CanaryScaleDown
+	}
 	switch {
 	case s.st.Phase == canary.PhasePromoting && o.PendingRevision == "":
 		s.finishPromotion()
@@ -148,9 +161,9 @@ func (s *stepper) newRevision(restart bool) {
 		return
 	}
 	if restart {
-		s.event("NewRevision", "New revision detected! Restarting analysis for %s", s.id())
+		s.mainEvent(false, "NewRevision", "New revision detected! Restarting analysis for %s", s.id())
 	} else {
-		s.event("NewRevision", "New revision detected! Scaling up %s", s.canaryID())
+		s.mainEvent(false, "NewRevision", "New revision detected! Scaling up %s", s.canaryID())
 	}
 	s.st.CanaryRevision = s.o.PendingRevision
 	s.st.RevisionStartTime = metav1.NewTime(s.o.Now)
@@ -255,25 +268,25 @@ func (s *stepper) finishPromotion() {
 	s.st.CanaryWeight = 0
 	s.st.PrimaryRevision = s.st.CanaryRevision
 	s.d.Canary = CanaryScaleDown
-	s.event("Promoted", "Promotion completed! Scaling down %s", s.canaryID())
+	s.mainEvent(false, "Promoted", "Promotion completed! Scaling down %s", s.canaryID())
 	s.transition(canary.PhaseSucceeded, "revision "+s.st.CanaryRevision+" promoted")
 	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionPromoted, Status: metav1.ConditionTrue,
 		Reason: "Succeeded", Message: "revision " + s.st.CanaryRevision + " promoted", LastTransitionTime: metav1.NewTime(s.o.Now)})
 }
 
 func (s *stepper) rollback(reason string) {
-	s.warn("RollingBack", "Rolling back %s %s", s.id(), reason)
+	s.mainEvent(true, "RollingBack", "Rolling back %s %s", s.id(), reason)
 	s.st.CanaryWeight = 0
 	s.st.LastFailedRevision = s.st.CanaryRevision
 	s.d.Canary = CanaryScaleDown
-	s.warn("Failed", "Canary failed! Scaling down %s", s.canaryID())
+	s.mainEvent(true, "Failed", "Canary failed! Scaling down %s", s.canaryID())
 	s.transition(canary.PhaseFailed, "revision "+s.st.CanaryRevision+" rolled back: "+reason)
 	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionPromoted, Status: metav1.ConditionFalse,
 		Reason: "Failed", Message: reason, LastTransitionTime: metav1.NewTime(s.o.Now)})
 }
 
 func (s *stepper) revert() {
-	s.event("Reverted", "Canary reverted to the primary's template! Scaling down %s", s.canaryID())
+	s.mainEvent(false, "Reverted", "Canary reverted to the primary's template! Scaling down %s", s.canaryID())
 	s.st.CanaryWeight = 0
 	s.st.CanaryRevision = ""
 	s.st.FailedChecks = 0

@@ -275,3 +275,53 @@ func TestWeightNotYetRoutedHoldsTheAnalysis(t *testing.T) {
 			d.RunChecks, d.Events, d.Status.CanaryWeight, d.RequeueAfter)
 	}
 }
+
+// TestOutsideAnalysisTheCanaryIsScaledDown: a restart between the status
+// write and the scale down of an ended canary still scales it down, in every
+// phase without an analysis.
+func TestOutsideAnalysisTheCanaryIsScaledDown(t *testing.T) {
+	cases := []struct {
+		name    string
+		status  canary.CanaryStatus
+		pending string
+	}{
+		{"initialized", canary.CanaryStatus{Phase: canary.PhaseInitialized, PrimaryRevision: "r1"}, ""},
+		{"succeeded", canary.CanaryStatus{Phase: canary.PhaseSucceeded, PrimaryRevision: "r2", CanaryRevision: "r2"}, ""},
+		{"failed, its template still pending", canary.CanaryStatus{Phase: canary.PhaseFailed, PrimaryRevision: "r1",
+			CanaryRevision: "r2", LastFailedRevision: "r2"}, "r2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := Step(Observation{Now: t0, Namespace: "shop", Name: "web", Settings: lesson(t), PrimaryRevision: "r1",
+				PrimaryReady: true, PendingRevision: c.pending, Status: &c.status})
+			if d.Canary != CanaryScaleDown || len(d.Events) > 0 || d.Promote {
+				t.Errorf("canary %v, events %v, promote %v; want a quiet scale down", d.Canary, d.Events, d.Promote)
+			}
+		})
+	}
+}
+
+// TestMainEvents: only the start and the outcome of a canary are also
+// recorded on the Deployment.
+func TestMainEvents(t *testing.T) {
+	w := startAnalysis(t)
+	w.o.Settings.Threshold = 1
+	w.checks = failing
+	rollback := w.after(30 * time.Second).step()
+	w.o.PendingRevision, w.o.CanaryReady = "r3", false
+	revision := w.after(time.Second).step()
+	var main, canaryOnly []string
+	for _, e := range append(rollback.Events, revision.Events...) {
+		if e.Main {
+			main = append(main, e.Reason)
+		} else {
+			canaryOnly = append(canaryOnly, e.Reason)
+		}
+	}
+	if want := []string{"RollingBack", "Failed", "NewRevision"}; !slices.Equal(main, want) {
+		t.Errorf("main events %v; want %v", main, want)
+	}
+	if want := []string{"Halted"}; !slices.Equal(canaryOnly, want) {
+		t.Errorf("events on the Canary only %v; want %v", canaryOnly, want)
+	}
+}

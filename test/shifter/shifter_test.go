@@ -28,10 +28,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
 	"sluice.dev/sluice/test/sluice"
@@ -286,8 +288,15 @@ func weightsOf(t *testing.T, ns, name string) func() []int32 {
 // nanoseconds, in hex, which orders events of the same second.
 func canaryEvents(t *testing.T, ns string) []string {
 	t.Helper()
+	return shifterEvents(t, ns, "Canary")
+}
+
+// shifterEvents lists the messages of the shifter's events about the object
+// of kind named app, oldest first.
+func shifterEvents(t *testing.T, ns, kind string) []string {
+	t.Helper()
 	list, err := env.Clientset(t).CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=Canary,involvedObject.name=" + app,
+		FieldSelector: "involvedObject.kind=" + kind + ",involvedObject.name=" + app + ",source=" + shift.EventSource,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -347,6 +356,13 @@ func TestHappyPathByKubectlApplyOnly(t *testing.T) {
 	cluster.Eventually(t, 10*time.Second, "events in order", func(context.Context) error {
 		if got := canaryEvents(t, ns); !slices.Equal(got, want) {
 			return fmt.Errorf("events:\n  %s", strings.Join(got, "\n  "))
+		}
+		return nil
+	})
+	onDeployment := []string{want[1], want[len(want)-1]}
+	cluster.Eventually(t, 10*time.Second, "the main events on the Deployment", func(context.Context) error {
+		if got := shifterEvents(t, ns, "Deployment"); !slices.Equal(got, onDeployment) {
+			return fmt.Errorf("events on the Deployment:\n  %s", strings.Join(got, "\n  "))
 		}
 		return nil
 	})
@@ -649,6 +665,177 @@ func TestShifterRestartResumes(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestShifterRestartWhilePromotingAndFinalising restarts the shifter while
+// the promoted primary rolls out (held by pausing it), and again after the
+// Succeeded status is written but before the weight and the scale down are
+// (held by an admission policy that refuses VirtualService writes): each time
+// the new shifter finishes the job without repeating a step.
+func TestShifterRestartWhilePromotingAndFinalising(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	kubectlApply(t, ns, manifest("example.com/web:v1"))
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	seen := weights(t, ns)
+	kubectlRun(t, "rollout", "pause", "-n", ns, "deployment/"+app)
+	kubectlApply(t, ns, manifest("example.com/web:v2"))
+	waitPhase(t, c, ns, canary.PhasePromoting, time.Minute)
+
+	shifter.Stop()
+	if err := shifter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 30*time.Second, "the new shifter sees the promotion", func(context.Context) error {
+		return reportsPhase(shifter.MetricsPort, ns, canary.PhasePromoting)
+	})
+	waitStatus(t, c, ns, "Promoting at weight 80", time.Second, func(st canary.CanaryStatus) bool {
+		return st.Phase == canary.PhasePromoting && st.CanaryWeight == 80
+	})
+
+	freezeRoutes(t, ns)
+	kubectlRun(t, "rollout", "resume", "-n", ns, "deployment/"+app)
+	waitPhase(t, c, ns, canary.PhaseSucceeded, time.Minute)
+	expectEvent(t, ns, "Promotion completed! Scaling down web-canary."+ns)
+	if got := seen(); got[len(got)-1] != 80 {
+		t.Fatalf("weights %v: the frozen VirtualService changed", got)
+	}
+	shifter.Stop()
+	unfreezeRoutes(t, ns)
+	if err := shifter.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	expectWeights(t, seen, "canary weights across the restarts %v; want %v")
+	cluster.Eventually(t, 30*time.Second, "the canary scaled down", func(ctx context.Context) error {
+		can := &appsv1.Deployment{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app + "-canary"}, can); err != nil {
+			return err
+		}
+		if n := ptr.Deref(can.Spec.Replicas, 1); n != 0 {
+			return fmt.Errorf("%d replicas", n)
+		}
+		return nil
+	})
+	events := canaryEvents(t, ns)
+	for _, e := range []string{"Advance web." + ns + " canary weight 80", "Copying web-canary." + ns + " template spec to web." + ns,
+		"Routing all traffic to primary", "Promotion completed! Scaling down web-canary." + ns} {
+		if n := countOf(events, e); n != 1 {
+			t.Errorf("%d events %q; want 1 in:\n  %s", n, e, strings.Join(events, "\n  "))
+		}
+	}
+}
+
+// TestNewRevisionDuringPromotion applies v3 while v2 is being promoted (the
+// primary's rollout held by pausing it): the analysis restarts for v3, and v3
+// is what ends up promoted.
+func TestNewRevisionDuringPromotion(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	kubectlApply(t, ns, manifest("example.com/web:v1"))
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	kubectlRun(t, "rollout", "pause", "-n", ns, "deployment/"+app)
+	kubectlApply(t, ns, manifest("example.com/web:v2"))
+	waitPhase(t, c, ns, canary.PhasePromoting, time.Minute)
+
+	kubectlApply(t, ns, manifest("example.com/web:v3"))
+	expectEvent(t, ns, "New revision detected! Restarting analysis for web."+ns)
+	kubectlRun(t, "rollout", "resume", "-n", ns, "deployment/"+app)
+	cr := waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
+	dep := &appsv1.Deployment{}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "example.com/web:v3" || cr.Status.PrimaryRevision != cr.Status.CanaryRevision {
+		t.Errorf("primary runs %s, status %+v; want v3 promoted", img, cr.Status)
+	}
+	if n := countOf(canaryEvents(t, ns), "Promotion completed! Scaling down web-canary."+ns); n != 1 {
+		t.Errorf("%d promotions completed; want 1, of v3", n)
+	}
+}
+
+// reportsPhase says whether the shifter serving metrics on port exports
+// phase for the Canary in ns.
+func reportsPhase(port int, ns string, phase canary.Phase) error {
+	families, err := sluice.Metrics(port)
+	if err != nil {
+		return err
+	}
+	for _, m := range families["sluice_canary_phase"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["namespace"] == ns && labels["phase"] == string(phase) && m.GetGauge().GetValue() == 1 {
+			return nil
+		}
+	}
+	return fmt.Errorf("no sluice_canary_phase{namespace=%q,phase=%q} 1", ns, phase)
+}
+
+// freezeRoutes makes the API server refuse every write of a VirtualService
+// in ns, and waits until it does.
+func freezeRoutes(t *testing.T, ns string) {
+	t.Helper()
+	policy := fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: freeze-routes-%[1]s
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [networking.istio.io]
+        apiVersions: ["*"]
+        operations: [UPDATE]
+        resources: [virtualservices]
+  validations:
+    - expression: "false"
+      message: routes frozen by the test
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: freeze-routes-%[1]s
+spec:
+  policyName: freeze-routes-%[1]s
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: %[1]s
+`, ns)
+	kubectlApply(t, ns, policy)
+	t.Cleanup(func() { unfreezeRoutes(t, ns) })
+	cluster.Eventually(t, 30*time.Second, "VirtualService writes refused", func(ctx context.Context) error {
+		out, err := env.Kubectl(ctx, "label", "--dry-run=server", "-n", ns, "virtualservice", app, "probe=1").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "routes frozen by the test") {
+			return fmt.Errorf("a write went through: %s", out)
+		}
+		return nil
+	})
+}
+
+// unfreezeRoutes lifts freezeRoutes; it also runs as a cleanup, when the
+// test's context is already cancelled.
+func unfreezeRoutes(t *testing.T, ns string) {
+	t.Helper()
+	out, err := env.Kubectl(context.Background(), "delete", "--ignore-not-found",
+		"validatingadmissionpolicybinding,validatingadmissionpolicy", "freeze-routes-"+ns).CombinedOutput()
+	if err != nil {
+		t.Errorf("lift the freeze of the routes in %s: %v\n%s", ns, err, out)
+	}
+}
+
+func kubectlRun(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := env.Kubectl(t.Context(), args...).CombinedOutput(); err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
 }
 
 func countOf(list []string, s string) int {
