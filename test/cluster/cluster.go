@@ -37,6 +37,9 @@ type Options struct {
 	Nodes int
 	// Progress receives one line per started component; nil: discarded.
 	Progress io.Writer
+	// AuditPolicy, when set, is an audit policy (YAML) for the API server,
+	// which then writes its audit log as JSON lines to Cluster.AuditLog().
+	AuditPolicy string
 }
 
 // Cluster is a running local control plane.
@@ -56,6 +59,7 @@ type Cluster struct {
 	procs      []*Process // in start order
 	removeDir  bool
 	progress   io.Writer
+	audit      string
 	apiServer  string
 	etcd       string
 	targetsDir string
@@ -97,7 +101,7 @@ func DefaultBinDir() string {
 // Start brings up the whole control plane and waits until each part is ready.
 // On error, everything already started is stopped again.
 func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
-	c = &Cluster{Dir: opts.Dir, BinDir: opts.BinDir, progress: opts.Progress}
+	c = &Cluster{Dir: opts.Dir, BinDir: opts.BinDir, progress: opts.Progress, audit: opts.AuditPolicy}
 	if c.BinDir == "" {
 		c.BinDir = DefaultBinDir()
 	}
@@ -202,6 +206,10 @@ func (c *Cluster) Stop() error {
 	}
 	return errors.Join(errs...)
 }
+
+// AuditLog is the path of the API server's audit log, which exists only if
+// Options.AuditPolicy was set.
+func (c *Cluster) AuditLog() string { return c.path("audit.log") }
 
 // Owned reports whether this process started the cluster (and Stop stops it).
 func (c *Cluster) Owned() bool { return len(c.procs) > 0 }

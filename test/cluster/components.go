@@ -107,7 +107,15 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		return err
 	}
 	c.apiServer = "https://" + hostPort(port)
-	err = c.start("kube-apiserver", "kube-apiserver",
+	var audit []string
+	if c.audit != "" {
+		if err := os.WriteFile(c.path("audit-policy.yaml"), []byte(c.audit), 0o644); err != nil {
+			return err
+		}
+		audit = []string{"--audit-policy-file=" + c.path("audit-policy.yaml"), "--audit-log-path=" + c.AuditLog(),
+			"--audit-log-format=json", "--audit-log-maxsize=0"}
+	}
+	err = c.start("kube-apiserver", "kube-apiserver", append([]string{
 		"--etcd-servers="+c.etcd,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -128,7 +136,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		// Load tests run thousands of objects through one API server.
 		"--max-requests-inflight=2000",
 		"--max-mutating-requests-inflight=1000",
-	)
+	}, audit...)...)
 	if err != nil {
 		return err
 	}
@@ -201,7 +209,10 @@ func (c *Cluster) startControllerManager(ctx context.Context) error {
 }
 
 func (c *Cluster) startScheduler(ctx context.Context) error {
-	return c.startComponent(ctx, "kube-scheduler", "system:kube-scheduler", nil)
+	return c.startComponent(ctx, "kube-scheduler", "system:kube-scheduler", nil,
+		// Flags, not a config file, and so deprecated; but the default 50 QPS
+		// would make binding the load tests' pods the slowest part.
+		"--kube-api-qps=500", "--kube-api-burst=1000")
 }
 
 func (c *Cluster) start(name, bin string, args ...string) error {

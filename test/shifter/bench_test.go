@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/test/meshsim/telemetry"
 )
 
 // lessonManifest has the classic lesson's settings (step 20, max 70,
@@ -38,7 +39,7 @@ func BenchmarkLessonRollout(b *testing.B) {
 			took      *time.Duration
 		}{{0, canary.PhaseSucceeded, &succeeded}, {0.5, canary.PhaseFailed, &failed}} {
 			ns := env.NewNamespace(b)
-			mesh.set(ns, app+"-canary", behaviour{errorRate: tc.errorRate, latency: 20 * time.Millisecond})
+			mesh.Set(ns, app+"-canary", telemetry.Behaviour{ErrorRate: tc.errorRate, Latency: 20 * time.Millisecond})
 			kubectlApply(b, ns, lessonManifest("example.com/web:v1"))
 			waitPhase(b, c, ns, canary.PhaseInitialized, 30*time.Second)
 			start := time.Now()

@@ -89,22 +89,15 @@ func setup(t testing.TB) {
 // fakeMesh exports Istio telemetry for the canary workloads of the tests,
 // each answering as the test says, for Prometheus to scrape.
 type fakeMesh struct {
-	tel    *telemetry.Telemetry
+	*telemetry.Load
 	srv    *http.Server
-	mu     sync.Mutex
-	behave map[string]behaviour // by namespace/workload
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-type behaviour struct {
-	errorRate float64
-	latency   time.Duration
-}
-
 func startMesh() (*fakeMesh, error) {
 	reg := prometheus.NewRegistry()
-	m := &fakeMesh{tel: telemetry.New(reg), behave: map[string]behaviour{}, done: make(chan struct{})}
+	m := &fakeMesh{Load: telemetry.NewLoad(telemetry.New(reg)), done: make(chan struct{})}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -116,40 +109,11 @@ func startMesh() (*fakeMesh, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	go m.run(ctx)
+	go func() {
+		defer close(m.done)
+		m.Run(ctx, 100*time.Millisecond, 20)
+	}()
 	return m, nil
-}
-
-// run records 20 requests per workload every 100ms.
-func (m *fakeMesh) run(ctx context.Context) {
-	defer close(m.done)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for n := 0; ; n++ {
-		m.mu.Lock()
-		for key, b := range m.behave {
-			ns, workload, _ := strings.Cut(key, "/")
-			for i := range 20 {
-				code := 200
-				if float64((n*20+i)%100) < b.errorRate*100 {
-					code = 500
-				}
-				m.tel.Record(telemetry.Request{Namespace: ns, Workload: workload, Service: workload, Code: code, Duration: b.latency})
-			}
-		}
-		m.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-func (m *fakeMesh) set(ns, workload string, b behaviour) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.behave[ns+"/"+workload] = b
 }
 
 func (m *fakeMesh) stop() {
@@ -317,7 +281,7 @@ func TestHappyPathByKubectlApplyOnly(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
 	c := newClient(t)
-	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
 
 	kubectlApply(t, ns, manifest("example.com/web:v1"))
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
@@ -372,7 +336,7 @@ func TestRollbackOnFailingSuccessRate(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
 	c := newClient(t)
-	mesh.set(ns, app+"-canary", behaviour{errorRate: 0.5, latency: 20 * time.Millisecond})
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{ErrorRate: 0.5, Latency: 20 * time.Millisecond})
 
 	kubectlApply(t, ns, manifest("example.com/web:v1"))
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
@@ -431,17 +395,17 @@ func TestRollbackOnSlowRequestsAndOnNoTraffic(t *testing.T) {
 	setup(t)
 	for _, tc := range []struct {
 		name   string
-		mesh   *behaviour
+		mesh   *telemetry.Behaviour
 		reason string
 	}{
-		{"slow", &behaviour{latency: 900 * time.Millisecond}, "advancement request duration 995ms > 500ms"},
+		{"slow", &telemetry.Behaviour{Latency: 900 * time.Millisecond}, "advancement request duration 995ms > 500ms"},
 		{"no traffic", nil, "advancement no values found for metric request-success-rate, probably not receiving traffic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := env.NewNamespace(t)
 			c := newClient(t)
 			if tc.mesh != nil {
-				mesh.set(ns, app+"-canary", *tc.mesh)
+				mesh.Set(ns, app+"-canary", *tc.mesh)
 			}
 			rolloutTo(t, c, ns, "example.com/web:v2")
 			waitPhase(t, c, ns, canary.PhaseFailed, 2*time.Minute)
@@ -454,7 +418,7 @@ func TestNewRevisionDuringAnalysisRestartsIt(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
 	c := newClient(t)
-	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	rolloutTo(t, c, ns, "example.com/web:v2")
 	waitStatus(t, c, ns, "analysis under way", time.Minute, func(st canary.CanaryStatus) bool {
 		return st.Phase == canary.PhaseProgressing && st.CanaryWeight >= 20
@@ -477,7 +441,7 @@ func TestApplyingThePrimaryAgainRevertsTheCanary(t *testing.T) {
 	c := newClient(t)
 	// Failing checks hold the weight at 20 while the test scales and reverts;
 	// a high threshold keeps them from rolling the canary back meanwhile.
-	mesh.set(ns, app+"-canary", behaviour{errorRate: 0.5})
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{ErrorRate: 0.5})
 	kubectlApply(t, ns, patient("example.com/web:v1"))
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
 	kubectlApply(t, ns, patient("example.com/web:v2"))
@@ -547,7 +511,7 @@ func TestOptOutAndDeletionRemoveEverything(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := env.NewNamespace(t)
-			mesh.set(ns, app+"-canary", behaviour{errorRate: 0.5})
+			mesh.Set(ns, app+"-canary", telemetry.Behaviour{ErrorRate: 0.5})
 			rolloutTo(t, c, ns, "example.com/web:v2")
 			cluster.Eventually(t, time.Minute, "everything created", func(ctx context.Context) error {
 				if left := owned(ctx, c, ns); len(left) != 6 {
@@ -573,7 +537,7 @@ func TestAdoptedVirtualServiceKeepsEveryOtherField(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
 	c := newClient(t)
-	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	kubectlApply(t, ns, `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -643,7 +607,7 @@ func TestShifterRestartResumes(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
 	c := newClient(t)
-	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	kubectlApply(t, ns, manifest("example.com/web:v1"))
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
 	seen := weights(t, ns)
@@ -676,7 +640,7 @@ func TestShifterRestartWhilePromotingAndFinalising(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
 	c := newClient(t)
-	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	kubectlApply(t, ns, manifest("example.com/web:v1"))
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
 	seen := weights(t, ns)
@@ -735,7 +699,7 @@ func TestNewRevisionDuringPromotion(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
 	c := newClient(t)
-	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	kubectlApply(t, ns, manifest("example.com/web:v1"))
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
 	kubectlRun(t, "rollout", "pause", "-n", ns, "deployment/"+app)
@@ -889,7 +853,7 @@ func TestLeaderElection(t *testing.T) {
 	}
 	c := newClient(t)
 	ns := env.NewNamespace(t)
-	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	rolloutTo(t, c, ns, "example.com/web:v2")
 	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
 	leader := acting(ns, 0, 1)
@@ -899,7 +863,7 @@ func TestLeaderElection(t *testing.T) {
 
 	elected[leader[0]].Stop()
 	other := env.NewNamespace(t)
-	mesh.set(other, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	mesh.Set(other, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	rolloutTo(t, c, other, "example.com/web:v2")
 	waitPhase(t, c, other, canary.PhaseSucceeded, 2*time.Minute)
 	if got := acting(other, 1-leader[0]); len(got) != 1 {
@@ -927,7 +891,7 @@ func TestPrometheusOutageHoldsTheCanary(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
 	c := newClient(t)
-	mesh.set(ns, app+"-canary", behaviour{latency: 20 * time.Millisecond})
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	kubectlApply(t, ns, patient("example.com/web:v1"))
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
 	seen := weights(t, ns)
@@ -981,8 +945,8 @@ func TestRestartAfterTheEnd(t *testing.T) {
 	setup(t)
 	c := newClient(t)
 	good, bad := env.NewNamespace(t), env.NewNamespace(t)
-	mesh.set(good, app+"-canary", behaviour{latency: 20 * time.Millisecond})
-	mesh.set(bad, app+"-canary", behaviour{errorRate: 0.5})
+	mesh.Set(good, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
+	mesh.Set(bad, app+"-canary", telemetry.Behaviour{ErrorRate: 0.5})
 	for _, ns := range []string{good, bad} {
 		kubectlApply(t, ns, manifest("example.com/web:v1"))
 	}
