@@ -36,7 +36,8 @@ func main() {
 type options struct {
 	kubeconfig, prometheusURL, metricsAddr, probeAddr, leaderNamespace string
 	leaderElect                                                        bool
-	workers                                                            int
+	workers, burst                                                     int
+	qps                                                                float32
 	batchDelay                                                         time.Duration
 }
 
@@ -61,6 +62,11 @@ func newCommand() *cobra.Command {
 	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader with a Lease, so that of several replicas only one acts")
 	f.StringVar(&o.leaderNamespace, "leader-election-namespace", "sluice-system", "namespace of the leader election Lease")
 	f.IntVar(&o.workers, "workers", 100, "canaries reconciled at once")
+	// A rollout costs about 25 requests; the API server's priority and
+	// fairness protects it, so the client's own limit is set for a thousand
+	// canaries rolling out together.
+	f.Float32Var(&o.qps, "kube-api-qps", 500, "requests per second to the API server, on average")
+	f.IntVar(&o.burst, "kube-api-burst", 1000, "requests to the API server in a burst")
 	f.DurationVar(&o.batchDelay, "analysis-batch-delay", 250*time.Millisecond,
 		"how long the first due check waits for others, so that they share one Prometheus query per metric")
 	goFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
@@ -74,7 +80,7 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
-	cfg.QPS, cfg.Burst = 200, 400
+	cfg.QPS, cfg.Burst = o.qps, o.burst
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, canary.AddToScheme, istiov1.AddToScheme} {
 		if err := add(scheme); err != nil {

@@ -32,7 +32,8 @@ const EventSource = "sluice-shifter"
 //
 // An update takes the ownership of the fields it changes, which would make the
 // user's next server-side apply of the template conflict with the shifter. So
-// Promote then drops the shifter's ownership record, as the update's answer
+// when dep is managed by server-side apply, Promote then drops the shifter's
+// ownership record, as the update's answer
 // shows it; only if another write came in between does it read the record
 // again through reader, which must not be a cache that lacks managed fields.
 func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *appsv1.Deployment) (*appsv1.Deployment, error) {
@@ -51,6 +52,11 @@ func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *ap
 	if err := c.Update(ctx, promoted, client.FieldOwner(FieldManager)); err != nil {
 		return nil, fmt.Errorf("promote %s/%s: %w", dep.Namespace, dep.Name, err)
 	}
+	if !appliedServerSide(dep) {
+		// Whoever updates the template next takes the fields over without a
+		// conflict; only a server-side apply would meet the shifter's claim.
+		return promoted, nil
+	}
 	current := promoted.DeepCopy()
 	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsInvalid(err) },
 		func() error {
@@ -67,11 +73,20 @@ func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *ap
 	if err != nil {
 		return nil, fmt.Errorf("promote %s/%s: give up the ownership of the promoted fields: %w", dep.Namespace, dep.Name, err)
 	}
-	return promoted, nil
+	return current, nil
+}
+
+// appliedServerSide reports whether a server-side apply manages fields of
+// dep, other than its status.
+func appliedServerSide(dep *appsv1.Deployment) bool {
+	return slices.ContainsFunc(dep.ManagedFields, func(f metav1.ManagedFieldsEntry) bool {
+		return f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == ""
+	})
 }
 
 // disown removes the shifter's entry from the managed fields of current,
-// leaving every other manager's as it is. The patch tests that the entry is
+// leaving every other manager's as it is, and updates current to the result.
+// The patch tests that the entry is
 // still where current has it, so a concurrent write makes it fail rather
 // than remove someone else's.
 func disown(ctx context.Context, c client.Client, current *appsv1.Deployment) error {
@@ -90,5 +105,5 @@ func disown(ctx context.Context, c client.Client, current *appsv1.Deployment) er
 	if err != nil {
 		return err
 	}
-	return c.Patch(ctx, current.DeepCopy(), client.RawPatch(types.JSONPatchType, patch))
+	return c.Patch(ctx, current, client.RawPatch(types.JSONPatchType, patch))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -13,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -112,6 +114,38 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
+// settle waits briefly until the cache holds obj as the shifter's last write
+// returned it. Without it, the reconcile that the write itself triggers could
+// read the object as it was before and write the same change again. Waiting
+// is an optimisation, not a guarantee: the resourceVersion preconditions
+// still catch a stale write.
+func (r *Reconciler) settle(ctx context.Context, obj client.Object) {
+	written := obj.GetResourceVersion()
+	cached := obj.DeepCopyObject().(client.Object)
+	_ = wait.PollUntilContextTimeout(ctx, 2*time.Millisecond, settleTimeout, true, func(ctx context.Context) (bool, error) {
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), cached); err != nil {
+			return false, nil
+		}
+		return notOlder(cached.GetResourceVersion(), written), nil
+	})
+}
+
+// settleTimeout bounds settle's wait; the cache is usually milliseconds
+// behind.
+const settleTimeout = 2 * time.Second
+
+// notOlder reports whether resourceVersion a is the same as b or newer.
+// resourceVersions are opaque, but the API server's are etcd revisions,
+// which increase; anything else must be equal.
+func notOlder(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return x >= y
+}
+
 // ensureCanary gets or creates the Canary of dep, with the current settings
 // as its spec.
 func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, s canary.Settings) (*canary.Canary, error) {
@@ -123,6 +157,7 @@ func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, s
 		if err := r.Client.Create(ctx, cr); err != nil {
 			return nil, fmt.Errorf("create Canary %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
+		r.settle(ctx, cr)
 		return cr, nil
 	case err != nil:
 		return nil, fmt.Errorf("get Canary %s/%s: %w", dep.Namespace, dep.Name, err)
@@ -164,6 +199,7 @@ func (r *Reconciler) ensureRouting(ctx context.Context, dep *appsv1.Deployment, 
 		if err := r.Client.Create(ctx, vs); err != nil {
 			return nil, fmt.Errorf("create VirtualService %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
+		r.settle(ctx, vs)
 		return vs, nil
 	}
 	if err != nil {
@@ -269,6 +305,7 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 		if err := r.Client.Status().Update(ctx, cr); err != nil {
 			return ctrl.Result{}, fmt.Errorf("update Canary status %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
+		r.settle(ctx, cr)
 	}
 	for _, e := range d.Events {
 		kind := corev1.EventTypeNormal
@@ -289,13 +326,15 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 	}
 	r.Metrics.observe(dep, prev, d.Status)
 	if d.Promote {
-		if _, err := Promote(ctx, r.Client, r.APIReader, dep); apierrors.IsConflict(err) {
+		promoted, err := Promote(ctx, r.Client, r.APIReader, dep)
+		if apierrors.IsConflict(err) {
 			// A newer template arrived: its update brings this Deployment
 			// back at once; the requeue only covers other causes.
 			return ctrl.Result{RequeueAfter: time.Second}, nil
 		} else if err != nil {
 			return ctrl.Result{}, err
 		}
+		r.settle(ctx, promoted)
 	}
 	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
 }
@@ -312,6 +351,7 @@ func (r *Reconciler) setWeight(ctx context.Context, vs *istiov1.VirtualService, 
 	if err := r.Client.Patch(ctx, vs, client.RawPatch(types.JSONPatchType, raw)); err != nil {
 		return fmt.Errorf("set canary weight %d on VirtualService %s/%s: %w", weight, vs.Namespace, vs.Name, err)
 	}
+	r.settle(ctx, vs)
 	return nil
 }
 
@@ -322,9 +362,14 @@ func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w 
 	case d.Canary == CanaryRun && w.template != nil:
 		want := canaryDeployment(dep, *w.template, d.Status.CanaryRevision, ptr.Deref(dep.Spec.Replicas, 1))
 		if current == nil {
-			if err := r.Client.Create(ctx, want); err != nil {
+			if err := r.Client.Create(ctx, want); apierrors.IsAlreadyExists(err) {
+				// Created by the last reconcile, not yet in the cache; its
+				// arrival there brings this Deployment back.
+				return nil
+			} else if err != nil {
 				return fmt.Errorf("create canary Deployment %s: %w", key, err)
 			}
+			r.settle(ctx, want)
 			return nil
 		}
 		if current.Annotations[canary.AnnotationCanaryRevision] == d.Status.CanaryRevision &&
@@ -337,11 +382,13 @@ func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w 
 		if err := r.Client.Update(ctx, current); err != nil {
 			return fmt.Errorf("update canary Deployment %s: %w", key, err)
 		}
+		r.settle(ctx, current)
 	case d.Canary == CanaryScaleDown && current != nil && ptr.Deref(current.Spec.Replicas, 1) != 0:
 		current.Spec.Replicas = ptr.To[int32](0)
 		if err := r.Client.Update(ctx, current); err != nil {
 			return fmt.Errorf("scale down canary Deployment %s: %w", key, err)
 		}
+		r.settle(ctx, current)
 	}
 	return nil
 }

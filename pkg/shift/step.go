@@ -248,7 +248,7 @@ func (s *stepper) advance() {
 	s.event("Advanced", "Advance %s canary weight %d", s.id(), next)
 	if next >= s.o.Settings.MaxWeight {
 		s.event("Promoting", "Copying %s template spec to %s", s.canaryID(), s.id())
-		s.transition(canary.PhasePromoting, "promoting revision "+s.st.CanaryRevision)
+		s.transition(canary.PhasePromoting, "promoting revision "+s.st.CanaryRevision+"; waiting for the primary's rollout")
 		s.d.Promote = true
 		return
 	}
@@ -260,7 +260,6 @@ func (s *stepper) advance() {
 // traffic back to it and scales the canary down.
 func (s *stepper) finishPromotion() {
 	if !s.o.PrimaryReady {
-		s.st.Message = "waiting for the promoted primary to be ready"
 		return
 	}
 	s.transition(canary.PhaseFinalising, "")

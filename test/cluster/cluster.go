@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"slices"
 	"sync"
 	"time"
 
@@ -206,6 +207,10 @@ func (c *Cluster) Stop() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Processes are the control plane's processes that this Cluster started, in
+// start order.
+func (c *Cluster) Processes() []*Process { return slices.Clone(c.procs) }
 
 // AuditLog is the path of the API server's audit log, which exists only if
 // Options.AuditPolicy was set.

@@ -50,7 +50,7 @@ func (c *Cluster) writePKI(context.Context) error {
 	}
 	serving, err := ca.Issue(certs.Request{
 		CommonName: "kube-apiserver",
-		Hosts: []string{"127.0.0.1", "localhost", "10.0.0.1", "kubernetes", "kubernetes.default",
+		Hosts: []string{"127.0.0.1", "localhost", "10.96.0.1", "kubernetes", "kubernetes.default",
 			"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
 	})
 	if err != nil {
@@ -130,7 +130,8 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+c.path("service-account.pub"),
 		"--service-account-signing-key-file="+c.path("service-account.key"),
-		"--service-cluster-ip-range=10.0.0.0/24",
+		// Room for the Services of the load tests' thousands of canaries.
+		"--service-cluster-ip-range=10.96.0.0/16",
 		"--allow-privileged=true",
 		"--profiling=false",
 		// Load tests run thousands of objects through one API server.

@@ -52,6 +52,9 @@ func StartProcess(dir, name, bin string, args ...string) (*Process, error) {
 // Pid is the process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
+// Name is the name the process was started with.
+func (p *Process) Name() string { return p.name }
+
 // Log is the path of the process's log file.
 func (p *Process) Log() string { return p.log.Name() }
 

@@ -4,22 +4,16 @@
 package shifter_test
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,7 +27,6 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"sluice.dev/sluice/pkg/canary"
-	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
 	"sluice.dev/sluice/test/sluice"
@@ -46,7 +39,7 @@ var (
 	workDir   string
 	hook      *sluice.Webhook
 	shifter   *sluice.Shifter
-	mesh      *fakeMesh
+	mesh      *telemetry.Exporter
 )
 
 func TestMain(m *testing.M) {
@@ -59,7 +52,7 @@ func TestMain(m *testing.M) {
 		hook.Stop()
 	}
 	if mesh != nil {
-		mesh.stop()
+		mesh.Stop()
 	}
 	if workDir != "" {
 		_ = os.RemoveAll(workDir)
@@ -86,40 +79,18 @@ func setup(t testing.TB) {
 	}
 }
 
-// fakeMesh exports Istio telemetry for the canary workloads of the tests,
+// startMesh exports Istio telemetry for the canary workloads of the tests,
 // each answering as the test says, for Prometheus to scrape.
-type fakeMesh struct {
-	*telemetry.Load
-	srv    *http.Server
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func startMesh() (*fakeMesh, error) {
-	reg := prometheus.NewRegistry()
-	m := &fakeMesh{Load: telemetry.NewLoad(telemetry.New(reg)), done: make(chan struct{})}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func startMesh() (*telemetry.Exporter, error) {
+	m, err := telemetry.StartExporter(100*time.Millisecond, 20)
 	if err != nil {
 		return nil, err
 	}
-	m.srv = &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = m.srv.Serve(l) }()
-	if err := env.SetScrapeTargets("mesh", l.Addr().String()); err != nil {
+	if err := env.SetScrapeTargets("mesh", m.Addr); err != nil {
+		m.Stop()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
-	go func() {
-		defer close(m.done)
-		m.Run(ctx, 100*time.Millisecond, 20)
-	}()
 	return m, nil
-}
-
-func (m *fakeMesh) stop() {
-	m.cancel()
-	<-m.done
-	_ = m.srv.Close()
 }
 
 const app = "web"
@@ -259,19 +230,12 @@ func canaryEvents(t *testing.T, ns string) []string {
 // of kind named app, oldest first.
 func shifterEvents(t *testing.T, ns, kind string) []string {
 	t.Helper()
-	list, err := env.Clientset(t).CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=" + kind + ",involvedObject.name=" + app + ",source=" + shift.EventSource,
-	})
+	events, err := sluice.Events(t.Context(), env.Clientset(t), ns, kind, app)
 	if err != nil {
 		t.Fatal(err)
 	}
-	created := func(e corev1.Event) uint64 {
-		n, _ := strconv.ParseUint(e.Name[strings.LastIndexByte(e.Name, '.')+1:], 16, 64)
-		return n
-	}
-	slices.SortFunc(list.Items, func(a, b corev1.Event) int { return cmp.Compare(created(a), created(b)) })
 	var out []string
-	for _, e := range list.Items {
+	for _, e := range events {
 		out = append(out, e.Message)
 	}
 	return out

@@ -5,6 +5,7 @@ package sluice
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,12 +15,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -27,6 +32,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"sluice.dev/sluice/certs"
+	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 )
 
@@ -120,6 +126,14 @@ func (w *Webhook) Start() error {
 	return waitReady(w.proc, client, fmt.Sprintf("https://127.0.0.1:%d/readyz", w.Port))
 }
 
+// Pid is the process ID of the running webhook; 0 when it is stopped.
+func (w *Webhook) Pid() int {
+	if w.proc == nil {
+		return 0
+	}
+	return w.proc.Pid()
+}
+
 // Stop stops the webhook process.
 func (w *Webhook) Stop() {
 	if w.proc != nil {
@@ -165,7 +179,12 @@ func (w *Webhook) register(env *cluster.Cluster) error {
 
 // Metrics scrapes a /metrics endpoint on a loopback port.
 func Metrics(port int) (map[string]*dto.MetricFamily, error) {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	return Scrape(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+}
+
+// Scrape reads the metrics that url serves in Prometheus' text format.
+func Scrape(url string) (map[string]*dto.MetricFamily, error) {
+	resp, err := http.Get(url)
 	if err != nil {
 		return nil, err
 	}
@@ -251,10 +270,36 @@ func (s *Shifter) Start() error {
 	return waitReady(s.proc, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", s.ProbePort))
 }
 
+// Pid is the process ID of the running shifter; 0 when it is stopped.
+func (s *Shifter) Pid() int {
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.Pid()
+}
+
 // Stop stops the shifter process.
 func (s *Shifter) Stop() {
 	if s.proc != nil {
 		_ = s.proc.Stop(10 * time.Second)
 		s.proc = nil
 	}
+}
+
+// Events lists the shifter's events about the object of kind named name in
+// ns, oldest first: the recorder names each event after its creation time in
+// nanoseconds, in hex, which orders events of the same second.
+func Events(ctx context.Context, cs kubernetes.Interface, ns, kind, name string) ([]corev1.Event, error) {
+	list, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=" + kind + ",involvedObject.name=" + name + ",source=" + shift.EventSource,
+	})
+	if err != nil {
+		return nil, err
+	}
+	created := func(e corev1.Event) uint64 {
+		n, _ := strconv.ParseUint(e.Name[strings.LastIndexByte(e.Name, '.')+1:], 16, 64)
+		return n
+	}
+	slices.SortFunc(list.Items, func(a, b corev1.Event) int { return cmp.Compare(created(a), created(b)) })
+	return list.Items, nil
 }

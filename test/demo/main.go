@@ -1,0 +1,168 @@
+// Command demo replays the classic Jenkins X lesson "canary with Flagger,
+// Istio and Prometheus" with sluice in Flagger's place, on a local control
+// plane with a simulated mesh, deploying with nothing but kubectl apply:
+//
+//	make demo                  # or: go run ./test/demo
+//	DEMO_INTERVAL=30s make demo   # at the lesson's pace
+//	make demo-down             # stop a demo that kept running
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	"sluice.dev/sluice/pkg/canary"
+)
+
+func main() {
+	if err := newCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	interval time.Duration
+	keep     bool
+	dir      string
+}
+
+func newCommand() *cobra.Command {
+	var o options
+	cmd := &cobra.Command{
+		Use:          "demo",
+		Short:        "Replay the Jenkins X canary lesson with sluice on a local control plane",
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return run(ctx, o)
+		},
+	}
+	interval, err := time.ParseDuration(envOr("DEMO_INTERVAL", "5s"))
+	if err != nil {
+		interval = 5 * time.Second
+	}
+	keep, err := strconv.ParseBool(envOr("DEMO_KEEP", "true"))
+	if err != nil {
+		keep = true
+	}
+	f := cmd.PersistentFlags()
+	f.DurationVar(&o.interval, "interval", interval, "sluice.dev/interval of the canary ($DEMO_INTERVAL)")
+	f.BoolVar(&o.keep, "keep", keep, "keep everything running at the end until Ctrl-C or `make demo-down` ($DEMO_KEEP)")
+	f.StringVar(&o.dir, "dir", filepath.Join(os.TempDir(), "sluice-demo"), "folder of the demo's cluster, logs and transcript")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "down",
+		Short: "Stop a demo that keeps running",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return down(cmd.Context(), o.dir) },
+	})
+	return cmd
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = canary.AddToScheme(s)
+	return s
+}
+
+// run tells the story and, with o.keep, keeps everything running until ctx
+// ends; it stops every process it started, also on failure and Ctrl-C.
+func run(ctx context.Context, o options) (err error) {
+	if pid, ok := running(o.dir); ok {
+		return fmt.Errorf("a demo already runs (pid %d); `make demo-down` stops it", pid)
+	}
+	if err := os.RemoveAll(o.dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(pidFile(o.dir), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(pidFile(o.dir))
+	transcript, err := os.Create(filepath.Join(o.dir, "transcript.txt"))
+	if err != nil {
+		return err
+	}
+	defer transcript.Close()
+	fi, _ := os.Stdout.Stat()
+	d := &demo{o: o, shown: map[string]bool{}, screen: &screen{
+		out: os.Stdout, transcript: transcript, terminal: fi != nil && fi.Mode()&os.ModeCharDevice != 0,
+	}}
+	defer func() {
+		d.screen.say("Stopping everything the demo started")
+		err = errors.Join(err, d.stop())
+		d.screen.line("Transcript: %s", transcript.Name())
+	}()
+	if err := d.tell(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // Ctrl-C
+		}
+		d.screen.line("The demo failed: %v; the logs are in %s", err, o.dir)
+		return err
+	}
+	if o.keep {
+		d.screen.say("Everything keeps running until Ctrl-C or `make demo-down`")
+		<-ctx.Done()
+	}
+	return nil
+}
+
+func pidFile(dir string) string { return filepath.Join(dir, "demo.pid") }
+
+// running returns the PID of a demo that runs in dir.
+func running(dir string) (int, bool) {
+	raw, err := os.ReadFile(pidFile(dir))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || syscall.Kill(pid, 0) != nil {
+		return 0, false
+	}
+	return pid, true
+}
+
+// down stops the demo running in dir, by its PID, and waits until it ended.
+func down(ctx context.Context, dir string) error {
+	pid, ok := running(dir)
+	if !ok {
+		fmt.Println("no demo runs")
+		return nil
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop the demo (pid %d): %w", pid, err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		_, alive := running(dir)
+		return !alive, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the demo (pid %d) did not stop: %w", pid, err)
+	}
+	fmt.Println("the demo stopped")
+	return nil
+}

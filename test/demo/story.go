@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/test/cluster"
+	"sluice.dev/sluice/test/meshsim/mesh"
+	"sluice.dev/sluice/test/sluice"
+)
+
+const (
+	namespace = "jx-staging"
+	name      = "jx-progressive"
+	host      = "staging.jx-progressive.example.com"
+	// The messages of the lesson's versions.
+	rollingUpdate = "hello, rolling update!"
+	progressive   = "hello, progressive!"
+	broken        = "hello, broken release!"
+)
+
+//go:embed jx-progressive.yaml
+var manifestTemplate string
+
+var manifest = template.Must(template.New("jx-progressive.yaml").Parse(manifestTemplate))
+
+// release is one version of the lesson's application.
+type release struct {
+	Version, Message, ErrorRate string
+	Interval, Window            time.Duration
+}
+
+// demo is the running demo: what it started, and how to reach it.
+type demo struct {
+	o       options
+	screen  *screen
+	env     *cluster.Cluster
+	mesh    *mesh.Server
+	webhook *sluice.Webhook
+	shifter *sluice.Shifter
+	client  client.Client
+	cs      kubernetes.Interface
+	loop    *loop
+	// events already shown, by name.
+	shown map[string]bool
+}
+
+// tell runs the whole story; stop stops what it started.
+func (d *demo) tell(ctx context.Context) error {
+	began := time.Now()
+	if err := d.start(ctx); err != nil {
+		return err
+	}
+	window := max(2*d.o.interval, 10*time.Second)
+	v := func(version, message, errorRate string) release {
+		return release{Version: version, Message: message, ErrorRate: errorRate, Interval: d.o.interval, Window: window}
+	}
+
+	d.screen.say("kubectl apply: namespace %s and Deployment %s (3 replicas, MESSAGE=%q), opted in to sluice", namespace, name, rollingUpdate)
+	if err := d.apply(ctx, v("0.0.1", rollingUpdate, "0")); err != nil {
+		return err
+	}
+	if err := d.follow(ctx, time.Minute, canary.PhaseInitialized); err != nil {
+		return err
+	}
+
+	d.screen.say("A request loop asks http://%s/ through the mesh, like the lesson's curl loop", host)
+	d.loop = startLoop(ctx, d.mesh.Addr, host, 50*time.Millisecond, 3*time.Second)
+	if err := d.waitAnswers(ctx, rollingUpdate); err != nil {
+		return err
+	}
+
+	d.screen.say("kubectl apply: the same manifest with MESSAGE=%q; sluice turns it into a canary", progressive)
+	if err := d.apply(ctx, v("0.0.2", progressive, "0")); err != nil {
+		return err
+	}
+	if err := d.follow(ctx, 20*d.o.interval+2*time.Minute, canary.PhaseSucceeded); err != nil {
+		return err
+	}
+	if err := d.waitAnswers(ctx, progressive); err != nil {
+		return err
+	}
+
+	d.screen.say("kubectl apply: a release where half of the requests fail (ERROR_RATE=0.5); sluice rolls it back")
+	if err := d.apply(ctx, v("0.0.3", broken, "0.5")); err != nil {
+		return err
+	}
+	if err := d.follow(ctx, 20*d.o.interval+2*time.Minute, canary.PhaseFailed); err != nil {
+		return err
+	}
+	if err := d.waitAnswers(ctx, progressive); err != nil {
+		return err
+	}
+	d.screen.say("The story took %s", time.Since(began).Round(time.Second))
+	d.lookAround()
+	return nil
+}
+
+// start brings up the control plane, the mesh simulator, and sluice.
+func (d *demo) start(ctx context.Context) error {
+	d.screen.say("Starting a local Kubernetes control plane (etcd, kube-apiserver, controller manager, scheduler, kwok's simulated nodes) and Prometheus")
+	env, err := cluster.Start(ctx, cluster.Options{Dir: filepath.Join(d.o.dir, "cluster"), Progress: progress{d.screen}})
+	if err != nil {
+		return err
+	}
+	d.env = env
+	d.screen.say("Starting the mesh simulator: a stand-in for Istio's data plane (no Envoy runs here) that routes by the VirtualServices' weights and exports Istio's telemetry")
+	if d.mesh, err = mesh.Start(ctx, env.AdminConfig(), mesh.Options{Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0"}); err != nil {
+		return err
+	}
+	if err := env.SetScrapeTargets("mesh", d.mesh.MetricsAddr); err != nil {
+		return err
+	}
+	d.screen.say("Installing sluice from deploy/ and starting its webhook and shifter as the ServiceAccount and RBAC deploy/ ships")
+	if d.webhook, err = sluice.StartWebhook(env, d.o.dir); err != nil {
+		return err
+	}
+	if d.shifter, err = sluice.StartShifter(env, d.o.dir, "shifter"); err != nil {
+		return err
+	}
+	if d.client, err = client.New(env.AdminConfig(), client.Options{Scheme: scheme()}); err != nil {
+		return err
+	}
+	d.cs, err = kubernetes.NewForConfig(env.AdminConfig())
+	return err
+}
+
+// stop stops everything start started, in reverse order.
+func (d *demo) stop() error {
+	if d.shifter != nil {
+		d.shifter.Stop()
+	}
+	if d.webhook != nil {
+		d.webhook.Stop()
+	}
+	if d.mesh != nil {
+		d.mesh.Stop()
+	}
+	if d.env != nil {
+		return d.env.Stop()
+	}
+	return nil
+}
+
+// progress indents the control plane's start-up lines into the narration.
+type progress struct{ s *screen }
+
+func (p progress) Write(b []byte) (int, error) {
+	for line := range strings.Lines(string(b)) {
+		p.s.line("%s", strings.TrimRight(line, "\n"))
+	}
+	return len(b), nil
+}
+
+// apply renders a release and applies it with kubectl, as a user would.
+func (d *demo) apply(ctx context.Context, r release) error {
+	var yaml bytes.Buffer
+	if err := manifest.Execute(&yaml, r); err != nil {
+		return err
+	}
+	cmd := d.env.Kubectl(ctx, "apply", "-f", "-")
+	cmd.Stdin = &yaml
+	out, err := cmd.CombinedOutput()
+	for line := range strings.Lines(strings.TrimSpace(string(out))) {
+		d.screen.line("    %s", strings.TrimRight(line, "\n"))
+	}
+	if err != nil {
+		return fmt.Errorf("kubectl apply: %w", err)
+	}
+	return nil
+}
+
+// follow shows the canary live, with its events, until it reaches phase.
+func (d *demo) follow(ctx context.Context, timeout time.Duration, phase canary.Phase) error {
+	defer d.screen.settle()
+	var last canary.Phase
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		cr := &canary.Canary{}
+		if err := d.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cr); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		d.showEvents(ctx)
+		s := snapshot{phase: cr.Status.Phase, weight: cr.Status.CanaryWeight, checks: cr.Status.Checks}
+		if d.loop != nil {
+			s.shares = d.loop.shares()
+		}
+		d.screen.show(render(s), s.key())
+		last = cr.Status.Phase
+		return cr.Status.Phase == phase, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the canary to be %s (it is %s): %w", phase, last, err)
+	}
+	return nil
+}
+
+// showEvents prints the Canary's events that are new since the last call.
+func (d *demo) showEvents(ctx context.Context) {
+	events, err := sluice.Events(ctx, d.cs, namespace, "Canary", name)
+	if err != nil {
+		return
+	}
+	for _, e := range events {
+		if !d.shown[e.Name] {
+			d.shown[e.Name] = true
+			d.screen.line("  event   %-8s %s", e.Type, e.Message)
+		}
+	}
+}
+
+// waitAnswers waits until every answer of the loop's window says text.
+func (d *demo) waitAnswers(ctx context.Context, text string) error {
+	defer d.screen.settle()
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		d.screen.show([]string{answersLine(d.loop.shares())}, "")
+		return d.loop.only(text), nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the loop to answer only %q: %w", text, err)
+	}
+	d.screen.line("  the loop answers %q only", text)
+	return nil
+}
+
+// lookAround prints how to look at the running demo.
+func (d *demo) lookAround() {
+	kubeconfig := d.env.Kubeconfig
+	k := "kubectl --kubeconfig " + kubeconfig
+	d.screen.say("Look around")
+	for _, l := range []string{
+		k + " get canary -n " + namespace,
+		k + " describe canary " + name + " -n " + namespace,
+		k + " get virtualservice " + name + " -n " + namespace + " -o yaml",
+		fmt.Sprintf("curl -H 'Host: %s' http://%s/", host, d.mesh.Addr),
+		fmt.Sprintf("curl http://127.0.0.1:%d/metrics   # the shifter's metrics", d.shifter.MetricsPort),
+		fmt.Sprintf("curl http://127.0.0.1:%d/metrics   # the webhook's metrics", d.webhook.MetricsPort),
+		"Prometheus: " + d.env.PrometheusURL,
+	} {
+		d.screen.line("    %s", l)
+	}
+}

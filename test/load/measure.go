@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"sluice.dev/sluice/test/sluice"
+)
+
+// clockTicks is the unit of the CPU times in /proc/<pid>/stat (USER_HZ),
+// 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// sample is what the command reads of the shifter, the API server and
+// Prometheus at one moment.
+type sample struct {
+	at          time.Time
+	cpu         time.Duration            // user and system time of the shifter so far
+	cpuBy       map[string]time.Duration // of each process, by name
+	peakRSS     int64                    // bytes
+	auditOffset int64                    // bytes of the audit log read
+	requests    map[string]int
+	queries     float64 // instant queries Prometheus has answered
+}
+
+// sample reads the counters now. The shifter's requests are those in the
+// audit log after auditFrom; take it only once the log is quiet, so that it
+// counts the writes that follow a rollout's last status change too.
+func (b *bench) sample(auditFrom int64) (sample, error) {
+	s := sample{}
+	var err error
+	if auditFrom > 0 {
+		if err := b.waitAuditQuiet(auditFrom); err != nil {
+			return s, err
+		}
+	}
+	s.at = time.Now()
+	if s.requests, s.auditOffset, err = countRequests(b.env.AuditLog(), auditFrom); err != nil {
+		return s, err
+	}
+	if s.cpu, s.peakRSS, err = processUsage(b.shifter.Pid()); err != nil {
+		return s, err
+	}
+	s.cpuBy = map[string]time.Duration{"shifter": s.cpu}
+	pids := map[string]int{"webhook": b.webhook.Pid()}
+	for _, p := range b.env.Processes() {
+		pids[p.Name()] = p.Pid()
+	}
+	for name, pid := range pids {
+		if s.cpuBy[name], _, err = processUsage(pid); err != nil {
+			return s, err
+		}
+	}
+	if s.queries, err = prometheusQueries(b.env.PrometheusURL); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// waitAuditQuiet waits until the audit log has not grown for a second.
+func (b *bench) waitAuditQuiet(from int64) error {
+	size := func() int64 {
+		fi, err := os.Stat(b.env.AuditLog())
+		if err != nil {
+			return from
+		}
+		return fi.Size()
+	}
+	last := size()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return wait.PollUntilContextCancel(ctx, time.Second, false, func(context.Context) (bool, error) {
+		now := size()
+		quiet := now == last
+		last = now
+		return quiet, nil
+	})
+}
+
+// auditEvent is the part of an audit.k8s.io/v1 Event the command reads.
+type auditEvent struct {
+	AuditID   string `json:"auditID"`
+	Verb      string `json:"verb"`
+	ObjectRef *struct {
+		Resource    string `json:"resource"`
+		Subresource string `json:"subresource"`
+	} `json:"objectRef"`
+	ResponseStatus *struct {
+		Code int `json:"code"`
+	} `json:"responseStatus"`
+}
+
+// countRequests counts the requests in the audit log from offset on, by verb
+// and resource (and status code, when it failed), and returns the offset of
+// its end. A request appears once per stage; it is counted once.
+func countRequests(path string, offset int64) (map[string]int, int64, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]int{}, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil, 0, err
+	}
+	counts := map[string]int{}
+	seen := map[string]bool{}
+	r := bufio.NewReader(f)
+	for {
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			// An incomplete last line is read again next time.
+			return counts, offset, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		offset += int64(len(line))
+		var e auditEvent
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, 0, fmt.Errorf("audit log %s: %w", path, err)
+		}
+		if seen[e.AuditID] {
+			continue
+		}
+		seen[e.AuditID] = true
+		what := e.Verb
+		if e.ObjectRef != nil {
+			what += " " + e.ObjectRef.Resource
+			if e.ObjectRef.Subresource != "" {
+				what += "/" + e.ObjectRef.Subresource
+			}
+		}
+		if e.ResponseStatus != nil && e.ResponseStatus.Code >= 300 {
+			what += fmt.Sprintf(" (%d)", e.ResponseStatus.Code)
+		}
+		counts[what]++
+	}
+}
+
+// processUsage reads the CPU time and the peak resident set of a process.
+func processUsage(pid int) (cpu time.Duration, peakRSS int64, err error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// The fields after the command name, which is in parentheses: utime and
+	// stime are the 14th and 15th of the line, the 12th and 13th here.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(fields) < 13 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("/proc/%d/status VmHWM: %w", pid, err)
+			}
+			peakRSS = kb * 1024
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, peakRSS, nil
+}
+
+// prometheusQueries reads how many instant queries Prometheus has answered,
+// from its own metrics.
+func prometheusQueries(baseURL string) (float64, error) {
+	families, err := sluice.Scrape(baseURL + "/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("Prometheus' metrics: %w", err)
+	}
+	var n float64
+	for _, m := range families["prometheus_http_requests_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "handler" && l.GetValue() == "/api/v1/query" {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n, nil
+}
+
+// report is the outcome of one round.
+type report struct {
+	n                int
+	interval         time.Duration
+	stepLags         []time.Duration
+	applyToSucceeded []time.Duration
+	window           time.Duration
+	cpu              time.Duration
+	cpuBy            map[string]time.Duration
+	peakRSS          int64
+	requests         map[string]int
+	queries          float64
+}
+
+func (tl *timeline) report(n int, interval time.Duration, before, after sample) report {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	r := report{n: n, interval: interval, window: after.at.Sub(before.at), cpu: after.cpu - before.cpu, cpuBy: map[string]time.Duration{},
+		peakRSS: after.peakRSS, requests: after.requests, queries: after.queries - before.queries}
+	for name, cpu := range after.cpuBy {
+		r.cpuBy[name] = cpu - before.cpuBy[name]
+	}
+	for _, c := range tl.canary {
+		r.applyToSucceeded = append(r.applyToSucceeded, c.succeeded.Sub(c.applied))
+		// The first step follows the canary's readiness; each later one is
+		// due an interval after the one before.
+		for i := 1; i < len(c.steps); i++ {
+			r.stepLags = append(r.stepLags, c.steps[i].Sub(c.steps[i-1])-interval)
+		}
+	}
+	slices.Sort(r.stepLags)
+	slices.Sort(r.applyToSucceeded)
+	return r
+}
+
+// quantile of sorted durations, q in [0, 1].
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[int(q*float64(len(sorted)-1)+0.5)]
+}
+
+func (r report) totalRequests() int {
+	total := 0
+	for _, n := range r.requests {
+		total += n
+	}
+	return total
+}
+
+func (r report) print(w io.Writer) {
+	secs := func(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
+	fmt.Fprintf(w, "\n%d canaries, interval %s, measured over %s\n", r.n, r.interval, secs(r.window))
+	fmt.Fprintf(w, "  step lag behind schedule  p50 %s  p99 %s  max %s  (%d steps)\n",
+		secs(quantile(r.stepLags, 0.5)), secs(quantile(r.stepLags, 0.99)), secs(quantile(r.stepLags, 1)), len(r.stepLags))
+	fmt.Fprintf(w, "  apply to Succeeded        median %s  max %s\n",
+		secs(quantile(r.applyToSucceeded, 0.5)), secs(quantile(r.applyToSucceeded, 1)))
+	fmt.Fprintf(w, "  shifter                   %.3f cores on average, peak RSS %.1f MiB\n",
+		r.cpu.Seconds()/r.window.Seconds(), float64(r.peakRSS)/(1<<20))
+	names := slices.SortedFunc(maps.Keys(r.cpuBy), func(a, b string) int { return cmp.Compare(r.cpuBy[b], r.cpuBy[a]) })
+	var parts []string
+	for _, name := range names {
+		parts = append(parts, fmt.Sprintf("%s %.2f", name, r.cpuBy[name].Seconds()/r.window.Seconds()))
+	}
+	fmt.Fprintf(w, "  cores used, by process    %s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(w, "  API requests per rollout  %.1f  (%d in all)\n", float64(r.totalRequests())/float64(r.n), r.totalRequests())
+	kinds := make([]string, 0, len(r.requests))
+	for k := range r.requests {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "      %-40s %.2f\n", k, float64(r.requests[k])/float64(r.n))
+	}
+	fmt.Fprintf(w, "  Prometheus queries        %.2f/s  (%.0f in all)\n", r.queries/r.window.Seconds(), r.queries)
+}

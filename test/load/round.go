@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/test/cluster"
+	"sluice.dev/sluice/test/meshsim/telemetry"
+)
+
+const (
+	// Every canary workload gets requestsPerTick requests each loadTick.
+	loadTick        = time.Second
+	requestsPerTick = 5
+	// parallel is how many creates or updates the command sends at once.
+	parallel = 32
+)
+
+var healthy = telemetry.Behaviour{Latency: 20 * time.Millisecond}
+
+func newClient(env *cluster.Cluster) (client.WithWatch, error) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, canary.AddToScheme, istiov1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, err
+		}
+	}
+	cfg := env.AdminConfig()
+	cfg.QPS, cfg.Burst = 1000, 2000
+	return client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+}
+
+// round rolls n Deployments from v1 to v2 at once and measures it.
+func (b *bench) round(ctx context.Context, n int) (report, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.o.timeout)
+	defer cancel()
+	ns := fmt.Sprintf("load-%d", n)
+	if err := b.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return report{}, err
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("app-%04d", i)
+		b.mesh.Set(ns, names[i]+"-canary", healthy)
+	}
+	tl, err := watchCanaries(ctx, b.client, ns)
+	if err != nil {
+		return report{}, err
+	}
+	b.o.say("  creating %d opted-in Deployments running v1", n)
+	err = forEach(ctx, names, func(ctx context.Context, name string) error {
+		return b.client.Create(ctx, deployment(ns, name, "example.com/app:v1", b.o.interval))
+	})
+	if err != nil {
+		return report{}, err
+	}
+	if err := tl.waitFor(ctx, "Initialized", n, func(c *canaryTimes) bool { return c.initialized }); err != nil {
+		return report{}, err
+	}
+
+	before, err := b.sample(0)
+	if err != nil {
+		return report{}, err
+	}
+	b.o.say("  applying v2 to all %d", n)
+	err = forEach(ctx, names, func(ctx context.Context, name string) error {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			dep := &appsv1.Deployment{}
+			if err := b.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, dep); err != nil {
+				return err
+			}
+			dep.Spec.Template.Spec.Containers[0].Image = "example.com/app:v2"
+			if err := b.client.Update(ctx, dep); err != nil {
+				return err
+			}
+			tl.applied(name, time.Now())
+			return nil
+		})
+	})
+	if err != nil {
+		return report{}, err
+	}
+	b.o.say("  waiting for all %d to succeed", n)
+	if err := tl.waitFor(ctx, "Succeeded", n, func(c *canaryTimes) bool { return !c.succeeded.IsZero() }); err != nil {
+		return report{}, err
+	}
+	if err := b.waitScaledDown(ctx, ns, n); err != nil {
+		return report{}, err
+	}
+	after, err := b.sample(before.auditOffset)
+	if err != nil {
+		return report{}, err
+	}
+	return tl.report(n, b.o.interval, before, after), nil
+}
+
+// deployment is an opted-in Deployment of one replica with the classic
+// lesson's settings (step 20, max 70, threshold 5).
+func deployment(ns, name, image string, interval time.Duration) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{
+			canary.AnnotationEnabled:    canary.EnabledValue,
+			canary.AnnotationStepWeight: "20",
+			canary.AnnotationMaxWeight:  "70",
+			canary.AnnotationThreshold:  "5",
+			canary.AnnotationInterval:   interval.String(),
+		}},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "app", Image: image, Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+				}}},
+			},
+		},
+	}
+}
+
+// forEach runs do for every name, parallel at a time, and returns the first
+// error.
+func forEach(ctx context.Context, names []string, do func(context.Context, string) error) error {
+	work := make(chan string)
+	errs := make(chan error, parallel)
+	var wg sync.WaitGroup
+	for range min(parallel, len(names)) {
+		wg.Go(func() {
+			for name := range work {
+				if err := do(ctx, name); err != nil {
+					errs <- fmt.Errorf("%s: %w", name, err)
+					return
+				}
+			}
+		})
+	}
+	var err error
+feed:
+	for _, name := range names {
+		select {
+		case work <- name:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	if err == nil {
+		err = <-errs
+	}
+	return err
+}
+
+// waitScaledDown waits until the shifter has scaled every canary of the
+// round down, its last write of a rollout.
+func (b *bench) waitScaledDown(ctx context.Context, ns string, n int) error {
+	return wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		list := &appsv1.DeploymentList{}
+		if err := b.client.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		down := 0
+		for _, d := range list.Items {
+			if strings.HasSuffix(d.Name, "-canary") && ptr.Deref(d.Spec.Replicas, 1) == 0 {
+				down++
+			}
+		}
+		return down == n, nil
+	})
+}
+
+// canaryTimes is what the command saw of one Canary's status.
+type canaryTimes struct {
+	initialized bool
+	weight      int32
+	applied     time.Time
+	steps       []time.Time // when each non-zero weight was first seen
+	succeeded   time.Time
+}
+
+// timeline records, as the watch delivers them, when each Canary of a round
+// changed its weight and phase.
+type timeline struct {
+	mu      sync.Mutex
+	canary  map[string]*canaryTimes
+	watchOK bool
+	err     error
+}
+
+func watchCanaries(ctx context.Context, c client.WithWatch, ns string) (*timeline, error) {
+	w, err := c.Watch(ctx, &canary.CanaryList{}, client.InNamespace(ns))
+	if err != nil {
+		return nil, fmt.Errorf("watch Canaries in %s: %w", ns, err)
+	}
+	tl := &timeline{canary: map[string]*canaryTimes{}, watchOK: true}
+	go func() {
+		defer w.Stop()
+		for e := range w.ResultChan() {
+			cr, ok := e.Object.(*canary.Canary)
+			if !ok || e.Type == watch.Deleted {
+				continue
+			}
+			tl.observe(cr, time.Now())
+		}
+		tl.mu.Lock()
+		if ctx.Err() == nil {
+			tl.err = fmt.Errorf("the watch of Canaries in %s ended early", ns)
+		}
+		tl.mu.Unlock()
+	}()
+	return tl, nil
+}
+
+func (tl *timeline) get(name string) *canaryTimes {
+	c, ok := tl.canary[name]
+	if !ok {
+		c = &canaryTimes{}
+		tl.canary[name] = c
+	}
+	return c
+}
+
+func (tl *timeline) observe(cr *canary.Canary, at time.Time) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	c := tl.get(cr.Name)
+	st := cr.Status
+	c.initialized = c.initialized || st.Phase != ""
+	if st.CanaryWeight != c.weight && st.CanaryWeight > 0 {
+		c.steps = append(c.steps, at)
+	}
+	c.weight = st.CanaryWeight
+	if st.Phase == canary.PhaseSucceeded && c.succeeded.IsZero() && !c.applied.IsZero() {
+		c.succeeded = at
+	}
+}
+
+func (tl *timeline) applied(name string, at time.Time) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.get(name).applied = at
+}
+
+// waitFor polls until n Canaries satisfy ok.
+func (tl *timeline) waitFor(ctx context.Context, what string, n int, ok func(*canaryTimes) bool) error {
+	count := func() (int, error) {
+		tl.mu.Lock()
+		defer tl.mu.Unlock()
+		done := 0
+		for _, c := range tl.canary {
+			if ok(c) {
+				done++
+			}
+		}
+		return done, tl.err
+	}
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
+		done, err := count()
+		return done == n, err
+	})
+	if err != nil {
+		done, _ := count()
+		return fmt.Errorf("%d of %d Canaries %s: %w", done, n, what, err)
+	}
+	return nil
+}
