@@ -8,7 +8,7 @@ GO       ?= go
 TEST_FLAGS ?= -count=1 -timeout 30m
 FUZZTIME ?= 60s
 
-.PHONY: all build tools generate test unit bench fuzz lint clean
+.PHONY: all build tools generate test unit bench load demo demo-down fuzz lint clean
 
 all: lint build test
 
@@ -39,6 +39,19 @@ bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 	$(GO) test -run '^$$' -bench . -benchtime=1000x ./test/webhook/
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./test/shifter/
+
+## load: N canaries rolling out at once (LOAD_CANARIES, default 1,10,1000): step lag, time to Succeeded, shifter CPU and RSS, API requests per rollout, Prometheus queries per second
+LOAD_CANARIES ?= 1,10,1000
+load: tools
+	$(GO) run ./test/load --canaries $(LOAD_CANARIES)
+
+## demo: the Jenkins X canary lesson with sluice, on a local control plane (DEMO_INTERVAL, default 5s; DEMO_KEEP=0 tears down at the end)
+demo: tools
+	$(GO) run ./test/demo
+
+## demo-down: stop a demo that keeps running
+demo-down:
+	$(GO) run ./test/demo down
 
 ## fuzz: fuzz the webhook handler and decision for FUZZTIME each (make test runs their seeds)
 fuzz:

@@ -32,10 +32,12 @@ const EventSource = "sluice-shifter"
 //
 // An update takes the ownership of the fields it changes, which would make the
 // user's next server-side apply of the template conflict with the shifter. So
-// when dep is managed by server-side apply, Promote then drops the shifter's
-// ownership record, as the update's answer
-// shows it; only if another write came in between does it read the record
-// again through reader, which must not be a cache that lacks managed fields.
+// when the update's answer shows that a server-side apply manages dep too,
+// Promote then drops the shifter's ownership record, as that answer has it.
+// Only if another write came in between does it read the record again,
+// through reader, which must not be a cache that strips managed fields. dep
+// itself may come from such a cache: an update without managed fields keeps
+// the server's.
 func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *appsv1.Deployment) (*appsv1.Deployment, error) {
 	raw, ok := dep.Annotations[canary.AnnotationCanaryTemplate]
 	if !ok {
@@ -52,7 +54,7 @@ func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *ap
 	if err := c.Update(ctx, promoted, client.FieldOwner(FieldManager)); err != nil {
 		return nil, fmt.Errorf("promote %s/%s: %w", dep.Namespace, dep.Name, err)
 	}
-	if !appliedServerSide(dep) {
+	if !appliedServerSide(promoted) {
 		// Whoever updates the template next takes the fields over without a
 		// conflict; only a server-side apply would meet the shifter's claim.
 		return promoted, nil

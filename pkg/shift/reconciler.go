@@ -3,8 +3,8 @@ package shift
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -45,6 +44,34 @@ type Reconciler struct {
 	Metrics   *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	writes writes
+}
+
+// errBehind says that the cache has not caught up with the shifter's own
+// last write of an object yet; the watch event of that write brings the
+// Deployment back.
+var errBehind = errors.New("the cache is behind the shifter's own writes")
+
+// wrote records a write the shifter made, as the API server returned it.
+func (r *Reconciler) wrote(obj client.Object) { r.writes.record(obj, r.now()) }
+
+// read gets obj from the cache and reports whether it is there, or
+// errBehind if the cache has not seen the shifter's last write of it yet.
+func (r *Reconciler) read(ctx context.Context, key types.NamespacedName, obj client.Object) (bool, error) {
+	err := r.Client.Get(ctx, key, obj)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("read %T %s: %w", obj, key, err)
+	}
+	found := err == nil
+	if !found {
+		obj.SetNamespace(key.Namespace)
+		obj.SetName(key.Name)
+	}
+	if r.writes.stale(obj, found, r.now()) {
+		return found, errBehind
+	}
+	return found, nil
 }
 
 // SetupWithManager registers the reconciler: it watches opted-in
@@ -71,10 +98,20 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	result, err := r.reconcile(ctx, req)
+	if errors.Is(err, errBehind) {
+		// The requeue only covers a watch event that got lost.
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	return result, err
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	dep := &appsv1.Deployment{}
-	if err := r.Client.Get(ctx, req.NamespacedName, dep); err != nil {
-		// Deleted: its owner references take everything sluice made with it.
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	if found, err := r.read(ctx, req.NamespacedName, dep); err != nil || !found {
+		// Not found: deleted, and its owner references take everything
+		// sluice made with it.
+		return ctrl.Result{}, err
 	}
 	if !canary.Enabled(dep.Annotations) || dep.DeletionTimestamp != nil {
 		return ctrl.Result{}, r.release(ctx, dep)
@@ -114,53 +151,21 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
-// settle waits briefly until the cache holds obj as the shifter's last write
-// returned it. Without it, the reconcile that the write itself triggers could
-// read the object as it was before and write the same change again. Waiting
-// is an optimisation, not a guarantee: the resourceVersion preconditions
-// still catch a stale write.
-func (r *Reconciler) settle(ctx context.Context, obj client.Object) {
-	written := obj.GetResourceVersion()
-	cached := obj.DeepCopyObject().(client.Object)
-	_ = wait.PollUntilContextTimeout(ctx, 2*time.Millisecond, settleTimeout, true, func(ctx context.Context) (bool, error) {
-		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), cached); err != nil {
-			return false, nil
-		}
-		return notOlder(cached.GetResourceVersion(), written), nil
-	})
-}
-
-// settleTimeout bounds settle's wait; the cache is usually milliseconds
-// behind.
-const settleTimeout = 2 * time.Second
-
-// notOlder reports whether resourceVersion a is the same as b or newer.
-// resourceVersions are opaque, but the API server's are etcd revisions,
-// which increase; anything else must be equal.
-func notOlder(a, b string) bool {
-	x, errA := strconv.ParseUint(a, 10, 64)
-	y, errB := strconv.ParseUint(b, 10, 64)
-	if errA != nil || errB != nil {
-		return a == b
-	}
-	return x >= y
-}
-
 // ensureCanary gets or creates the Canary of dep, with the current settings
 // as its spec.
 func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, s canary.Settings) (*canary.Canary, error) {
 	cr := &canary.Canary{}
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(dep), cr)
+	found, err := r.read(ctx, client.ObjectKeyFromObject(dep), cr)
 	switch {
-	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, err
+	case !found:
 		cr = &canary.Canary{ObjectMeta: ownedBy(dep, dep.Name), Spec: s}
 		if err := r.Client.Create(ctx, cr); err != nil {
 			return nil, fmt.Errorf("create Canary %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
-		r.settle(ctx, cr)
+		r.wrote(cr)
 		return cr, nil
-	case err != nil:
-		return nil, fmt.Errorf("get Canary %s/%s: %w", dep.Namespace, dep.Name, err)
 	case !equality.Semantic.DeepEqual(cr.Spec, s):
 		cr.Spec = s
 		if err := r.Client.Update(ctx, cr); err != nil {
@@ -193,17 +198,17 @@ func (r *Reconciler) ensureRouting(ctx context.Context, dep *appsv1.Deployment, 
 		return r.adopt(ctx, dep, cr, s.VirtualService)
 	}
 	vs := &istiov1.VirtualService{}
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(dep), vs)
-	if apierrors.IsNotFound(err) {
+	found, err := r.read(ctx, client.ObjectKeyFromObject(dep), vs)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
 		vs = virtualService(dep, s, cr.Status.CanaryWeight)
 		if err := r.Client.Create(ctx, vs); err != nil {
 			return nil, fmt.Errorf("create VirtualService %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
-		r.settle(ctx, vs)
+		r.wrote(vs)
 		return vs, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get VirtualService %s/%s: %w", dep.Namespace, dep.Name, err)
 	}
 	if !metav1.IsControlledBy(vs, dep) {
 		return nil, r.conflict(ctx, dep, cr, fmt.Sprintf(
@@ -217,12 +222,12 @@ func (r *Reconciler) ensureRouting(ctx context.Context, dep *appsv1.Deployment, 
 // weights of, or nil (and reports why) when it cannot serve.
 func (r *Reconciler) adopt(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, name string) (*istiov1.VirtualService, error) {
 	vs := &istiov1.VirtualService{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: name}, vs)
-	if apierrors.IsNotFound(err) {
-		return nil, r.conflict(ctx, dep, cr, fmt.Sprintf("VirtualService %s.%s, named by %s, does not exist", name, dep.Namespace, canary.AnnotationVirtualService))
-	}
+	found, err := r.read(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: name}, vs)
 	if err != nil {
-		return nil, fmt.Errorf("get VirtualService %s/%s: %w", dep.Namespace, name, err)
+		return nil, err
+	}
+	if !found {
+		return nil, r.conflict(ctx, dep, cr, fmt.Sprintf("VirtualService %s.%s, named by %s, does not exist", name, dep.Namespace, canary.AnnotationVirtualService))
 	}
 	if !routes(vs, dep.Name) {
 		return nil, r.conflict(ctx, dep, cr, fmt.Sprintf("VirtualService %s.%s, named by %s, has no HTTP route to both %s and %s",
@@ -280,11 +285,11 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 		obs.PendingRevision = dep.Annotations[canary.AnnotationCanaryRevision]
 	}
 	can := &appsv1.Deployment{}
-	err = r.Client.Get(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}, can)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return obs, w, fmt.Errorf("get canary Deployment %s/%s: %w", dep.Namespace, canaryName(dep.Name), err)
+	found, err := r.read(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}, can)
+	if err != nil {
+		return obs, w, err
 	}
-	if err == nil {
+	if found {
 		w.canary = can
 		want := ptr.Deref(can.Spec.Replicas, 1)
 		obs.CanaryReady = obs.PendingRevision != "" && can.Annotations[canary.AnnotationCanaryRevision] == obs.PendingRevision &&
@@ -305,7 +310,7 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 		if err := r.Client.Status().Update(ctx, cr); err != nil {
 			return ctrl.Result{}, fmt.Errorf("update Canary status %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
-		r.settle(ctx, cr)
+		r.wrote(cr)
 	}
 	for _, e := range d.Events {
 		kind := corev1.EventTypeNormal
@@ -334,7 +339,7 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 		} else if err != nil {
 			return ctrl.Result{}, err
 		}
-		r.settle(ctx, promoted)
+		r.wrote(promoted)
 	}
 	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
 }
@@ -351,7 +356,7 @@ func (r *Reconciler) setWeight(ctx context.Context, vs *istiov1.VirtualService, 
 	if err := r.Client.Patch(ctx, vs, client.RawPatch(types.JSONPatchType, raw)); err != nil {
 		return fmt.Errorf("set canary weight %d on VirtualService %s/%s: %w", weight, vs.Namespace, vs.Name, err)
 	}
-	r.settle(ctx, vs)
+	r.wrote(vs)
 	return nil
 }
 
@@ -362,14 +367,10 @@ func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w 
 	case d.Canary == CanaryRun && w.template != nil:
 		want := canaryDeployment(dep, *w.template, d.Status.CanaryRevision, ptr.Deref(dep.Spec.Replicas, 1))
 		if current == nil {
-			if err := r.Client.Create(ctx, want); apierrors.IsAlreadyExists(err) {
-				// Created by the last reconcile, not yet in the cache; its
-				// arrival there brings this Deployment back.
-				return nil
-			} else if err != nil {
+			if err := r.Client.Create(ctx, want); err != nil {
 				return fmt.Errorf("create canary Deployment %s: %w", key, err)
 			}
-			r.settle(ctx, want)
+			r.wrote(want)
 			return nil
 		}
 		if current.Annotations[canary.AnnotationCanaryRevision] == d.Status.CanaryRevision &&
@@ -382,13 +383,13 @@ func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w 
 		if err := r.Client.Update(ctx, current); err != nil {
 			return fmt.Errorf("update canary Deployment %s: %w", key, err)
 		}
-		r.settle(ctx, current)
+		r.wrote(current)
 	case d.Canary == CanaryScaleDown && current != nil && ptr.Deref(current.Spec.Replicas, 1) != 0:
 		current.Spec.Replicas = ptr.To[int32](0)
 		if err := r.Client.Update(ctx, current); err != nil {
 			return fmt.Errorf("scale down canary Deployment %s: %w", key, err)
 		}
-		r.settle(ctx, current)
+		r.wrote(current)
 	}
 	return nil
 }

@@ -116,20 +116,20 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 			"--audit-log-format=json", "--audit-log-maxsize=0"}
 	}
 	err = c.start("kube-apiserver", "kube-apiserver", append([]string{
-		"--etcd-servers="+c.etcd,
+		"--etcd-servers=" + c.etcd,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		// Nothing outside this machine reaches the API server: no endpoints for
 		// the kubernetes Service (which may not point at loopback anyway).
 		"--endpoint-reconciler-type=none",
-		"--secure-port="+strconv.Itoa(port),
-		"--tls-cert-file="+c.path("apiserver.crt"),
-		"--tls-private-key-file="+c.path("apiserver.key"),
-		"--client-ca-file="+c.path(caName+".crt"),
+		"--secure-port=" + strconv.Itoa(port),
+		"--tls-cert-file=" + c.path("apiserver.crt"),
+		"--tls-private-key-file=" + c.path("apiserver.key"),
+		"--client-ca-file=" + c.path(caName+".crt"),
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+c.path("service-account.pub"),
-		"--service-account-signing-key-file="+c.path("service-account.key"),
+		"--service-account-key-file=" + c.path("service-account.pub"),
+		"--service-account-signing-key-file=" + c.path("service-account.key"),
 		// Room for the Services of the load tests' thousands of canaries.
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--allow-privileged=true",

@@ -71,7 +71,7 @@ func (d *demo) tell(ctx context.Context) error {
 	if err := d.apply(ctx, v("0.0.1", rollingUpdate, "0")); err != nil {
 		return err
 	}
-	if err := d.follow(ctx, time.Minute, canary.PhaseInitialized); err != nil {
+	if err := d.follow(ctx, time.Minute, canary.PhaseInitialized, "Initialization done!"); err != nil {
 		return err
 	}
 
@@ -85,7 +85,7 @@ func (d *demo) tell(ctx context.Context) error {
 	if err := d.apply(ctx, v("0.0.2", progressive, "0")); err != nil {
 		return err
 	}
-	if err := d.follow(ctx, 20*d.o.interval+2*time.Minute, canary.PhaseSucceeded); err != nil {
+	if err := d.follow(ctx, 20*d.o.interval+2*time.Minute, canary.PhaseSucceeded, "Promotion completed!"); err != nil {
 		return err
 	}
 	if err := d.waitAnswers(ctx, progressive); err != nil {
@@ -96,7 +96,7 @@ func (d *demo) tell(ctx context.Context) error {
 	if err := d.apply(ctx, v("0.0.3", broken, "0.5")); err != nil {
 		return err
 	}
-	if err := d.follow(ctx, 20*d.o.interval+2*time.Minute, canary.PhaseFailed); err != nil {
+	if err := d.follow(ctx, 20*d.o.interval+2*time.Minute, canary.PhaseFailed, "Canary failed!"); err != nil {
 		return err
 	}
 	if err := d.waitAnswers(ctx, progressive); err != nil {
@@ -181,23 +181,28 @@ func (d *demo) apply(ctx context.Context, r release) error {
 	return nil
 }
 
-// follow shows the canary live, with its events, until it reaches phase.
-func (d *demo) follow(ctx context.Context, timeout time.Duration, phase canary.Phase) error {
+// follow shows the canary live, with its events, until it reaches phase and
+// the event that ends it, which the shifter records after the status, has
+// been shown.
+func (d *demo) follow(ctx context.Context, timeout time.Duration, phase canary.Phase, final string) error {
 	defer d.screen.settle()
 	var last canary.Phase
+	seenFinal := false
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		cr := &canary.Canary{}
 		if err := d.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cr); err != nil {
 			return false, client.IgnoreNotFound(err)
 		}
-		d.showEvents(ctx)
+		for _, e := range d.showEvents(ctx) {
+			seenFinal = seenFinal || strings.HasPrefix(e, final)
+		}
 		s := snapshot{phase: cr.Status.Phase, weight: cr.Status.CanaryWeight, checks: cr.Status.Checks}
 		if d.loop != nil {
 			s.shares = d.loop.shares()
 		}
 		d.screen.show(render(s), s.key())
 		last = cr.Status.Phase
-		return cr.Status.Phase == phase, nil
+		return cr.Status.Phase == phase && seenFinal, nil
 	})
 	if err != nil {
 		return fmt.Errorf("waiting for the canary to be %s (it is %s): %w", phase, last, err)
@@ -205,18 +210,22 @@ func (d *demo) follow(ctx context.Context, timeout time.Duration, phase canary.P
 	return nil
 }
 
-// showEvents prints the Canary's events that are new since the last call.
-func (d *demo) showEvents(ctx context.Context) {
+// showEvents prints the Canary's events that are new since the last call,
+// and returns their messages.
+func (d *demo) showEvents(ctx context.Context) []string {
 	events, err := sluice.Events(ctx, d.cs, namespace, "Canary", name)
 	if err != nil {
-		return
+		return nil
 	}
+	var shown []string
 	for _, e := range events {
 		if !d.shown[e.Name] {
 			d.shown[e.Name] = true
 			d.screen.line("  event   %-8s %s", e.Type, e.Message)
+			shown = append(shown, e.Message)
 		}
 	}
+	return shown
 }
 
 // waitAnswers waits until every answer of the loop's window says text.

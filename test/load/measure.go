@@ -55,7 +55,7 @@ func (b *bench) sample(auditFrom int64) (sample, error) {
 		return s, err
 	}
 	s.cpuBy = map[string]time.Duration{"shifter": s.cpu}
-	pids := map[string]int{"webhook": b.webhook.Pid()}
+	pids := map[string]int{"webhook": b.webhook.Pid(), "this command (load, telemetry)": os.Getpid()}
 	for _, p := range b.env.Processes() {
 		pids[p.Name()] = p.Pid()
 	}
@@ -213,12 +213,15 @@ type report struct {
 	interval         time.Duration
 	stepLags         []time.Duration
 	applyToSucceeded []time.Duration
-	window           time.Duration
-	cpu              time.Duration
-	cpuBy            map[string]time.Duration
-	peakRSS          int64
-	requests         map[string]int
-	queries          float64
+	// The parts of applyToSucceeded: until the first step (the canary's
+	// rollout), the steps, and the promotion (the primary's rollout).
+	toFirstStep, steps, promoting []time.Duration
+	window                        time.Duration
+	cpu                           time.Duration
+	cpuBy                         map[string]time.Duration
+	peakRSS                       int64
+	requests                      map[string]int
+	queries                       float64
 }
 
 func (tl *timeline) report(n int, interval time.Duration, before, after sample) report {
@@ -231,14 +234,20 @@ func (tl *timeline) report(n int, interval time.Duration, before, after sample) 
 	}
 	for _, c := range tl.canary {
 		r.applyToSucceeded = append(r.applyToSucceeded, c.succeeded.Sub(c.applied))
+		if len(c.steps) > 0 && !c.promoting.IsZero() {
+			r.toFirstStep = append(r.toFirstStep, c.steps[0].Sub(c.applied))
+			r.steps = append(r.steps, c.promoting.Sub(c.steps[0]))
+			r.promoting = append(r.promoting, c.succeeded.Sub(c.promoting))
+		}
 		// The first step follows the canary's readiness; each later one is
 		// due an interval after the one before.
 		for i := 1; i < len(c.steps); i++ {
 			r.stepLags = append(r.stepLags, c.steps[i].Sub(c.steps[i-1])-interval)
 		}
 	}
-	slices.Sort(r.stepLags)
-	slices.Sort(r.applyToSucceeded)
+	for _, d := range [][]time.Duration{r.stepLags, r.applyToSucceeded, r.toFirstStep, r.steps, r.promoting} {
+		slices.Sort(d)
+	}
 	return r
 }
 
@@ -265,6 +274,8 @@ func (r report) print(w io.Writer) {
 		secs(quantile(r.stepLags, 0.5)), secs(quantile(r.stepLags, 0.99)), secs(quantile(r.stepLags, 1)), len(r.stepLags))
 	fmt.Fprintf(w, "  apply to Succeeded        median %s  max %s\n",
 		secs(quantile(r.applyToSucceeded, 0.5)), secs(quantile(r.applyToSucceeded, 1)))
+	fmt.Fprintf(w, "    of which, medians       %s to the first step (the canary's rollout), %s of steps, %s promoting (the primary's rollout)\n",
+		secs(quantile(r.toFirstStep, 0.5)), secs(quantile(r.steps, 0.5)), secs(quantile(r.promoting, 0.5)))
 	fmt.Fprintf(w, "  shifter                   %.3f cores on average, peak RSS %.1f MiB\n",
 		r.cpu.Seconds()/r.window.Seconds(), float64(r.peakRSS)/(1<<20))
 	names := slices.SortedFunc(maps.Keys(r.cpuBy), func(a, b string) int { return cmp.Compare(r.cpuBy[b], r.cpuBy[a]) })

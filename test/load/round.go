@@ -7,16 +7,17 @@ import (
 	"sync"
 	"time"
 
-	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"sluice.dev/sluice/pkg/canary"
@@ -34,16 +35,20 @@ const (
 
 var healthy = telemetry.Behaviour{Latency: 20 * time.Millisecond}
 
-func newClient(env *cluster.Cluster) (client.WithWatch, error) {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, canary.AddToScheme, istiov1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, err
+func scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, canary.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err) // the schemes of linked-in types always register
 		}
 	}
+	return s
+}
+
+func newClient(env *cluster.Cluster) (client.Client, error) {
 	cfg := env.AdminConfig()
 	cfg.QPS, cfg.Burst = 1000, 2000
-	return client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	return client.New(cfg, client.Options{Scheme: scheme()})
 }
 
 // round rolls n Deployments from v1 to v2 at once and measures it.
@@ -59,7 +64,7 @@ func (b *bench) round(ctx context.Context, n int) (report, error) {
 		names[i] = fmt.Sprintf("app-%04d", i)
 		b.mesh.Set(ns, names[i]+"-canary", healthy)
 	}
-	tl, err := watchCanaries(ctx, b.client, ns)
+	tl, err := watchCanaries(ctx, b.env.AdminConfig(), ns)
 	if err != nil {
 		return report{}, err
 	}
@@ -193,39 +198,46 @@ type canaryTimes struct {
 	weight      int32
 	applied     time.Time
 	steps       []time.Time // when each non-zero weight was first seen
+	promoting   time.Time
 	succeeded   time.Time
 }
 
 // timeline records, as the watch delivers them, when each Canary of a round
 // changed its weight and phase.
 type timeline struct {
-	mu      sync.Mutex
-	canary  map[string]*canaryTimes
-	watchOK bool
-	err     error
+	mu     sync.Mutex
+	canary map[string]*canaryTimes
 }
 
-func watchCanaries(ctx context.Context, c client.WithWatch, ns string) (*timeline, error) {
-	w, err := c.Watch(ctx, &canary.CanaryList{}, client.InNamespace(ns))
+// watchCanaries follows the Canaries of ns through an informer, which lists
+// and watches again whenever the API server ends a watch, as it does with
+// watchers that fall behind under load.
+func watchCanaries(ctx context.Context, cfg *rest.Config, ns string) (*timeline, error) {
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	if err != nil {
+		return nil, err
+	}
+	inf, err := c.GetInformer(ctx, &canary.Canary{})
 	if err != nil {
 		return nil, fmt.Errorf("watch Canaries in %s: %w", ns, err)
 	}
-	tl := &timeline{canary: map[string]*canaryTimes{}, watchOK: true}
-	go func() {
-		defer w.Stop()
-		for e := range w.ResultChan() {
-			cr, ok := e.Object.(*canary.Canary)
-			if !ok || e.Type == watch.Deleted {
-				continue
-			}
+	tl := &timeline{canary: map[string]*canaryTimes{}}
+	observe := func(obj any) {
+		if cr, ok := obj.(*canary.Canary); ok {
 			tl.observe(cr, time.Now())
 		}
-		tl.mu.Lock()
-		if ctx.Err() == nil {
-			tl.err = fmt.Errorf("the watch of Canaries in %s ended early", ns)
-		}
-		tl.mu.Unlock()
-	}()
+	}
+	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, obj any) { observe(obj) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return nil, fmt.Errorf("watch Canaries in %s: %w", ns, ctx.Err())
+	}
 	return tl, nil
 }
 
@@ -248,6 +260,9 @@ func (tl *timeline) observe(cr *canary.Canary, at time.Time) {
 		c.steps = append(c.steps, at)
 	}
 	c.weight = st.CanaryWeight
+	if st.Phase == canary.PhasePromoting && c.promoting.IsZero() && !c.applied.IsZero() {
+		c.promoting = at
+	}
 	if st.Phase == canary.PhaseSucceeded && c.succeeded.IsZero() && !c.applied.IsZero() {
 		c.succeeded = at
 	}
@@ -261,7 +276,7 @@ func (tl *timeline) applied(name string, at time.Time) {
 
 // waitFor polls until n Canaries satisfy ok.
 func (tl *timeline) waitFor(ctx context.Context, what string, n int, ok func(*canaryTimes) bool) error {
-	count := func() (int, error) {
+	count := func() int {
 		tl.mu.Lock()
 		defer tl.mu.Unlock()
 		done := 0
@@ -270,15 +285,13 @@ func (tl *timeline) waitFor(ctx context.Context, what string, n int, ok func(*ca
 				done++
 			}
 		}
-		return done, tl.err
+		return done
 	}
 	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
-		done, err := count()
-		return done == n, err
+		return count() == n, nil
 	})
 	if err != nil {
-		done, _ := count()
-		return fmt.Errorf("%d of %d Canaries %s: %w", done, n, what, err)
+		return fmt.Errorf("%d of %d Canaries %s: %w", count(), n, what, err)
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ type bench struct {
 	webhook *sluice.Webhook
 	shifter *sluice.Shifter
 	mesh    *telemetry.Exporter
-	client  client.WithWatch
+	client  client.Client
 }
 
 // run starts everything, runs one round per entry of o.canaries, and stops

@@ -215,7 +215,10 @@ func TestTelemetryAsIstioExportsIt(t *testing.T) {
 	}
 }
 
-func labels[L interface{ GetName() string; GetValue() string }](pairs []L) map[string]string {
+func labels[L interface {
+	GetName() string
+	GetValue() string
+}](pairs []L) map[string]string {
 	out := map[string]string{}
 	for _, p := range pairs {
 		out[p.GetName()] = p.GetValue()

@@ -1,0 +1,83 @@
+package shift
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// writes remembers the resourceVersion of every object the shifter wrote
+// until its cache has caught up with it: the expectations of Kubernetes'
+// own controllers. A reconcile that reads an object older than the shifter's
+// own last write of it would decide on the past and write the same change
+// again; instead it waits for the watch event of that write, which brings
+// the Deployment back by itself.
+type writes struct {
+	mu   sync.Mutex
+	last map[writeKey]written
+}
+
+type writeKey struct {
+	kind      string
+	namespace string
+	name      string
+}
+
+type written struct {
+	resourceVersion string
+	at              time.Time
+}
+
+// forgetAfter is how long a write is waited for at most. A write that never
+// shows (the object was deleted meanwhile) must not hold a canary forever.
+const forgetAfter = 30 * time.Second
+
+func keyOf(obj client.Object) writeKey {
+	return writeKey{fmt.Sprintf("%T", obj), obj.GetNamespace(), obj.GetName()}
+}
+
+// record notes that obj, as the API server returned it, was written at now.
+func (w *writes) record(obj client.Object, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last == nil {
+		w.last = map[writeKey]written{}
+	}
+	w.last[keyOf(obj)] = written{obj.GetResourceVersion(), now}
+}
+
+// stale reports whether the cache's copy of an object is older than the
+// shifter's last write of it. obj names the object; found says whether the
+// cache has it, and then obj is the cache's copy.
+func (w *writes) stale(obj client.Object, found bool, now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := keyOf(obj)
+	last, ok := w.last[key]
+	switch {
+	case !ok:
+		return false
+	case now.Sub(last.at) > forgetAfter:
+		delete(w.last, key)
+		return false
+	case !found || !notOlder(obj.GetResourceVersion(), last.resourceVersion):
+		return true
+	}
+	delete(w.last, key)
+	return false
+}
+
+// notOlder reports whether resourceVersion a is the same as b or newer.
+// resourceVersions are opaque, but the API server's are etcd revisions,
+// which increase; anything else must be equal.
+func notOlder(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return x >= y
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"sluice.dev/sluice/test/cluster"
+	"sluice.dev/sluice/test/sluice"
+)
+
+// TestDemo runs the demo as `make demo` does, non-interactively and with a
+// 2s interval, while it keeps running at the end: the story must reach
+// Succeeded with the loop answering only the new version, then Failed with
+// the primary unchanged; every command of the README and of the demo's "look
+// around" must work on what it leaves running; and `demo down` must leave no
+// process behind.
+func TestDemo(t *testing.T) {
+	work := t.TempDir()
+	bin, err := sluice.Build(work, "test/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(work, "run")
+	proc, err := cluster.StartProcess(work, "demo", bin, "--interval=2s", "--keep", "--dir="+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = proc.Stop(time.Minute)
+		if t.Failed() {
+			raw, _ := os.ReadFile(proc.Log())
+			t.Logf("the demo's output:\n%s", raw)
+		}
+	})
+
+	log := waitForLine(t, proc, "Everything keeps running")
+	descendants := descendantsOf(proc.Pid())
+	if len(descendants) < 7 {
+		t.Errorf("the demo runs %d processes; want at least etcd, apiserver, controller manager, scheduler, kwok, Prometheus, webhook and shifter", len(descendants))
+	}
+	for _, want := range []string{
+		"New revision detected! Scaling up jx-progressive-canary.jx-staging",
+		"Advance jx-progressive.jx-staging canary weight 20",
+		"Advance jx-progressive.jx-staging canary weight 80",
+		"Promotion completed! Scaling down jx-progressive-canary.jx-staging",
+		`the loop answers "hello, progressive!" only`,
+		"Halt jx-progressive.jx-staging advancement success rate",
+		"Rolling back jx-progressive.jx-staging failed checks threshold reached 5",
+		"Canary failed! Scaling down jx-progressive-canary.jx-staging",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the demo never said %q", want)
+		}
+	}
+	onlyNew := `the loop answers "hello, progressive!" only`
+	order := []int{strings.Index(log, "Promotion completed!"), strings.Index(log, onlyNew),
+		strings.Index(log, "Canary failed!"), strings.LastIndex(log, onlyNew)}
+	if !slices.IsSorted(order) || order[0] < 0 || order[1] == order[3] {
+		t.Errorf("the story is out of order (promoted, only the new version, failed, still only the new version at %v):\n%s", order, log)
+	}
+	transcript, err := os.ReadFile(filepath.Join(dir, "transcript.txt"))
+	if err != nil || !strings.Contains(string(transcript), "Canary failed!") {
+		t.Errorf("transcript: %v; want the whole story in it", err)
+	}
+
+	kubeconfig := filepath.Join(dir, "cluster", "admin.kubeconfig")
+	kubectl := filepath.Join(cluster.DefaultBinDir(), "kubectl")
+	get := func(args ...string) string {
+		out, err := exec.CommandContext(t.Context(), kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if phase := get("get", "canary", "jx-progressive", "-n", "jx-staging", "-o", "jsonpath={.status.phase}"); phase != "Failed" {
+		t.Errorf("the canary is %s at the end; want Failed", phase)
+	}
+	if msg := get("get", "deployment", "jx-progressive", "-n", "jx-staging", "-o",
+		`jsonpath={.spec.template.spec.containers[0].env[?(@.name=="MESSAGE")].value}`); msg != "hello, progressive!" {
+		t.Errorf("the primary answers %q after the rollback; want hello, progressive!", msg)
+	}
+
+	for _, cmd := range lookAround(log) {
+		runCommand(t, cmd, kubectl, kubeconfig)
+	}
+	for _, cmd := range readmeCommands(t) {
+		if strings.HasPrefix(cmd, "kubectl ") || strings.HasPrefix(cmd, "curl ") {
+			runCommand(t, cmd, kubectl, kubeconfig)
+		}
+	}
+
+	out, err := exec.CommandContext(t.Context(), bin, "down", "--dir="+dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo down: %v\n%s", err, out)
+	}
+	if err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return proc.Exited() != nil, nil
+	}); err != nil {
+		t.Fatal("the demo still runs after demo down")
+	}
+	var alive []int
+	for _, pid := range descendants {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			alive = append(alive, pid)
+		}
+	}
+	if len(alive) > 0 {
+		t.Errorf("processes %v of the demo outlived it", alive)
+	}
+}
+
+// waitForLine waits until the demo's output has a line containing want and
+// returns the output so far.
+func waitForLine(t *testing.T, proc *cluster.Process, want string) string {
+	t.Helper()
+	var log string
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 5*time.Minute, true, func(context.Context) (bool, error) {
+		raw, err := os.ReadFile(proc.Log())
+		if err != nil {
+			return false, err
+		}
+		log = string(raw)
+		if err := proc.Exited(); err != nil {
+			return false, err
+		}
+		return strings.Contains(log, want), nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %q: %v\n%s", want, err, log)
+	}
+	return log
+}
+
+// descendantsOf lists the processes below pid.
+func descendantsOf(pid int) []int {
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 1 {
+			parent[p], _ = strconv.Atoi(fields[1])
+		}
+	}
+	var out []int
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// lookAround lists the commands the demo printed under "Look around".
+func lookAround(log string) []string {
+	_, rest, _ := strings.Cut(log, "==> Look around")
+	var cmds []string
+	for line := range strings.Lines(rest) {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "==>") {
+			break
+		}
+		if strings.HasPrefix(line, "kubectl ") || strings.HasPrefix(line, "curl ") {
+			cmds = append(cmds, line)
+		}
+	}
+	return cmds
+}
+
+// readmeCommands lists the commands in the README's sh blocks.
+func readmeCommands(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open(sluice.RepoPath("README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var cmds []string
+	in := false
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line := s.Text()
+		switch {
+		case strings.HasPrefix(line, "```sh"):
+			in = true
+		case strings.HasPrefix(line, "```"):
+			in = false
+		case in && strings.TrimSpace(line) != "":
+			cmd, _, _ := strings.Cut(line, "#")
+			cmds = append(cmds, strings.TrimSpace(cmd))
+		}
+	}
+	return cmds
+}
+
+var curlCommand = regexp.MustCompile(`^curl (?:-H '([^']*)' )?(http://\S+)`)
+
+// runCommand runs a kubectl command with the demo's kubeconfig, or does what
+// a curl command does, and fails the test if it fails.
+func runCommand(t *testing.T, line, kubectl, kubeconfig string) {
+	t.Helper()
+	if m := curlCommand.FindStringSubmatch(line); m != nil {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, m[2], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name, value, ok := strings.Cut(m[1], ": "); ok && strings.EqualFold(name, "Host") {
+			req.Host = value
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("%s: %v", line, err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %s %s", line, resp.Status, body)
+		}
+		return
+	}
+	args := strings.Fields(strings.TrimPrefix(line, "kubectl "))
+	if i := slices.Index(args, "--kubeconfig"); i >= 0 {
+		args = slices.Delete(args, i, i+2)
+	}
+	cmd := exec.CommandContext(t.Context(), kubectl, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("%s: %v\n%s", line, err, out)
+	}
+}
