@@ -97,11 +97,7 @@ func TestDemo(t *testing.T) {
 	for _, cmd := range lookAround(log) {
 		runCommand(t, cmd, kubectl, kubeconfig)
 	}
-	for _, cmd := range readmeCommands(t) {
-		if strings.HasPrefix(cmd, "kubectl ") || strings.HasPrefix(cmd, "curl ") {
-			runCommand(t, cmd, kubectl, kubeconfig)
-		}
-	}
+	runReadme(t, kubectl, kubeconfig)
 
 	out, err := exec.CommandContext(t.Context(), bin, "down", "--dir="+dir).CombinedOutput()
 	if err != nil {
@@ -190,6 +186,49 @@ func lookAround(log string) []string {
 		}
 	}
 	return cmds
+}
+
+// runReadme runs every command of the README's sh blocks: kubectl and curl
+// against the running demo, the go run commands in a scratch folder, and
+// make as a dry run (make demo is this test; make test is what CI runs).
+func runReadme(t *testing.T, kubectl, kubeconfig string) {
+	t.Helper()
+	scratch := t.TempDir()
+	t.Cleanup(func() {
+		// Stops the README's local cluster also when the test failed early.
+		down := exec.Command("go", "run", "./test/localcluster", "down", "--dir", filepath.Join(scratch, "localcluster"))
+		down.Dir = sluice.RepoPath(".")
+		_ = down.Run()
+	})
+	for _, line := range readmeCommands(t) {
+		args := strings.Fields(line)
+		switch {
+		case args[0] == "kubectl" || args[0] == "curl":
+			runCommand(t, line, kubectl, kubeconfig)
+		case args[0] == "export":
+		case args[0] == "make":
+			runInRepo(t, append([]string{"make", "-n"}, args[1:]...)...)
+		case len(args) > 2 && args[0] == "go" && args[1] == "run" && args[2] == "./test/localcluster":
+			runInRepo(t, append(args, "--dir", filepath.Join(scratch, "localcluster"))...)
+		case len(args) > 2 && args[0] == "go" && args[1] == "run" && args[2] == "./certs/gencert":
+			if i := slices.Index(args, "--out"); i >= 0 {
+				args[i+1] = filepath.Join(scratch, "certs")
+			}
+			runInRepo(t, args...)
+		default:
+			t.Errorf("no test runs the README's command %q", line)
+		}
+	}
+}
+
+// runInRepo runs a command from the repository's root.
+func runInRepo(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), args[0], args[1:]...)
+	cmd.Dir = sluice.RepoPath(".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
 }
 
 // readmeCommands lists the commands in the README's sh blocks.

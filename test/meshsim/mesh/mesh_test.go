@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/mesh"
 	"sluice.dev/sluice/test/meshsim/telemetry"
@@ -20,7 +23,10 @@ import (
 
 var env *cluster.Cluster
 
-func TestMain(m *testing.M) { os.Exit(cluster.RunTests(m, &env)) }
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
+	os.Exit(cluster.RunTests(m, &env))
+}
 
 // app is a primary and a canary Deployment with their Services and a
 // VirtualService that sends canaryWeight percent to the canary.
@@ -59,7 +65,7 @@ kind: VirtualService
 metadata:
   name: web
 spec:
-  hosts: [web, web.example.com]
+  hosts: [web, web.%[1]s.example.com]
   http:
     - route:
         - destination: {host: web-primary.%[1]s.svc.cluster.local}
@@ -133,12 +139,13 @@ func TestWeightsAreHonoured(t *testing.T) {
 	ns := env.NewNamespace(t)
 	s := startMesh(t)
 	apply(t, ns, app(ns, 30, `{name: MESSAGE, value: "hello, canary"}`))
-	waitServing(t, s, "web.example.com", "hello, primary", "hello, canary")
+	host := "web." + ns + ".example.com"
+	waitServing(t, s, host, "hello, primary", "hello, canary")
 
 	const n = 4000
 	canary := 0
 	for range n {
-		code, body := get(t, s, "web.example.com")
+		code, body := get(t, s, host)
 		if code != http.StatusOK {
 			t.Fatalf("answer %d %q", code, body)
 		}
@@ -155,7 +162,7 @@ func TestWeightsAreHonoured(t *testing.T) {
 	apply(t, ns, app(ns, 100, `{name: MESSAGE, value: "hello, canary"}`))
 	cluster.Eventually(t, 10*time.Second, "all traffic to the canary", func(context.Context) error {
 		for range 100 {
-			if _, body := get(t, s, "web.example.com"); body != "hello, canary" {
+			if _, body := get(t, s, host); body != "hello, canary" {
 				return fmt.Errorf("answer %q", body)
 			}
 		}
@@ -172,7 +179,7 @@ func TestTelemetryAsIstioExportsIt(t *testing.T) {
 	ns := env.NewNamespace(t)
 	s := startMesh(t)
 	apply(t, ns, app(ns, 50, `{name: MESSAGE, value: "hello, canary"}, {name: ERROR_RATE, value: "0.5"}, {name: LATENCY_MS, value: "120"}`))
-	waitServing(t, s, "web", "hello, primary", "simulated failure")
+	waitServing(t, s, "web."+ns+".example.com", "hello, primary", "simulated failure")
 
 	families, err := sluice.Scrape("http://" + s.MetricsAddr + "/metrics")
 	if err != nil {
@@ -205,8 +212,8 @@ func TestTelemetryAsIstioExportsIt(t *testing.T) {
 		for _, b := range h.GetBucket() {
 			bounds = append(bounds, b.GetUpperBound())
 		}
-		if !slices.Equal(bounds, telemetry.DurationBuckets) {
-			t.Errorf("buckets %v; want Istio's %v", bounds, telemetry.DurationBuckets)
+		if !slices.Equal(bounds, append(slices.Clone(telemetry.DurationBuckets), math.Inf(1))) {
+			t.Errorf("buckets %v; want Istio's %v and +Inf", bounds, telemetry.DurationBuckets)
 		}
 		want := map[string]float64{"web": 3, "web-canary": 120}[l["destination_workload"]]
 		if mean := h.GetSampleSum() / float64(h.GetSampleCount()); mean != want {

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"sluice.dev/sluice/test/cluster"
+)
+
+// TestLoadCommand runs a small round of the load command: every canary
+// succeeds, each step is measured, and a rollout costs at most 25 API
+// requests, counted from the audit log.
+func TestLoadCommand(t *testing.T) {
+	var out bytes.Buffer
+	o := options{canaries: []int{3}, interval: 2 * time.Second, timeout: 5 * time.Minute, binDir: cluster.DefaultBinDir(),
+		out: &out, progress: t.Logf}
+	reports, err := run(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	r := reports[0]
+	if len(r.applyToSucceeded) != 3 || len(r.stepLags) != 3*3 {
+		t.Errorf("%d canaries succeeded with %d steps measured; want 3 with 3 steps each after the first", len(r.applyToSucceeded), len(r.stepLags))
+	}
+	if perRollout := float64(r.totalRequests()) / 3; perRollout > 25 || r.requests["update canaries/status"] == 0 {
+		t.Errorf("%.1f API requests per rollout, by kind %v; want at most 25", perRollout, r.requests)
+	}
+	if r.peakRSS == 0 || r.cpuBy["kube-apiserver"] == 0 {
+		t.Errorf("peak RSS %d, CPU by process %v; want both measured", r.peakRSS, r.cpuBy)
+	}
+}
