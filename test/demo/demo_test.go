@@ -288,6 +288,7 @@ func runCommand(t *testing.T, line, kubectl, kubeconfig string) {
 		args = slices.Delete(args, i, i+2)
 	}
 	cmd := exec.CommandContext(t.Context(), kubectl, args...)
+	cmd.Dir = sluice.RepoPath(".")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("%s: %v\n%s", line, err, out)

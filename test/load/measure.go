@@ -194,7 +194,7 @@ func processUsage(pid int) (cpu time.Duration, peakRSS int64, err error) {
 func prometheusQueries(baseURL string) (float64, error) {
 	families, err := sluice.Scrape(baseURL + "/metrics")
 	if err != nil {
-		return 0, fmt.Errorf("Prometheus' metrics: %w", err)
+		return 0, fmt.Errorf("scrape Prometheus' own metrics: %w", err)
 	}
 	var n float64
 	for _, m := range families["prometheus_http_requests_total"].GetMetric() {

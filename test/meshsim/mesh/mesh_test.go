@@ -84,9 +84,9 @@ func apply(t *testing.T, ns, yaml string) {
 	}
 }
 
-func startMesh(t *testing.T) *mesh.Server {
+func startMesh(t *testing.T, rps int) *mesh.Server {
 	t.Helper()
-	s, err := mesh.Start(t.Context(), env.AdminConfig(), mesh.Options{Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0"})
+	s, err := mesh.Start(t.Context(), env.AdminConfig(), mesh.Options{Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", RPS: rps})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func waitServing(t *testing.T, s *mesh.Server, host string, want ...string) {
 // weight change takes effect without a restart.
 func TestWeightsAreHonoured(t *testing.T) {
 	ns := env.NewNamespace(t)
-	s := startMesh(t)
+	s := startMesh(t, 0)
 	apply(t, ns, app(ns, 30, `{name: MESSAGE, value: "hello, canary"}`))
 	host := "web." + ns + ".example.com"
 	waitServing(t, s, host, "hello, primary", "hello, canary")
@@ -177,7 +177,7 @@ func TestWeightsAreHonoured(t *testing.T) {
 // metrics, and that ERROR_RATE and LATENCY_MS show in them.
 func TestTelemetryAsIstioExportsIt(t *testing.T) {
 	ns := env.NewNamespace(t)
-	s := startMesh(t)
+	s := startMesh(t, 0)
 	apply(t, ns, app(ns, 50, `{name: MESSAGE, value: "hello, canary"}, {name: ERROR_RATE, value: "0.5"}, {name: LATENCY_MS, value: "120"}`))
 	waitServing(t, s, "web."+ns+".example.com", "hello, primary", "simulated failure")
 
@@ -220,6 +220,30 @@ func TestTelemetryAsIstioExportsIt(t *testing.T) {
 			t.Errorf("%s: mean duration %gms; want %gms", l["destination_workload"], mean, want)
 		}
 	}
+}
+
+// TestBackgroundLoad: with --rps, the simulator sends requests through every
+// VirtualService by itself, and both destinations get their share.
+func TestBackgroundLoad(t *testing.T) {
+	ns := env.NewNamespace(t)
+	s := startMesh(t, 50)
+	apply(t, ns, app(ns, 50, `{name: MESSAGE, value: "hello, canary"}`))
+	cluster.Eventually(t, 30*time.Second, "requests to both workloads", func(context.Context) error {
+		families, err := sluice.Scrape("http://" + s.MetricsAddr + "/metrics")
+		if err != nil {
+			return err
+		}
+		counts := map[string]float64{}
+		for _, m := range families["istio_requests_total"].GetMetric() {
+			if l := labels(m.GetLabel()); l["destination_workload_namespace"] == ns {
+				counts[l["destination_workload"]] += m.GetCounter().GetValue()
+			}
+		}
+		if counts["web"] < 20 || counts["web-canary"] < 20 {
+			return fmt.Errorf("requests by workload %v", counts)
+		}
+		return nil
+	})
 }
 
 func labels[L interface {
