@@ -230,11 +230,11 @@ func (d *demo) showEvents(ctx context.Context) []string {
 
 // waitAnswers waits until every answer of the loop's window says text.
 func (d *demo) waitAnswers(ctx context.Context, text string) error {
-	defer d.screen.settle()
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
 		d.screen.show([]string{answersLine(d.loop.shares())}, "")
 		return d.loop.only(text), nil
 	})
+	d.screen.clear()
 	if err != nil {
 		return fmt.Errorf("waiting for the loop to answer only %q: %w", text, err)
 	}

@@ -113,6 +113,14 @@ func (s *screen) show(block []string, key string) {
 // settle ends the live block: it stays on screen as ordinary lines.
 func (s *screen) settle() { s.block, s.key = nil, "" }
 
+// clear ends the live block and removes it from a terminal.
+func (s *screen) clear() {
+	if s.terminal {
+		s.erase()
+	}
+	s.settle()
+}
+
 func (s *screen) draw(block []string) {
 	for _, l := range block {
 		fmt.Fprintln(s.out, l)
