@@ -37,7 +37,8 @@ const EventSource = "sluice-shifter"
 // Only if another write came in between does it read the record again,
 // through reader, which must not be a cache that strips managed fields. dep
 // itself may come from such a cache: an update without managed fields keeps
-// the server's.
+// the server's. Promote returns the promoted Deployment whenever the update
+// went through, also with the error of a failed ownership cleanup.
 func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *appsv1.Deployment) (*appsv1.Deployment, error) {
 	raw, ok := dep.Annotations[canary.AnnotationCanaryTemplate]
 	if !ok {
@@ -73,7 +74,8 @@ func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *ap
 			return err
 		})
 	if err != nil {
-		return nil, fmt.Errorf("promote %s/%s: give up the ownership of the promoted fields: %w", dep.Namespace, dep.Name, err)
+		// The template is promoted; only the ownership record stayed.
+		return promoted, fmt.Errorf("promote %s/%s: give up the ownership of the promoted fields: %w", dep.Namespace, dep.Name, err)
 	}
 	return current, nil
 }

@@ -34,7 +34,9 @@ type Checker interface {
 }
 
 // Reconciler applies Step to opted-in Deployments: it observes, decides, and
-// writes what the decision says. It holds no state of its own.
+// writes what the decision says. Its only state is the resourceVersions of
+// its own recent writes, so that it does not act on a cache that has not
+// caught up with them; the rollout's state lives in the cluster.
 type Reconciler struct {
 	Client client.Client
 	// APIReader reads from the API server, bypassing the cache.
@@ -53,8 +55,12 @@ type Reconciler struct {
 // Deployment back.
 var errBehind = errors.New("the cache is behind the shifter's own writes")
 
-// wrote records a write the shifter made, as the API server returned it.
-func (r *Reconciler) wrote(obj client.Object) { r.writes.record(obj, r.now()) }
+// wrote records an update the shifter made, as the API server returned it.
+func (r *Reconciler) wrote(obj client.Object) { r.writes.record(obj, false, r.now()) }
+
+// created records an object the shifter created, as the API server returned
+// it.
+func (r *Reconciler) created(obj client.Object) { r.writes.record(obj, true, r.now()) }
 
 // read gets obj from the cache and reports whether it is there, or
 // errBehind if the cache has not seen the shifter's last write of it yet.
@@ -164,13 +170,14 @@ func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, s
 		if err := r.Client.Create(ctx, cr); err != nil {
 			return nil, fmt.Errorf("create Canary %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
-		r.wrote(cr)
+		r.created(cr)
 		return cr, nil
 	case !equality.Semantic.DeepEqual(cr.Spec, s):
 		cr.Spec = s
 		if err := r.Client.Update(ctx, cr); err != nil {
 			return nil, fmt.Errorf("update Canary %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
+		r.wrote(cr)
 	}
 	return cr, nil
 }
@@ -207,7 +214,7 @@ func (r *Reconciler) ensureRouting(ctx context.Context, dep *appsv1.Deployment, 
 		if err := r.Client.Create(ctx, vs); err != nil {
 			return nil, fmt.Errorf("create VirtualService %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
-		r.wrote(vs)
+		r.created(vs)
 		return vs, nil
 	}
 	if !metav1.IsControlledBy(vs, dep) {
@@ -246,6 +253,7 @@ func (r *Reconciler) conflict(ctx context.Context, dep *appsv1.Deployment, cr *c
 	if err := r.Client.Status().Update(ctx, cr); err != nil {
 		return fmt.Errorf("update Canary status %s/%s: %w", dep.Namespace, dep.Name, err)
 	}
+	r.wrote(cr)
 	return nil
 }
 
@@ -332,14 +340,16 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 	r.Metrics.observe(dep, prev, d.Status)
 	if d.Promote {
 		promoted, err := Promote(ctx, r.Client, r.APIReader, dep)
-		if apierrors.IsConflict(err) {
+		if promoted != nil {
+			r.wrote(promoted)
+		}
+		if promoted == nil && apierrors.IsConflict(err) {
 			// A newer template arrived: its update brings this Deployment
 			// back at once; the requeue only covers other causes.
 			return ctrl.Result{RequeueAfter: time.Second}, nil
 		} else if err != nil {
 			return ctrl.Result{}, err
 		}
-		r.wrote(promoted)
 	}
 	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
 }
@@ -370,7 +380,7 @@ func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w 
 			if err := r.Client.Create(ctx, want); err != nil {
 				return fmt.Errorf("create canary Deployment %s: %w", key, err)
 			}
-			r.wrote(want)
+			r.created(want)
 			return nil
 		}
 		if current.Annotations[canary.AnnotationCanaryRevision] == d.Status.CanaryRevision &&

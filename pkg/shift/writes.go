@@ -14,7 +14,8 @@ import (
 // own controllers. A reconcile that reads an object older than the shifter's
 // own last write of it would decide on the past and write the same change
 // again; instead it waits for the watch event of that write, which brings
-// the Deployment back by itself.
+// the Deployment back by itself for the objects it owns (an adopted
+// VirtualService, which it does not own, relies on the requeue).
 type writes struct {
 	mu   sync.Mutex
 	last map[writeKey]written
@@ -29,6 +30,9 @@ type writeKey struct {
 type written struct {
 	resourceVersion string
 	at              time.Time
+	// created: the write made the object, so its absence from the cache
+	// means the cache is behind, not that someone deleted it.
+	created bool
 }
 
 // forgetAfter is how long a write is waited for at most. A write that never
@@ -39,14 +43,26 @@ func keyOf(obj client.Object) writeKey {
 	return writeKey{fmt.Sprintf("%T", obj), obj.GetNamespace(), obj.GetName()}
 }
 
-// record notes that obj, as the API server returned it, was written at now.
-func (w *writes) record(obj client.Object, now time.Time) {
+// record notes that obj, as the API server returned it, was written at now;
+// created says the write made it.
+func (w *writes) record(obj client.Object, created bool, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.last == nil {
 		w.last = map[writeKey]written{}
 	}
-	w.last[keyOf(obj)] = written{obj.GetResourceVersion(), now}
+	for key, last := range w.last {
+		if now.Sub(last.at) > forgetAfter {
+			delete(w.last, key)
+		}
+	}
+	key := keyOf(obj)
+	if last, ok := w.last[key]; ok && !notOlder(obj.GetResourceVersion(), last.resourceVersion) {
+		// Two reconciles wrote one shared object, such as an adopted
+		// VirtualService; the newer write counts.
+		return
+	}
+	w.last[key] = written{obj.GetResourceVersion(), now, created}
 }
 
 // stale reports whether the cache's copy of an object is older than the
@@ -61,6 +77,10 @@ func (w *writes) stale(obj client.Object, found bool, now time.Time) bool {
 	case !ok:
 		return false
 	case now.Sub(last.at) > forgetAfter:
+		delete(w.last, key)
+		return false
+	case !found && !last.created:
+		// Deleted since the shifter last wrote it.
 		delete(w.last, key)
 		return false
 	case !found || !notOlder(obj.GetResourceVersion(), last.resourceVersion):

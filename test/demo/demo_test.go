@@ -250,7 +250,7 @@ func readmeCommands(t *testing.T) []string {
 		case strings.HasPrefix(line, "```"):
 			in = false
 		case in && strings.TrimSpace(line) != "":
-			cmd, _, _ := strings.Cut(line, "#")
+			cmd, _, _ := strings.Cut(line, " #") // a comment
 			cmds = append(cmds, strings.TrimSpace(cmd))
 		}
 	}

@@ -67,7 +67,7 @@ func newCommand() *cobra.Command {
 	f := cmd.PersistentFlags()
 	f.DurationVar(&o.interval, "interval", interval, "sluice.dev/interval of the canary ($DEMO_INTERVAL)")
 	f.BoolVar(&o.keep, "keep", keep, "keep everything running at the end until Ctrl-C or `make demo-down` ($DEMO_KEEP)")
-	f.StringVar(&o.dir, "dir", filepath.Join(os.TempDir(), "sluice-demo"), "folder of the demo's cluster, logs and transcript")
+	f.StringVar(&o.dir, "dir", filepath.Join(os.TempDir(), "sluice-demo"), "folder of the demo's cluster, logs and transcript; its cluster/ subfolder is replaced")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "down",
 		Short: "Stop a demo that keeps running",
@@ -94,19 +94,18 @@ func scheme() *runtime.Scheme {
 // run tells the story and, with o.keep, keeps everything running until ctx
 // ends; it stops every process it started, also on failure and Ctrl-C.
 func run(ctx context.Context, o options) (err error) {
-	if pid, ok := running(o.dir); ok {
-		return fmt.Errorf("a demo already runs (pid %d); `make demo-down` stops it", pid)
-	}
-	if err := os.RemoveAll(o.dir); err != nil {
-		return err
-	}
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(pidFile(o.dir), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	unlock, err := lock(o.dir)
+	if err != nil {
 		return err
 	}
-	defer os.Remove(pidFile(o.dir))
+	defer unlock()
+	// A control plane left by a demo that was killed would not start again.
+	if err := os.RemoveAll(filepath.Join(o.dir, "cluster")); err != nil {
+		return err
+	}
 	transcript, err := os.Create(filepath.Join(o.dir, "transcript.txt"))
 	if err != nil {
 		return err
@@ -137,17 +136,46 @@ func run(ctx context.Context, o options) (err error) {
 
 func pidFile(dir string) string { return filepath.Join(dir, "demo.pid") }
 
-// running returns the PID of a demo that runs in dir.
+// lock marks dir as the folder of the running demo: the pid file, locked for
+// as long as the demo runs, so that a PID that outlived its demo and was
+// reused by another process is never mistaken for it.
+func lock(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(pidFile(dir), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		pid, _ := running(dir)
+		return nil, fmt.Errorf("a demo already runs in %s (pid %d); `make demo-down` stops it", dir, pid)
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.WriteString(strconv.Itoa(os.Getpid())); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// running returns the PID of the demo that holds the lock on dir.
 func running(dir string) (int, bool) {
+	f, err := os.Open(pidFile(dir))
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == nil {
+		return 0, false // nobody holds it
+	}
 	raw, err := os.ReadFile(pidFile(dir))
 	if err != nil {
 		return 0, false
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil || syscall.Kill(pid, 0) != nil {
-		return 0, false
-	}
-	return pid, true
+	return pid, err == nil
 }
 
 // down stops the demo running in dir, by its PID, and waits until it ended.

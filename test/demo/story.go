@@ -62,6 +62,8 @@ func (d *demo) tell(ctx context.Context) error {
 	if err := d.start(ctx); err != nil {
 		return err
 	}
+	// Two intervals: the lesson's 1m window at its 30s pace, and at a
+	// faster pace a window that holds mostly the release under analysis.
 	window := max(2*d.o.interval, 10*time.Second)
 	v := func(version, message, errorRate string) release {
 		return release{Version: version, Message: message, ErrorRate: errorRate, Interval: d.o.interval, Window: window}
@@ -191,7 +193,8 @@ func (d *demo) follow(ctx context.Context, timeout time.Duration, phase canary.P
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		cr := &canary.Canary{}
 		if err := d.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cr); err != nil {
-			return false, client.IgnoreNotFound(err)
+			// Not there yet, or the API server is busy: look again.
+			return false, nil
 		}
 		for _, e := range d.showEvents(ctx) {
 			seenFinal = seenFinal || strings.HasPrefix(e, final)

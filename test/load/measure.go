@@ -36,16 +36,15 @@ type sample struct {
 	queries     float64 // instant queries Prometheus has answered
 }
 
-// sample reads the counters now. The shifter's requests are those in the
-// audit log after auditFrom; take it only once the log is quiet, so that it
-// counts the writes that follow a rollout's last status change too.
+// sample reads the counters once the audit log is quiet, so that the
+// requests of what came before (the setup, the end of the last rollout)
+// are all on one side of it. The shifter's requests are those in the log
+// after auditFrom.
 func (b *bench) sample(auditFrom int64) (sample, error) {
 	s := sample{}
 	var err error
-	if auditFrom > 0 {
-		if err := b.waitAuditQuiet(auditFrom); err != nil {
-			return s, err
-		}
+	if err := b.waitAuditQuiet(auditFrom); err != nil {
+		return s, err
 	}
 	s.at = time.Now()
 	if s.requests, s.auditOffset, err = countRequests(b.env.AuditLog(), auditFrom); err != nil {
@@ -212,6 +211,7 @@ type report struct {
 	n                int
 	interval         time.Duration
 	stepLags         []time.Duration
+	unmeasured       int // steps whose weight before was not seen
 	applyToSucceeded []time.Duration
 	// The parts of applyToSucceeded: until the first step (the canary's
 	// rollout), the steps, and the promotion (the primary's rollout).
@@ -235,14 +235,20 @@ func (tl *timeline) report(n int, interval time.Duration, before, after sample) 
 	for _, c := range tl.canary {
 		r.applyToSucceeded = append(r.applyToSucceeded, c.succeeded.Sub(c.applied))
 		if len(c.steps) > 0 && !c.promoting.IsZero() {
-			r.toFirstStep = append(r.toFirstStep, c.steps[0].Sub(c.applied))
-			r.steps = append(r.steps, c.promoting.Sub(c.steps[0]))
+			r.toFirstStep = append(r.toFirstStep, c.steps[0].at.Sub(c.applied))
+			r.steps = append(r.steps, c.promoting.Sub(c.steps[0].at))
 			r.promoting = append(r.promoting, c.succeeded.Sub(c.promoting))
 		}
 		// The first step follows the canary's readiness; each later one is
-		// due an interval after the one before.
+		// due an interval after the one before. A watch may merge two
+		// updates into one: a weight seen without the one before it is no
+		// measure of a step.
 		for i := 1; i < len(c.steps); i++ {
-			r.stepLags = append(r.stepLags, c.steps[i].Sub(c.steps[i-1])-interval)
+			if c.steps[i].weight-c.steps[i-1].weight != stepWeight {
+				r.unmeasured++
+				continue
+			}
+			r.stepLags = append(r.stepLags, c.steps[i].at.Sub(c.steps[i-1].at)-interval)
 		}
 	}
 	for _, d := range [][]time.Duration{r.stepLags, r.applyToSucceeded, r.toFirstStep, r.steps, r.promoting} {
@@ -270,13 +276,13 @@ func (r report) totalRequests() int {
 func (r report) print(w io.Writer) {
 	secs := func(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
 	fmt.Fprintf(w, "\n%d canaries, interval %s, measured over %s\n", r.n, r.interval, secs(r.window))
-	fmt.Fprintf(w, "  step lag behind schedule  p50 %s  p99 %s  max %s  (%d steps)\n",
-		secs(quantile(r.stepLags, 0.5)), secs(quantile(r.stepLags, 0.99)), secs(quantile(r.stepLags, 1)), len(r.stepLags))
+	fmt.Fprintf(w, "  step lag behind schedule  p50 %s  p99 %s  max %s  (%d steps; %d not measured)\n",
+		secs(quantile(r.stepLags, 0.5)), secs(quantile(r.stepLags, 0.99)), secs(quantile(r.stepLags, 1)), len(r.stepLags), r.unmeasured)
 	fmt.Fprintf(w, "  apply to Succeeded        median %s  max %s\n",
 		secs(quantile(r.applyToSucceeded, 0.5)), secs(quantile(r.applyToSucceeded, 1)))
 	fmt.Fprintf(w, "    of which, medians       %s to the first step (the canary's rollout), %s of steps, %s promoting (the primary's rollout)\n",
 		secs(quantile(r.toFirstStep, 0.5)), secs(quantile(r.steps, 0.5)), secs(quantile(r.promoting, 0.5)))
-	fmt.Fprintf(w, "  shifter                   %.3f cores on average, peak RSS %.1f MiB\n",
+	fmt.Fprintf(w, "  shifter                   %.3f cores on average, peak RSS since it started %.1f MiB\n",
 		r.cpu.Seconds()/r.window.Seconds(), float64(r.peakRSS)/(1<<20))
 	names := slices.SortedFunc(maps.Keys(r.cpuBy), func(a, b string) int { return cmp.Compare(r.cpuBy[b], r.cpuBy[a]) })
 	var parts []string

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,8 @@ const (
 	requestsPerTick = 5
 	// parallel is how many creates or updates the command sends at once.
 	parallel = 32
+	// stepWeight is the canaries' sluice.dev/step-weight.
+	stepWeight = 20
 )
 
 var healthy = telemetry.Behaviour{Latency: 20 * time.Millisecond}
@@ -55,7 +58,8 @@ func newClient(env *cluster.Cluster) (client.Client, error) {
 func (b *bench) round(ctx context.Context, n int) (report, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.o.timeout)
 	defer cancel()
-	ns := fmt.Sprintf("load-%d", n)
+	b.rounds++
+	ns := fmt.Sprintf("load-%d-%d", b.rounds, n)
 	if err := b.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return report{}, err
 	}
@@ -64,6 +68,9 @@ func (b *bench) round(ctx context.Context, n int) (report, error) {
 		names[i] = fmt.Sprintf("app-%04d", i)
 		b.mesh.Set(ns, names[i]+"-canary", healthy)
 	}
+	// The canaries of this round get no traffic in the next: it would cost
+	// the next round's figures.
+	defer b.mesh.Clear()
 	tl, err := watchCanaries(ctx, b.env.AdminConfig(), ns)
 	if err != nil {
 		return report{}, err
@@ -122,7 +129,7 @@ func deployment(ns, name, image string, interval time.Duration) *appsv1.Deployme
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{
 			canary.AnnotationEnabled:    canary.EnabledValue,
-			canary.AnnotationStepWeight: "20",
+			canary.AnnotationStepWeight: strconv.Itoa(stepWeight),
 			canary.AnnotationMaxWeight:  "70",
 			canary.AnnotationThreshold:  "5",
 			canary.AnnotationInterval:   interval.String(),
@@ -197,9 +204,14 @@ type canaryTimes struct {
 	initialized bool
 	weight      int32
 	applied     time.Time
-	steps       []time.Time // when each non-zero weight was first seen
+	steps       []stepSeen // each non-zero weight, when first seen
 	promoting   time.Time
 	succeeded   time.Time
+}
+
+type stepSeen struct {
+	at     time.Time
+	weight int32
 }
 
 // timeline records, as the watch delivers them, when each Canary of a round
@@ -257,7 +269,7 @@ func (tl *timeline) observe(cr *canary.Canary, at time.Time) {
 	st := cr.Status
 	c.initialized = c.initialized || st.Phase != ""
 	if st.CanaryWeight != c.weight && st.CanaryWeight > 0 {
-		c.steps = append(c.steps, at)
+		c.steps = append(c.steps, stepSeen{at, st.CanaryWeight})
 	}
 	c.weight = st.CanaryWeight
 	if st.Phase == canary.PhasePromoting && c.promoting.IsZero() && !c.applied.IsZero() {

@@ -33,6 +33,7 @@ type bench struct {
 	shifter *sluice.Shifter
 	mesh    *telemetry.Exporter
 	client  client.Client
+	rounds  int
 }
 
 // run starts everything, runs one round per entry of o.canaries, and stops

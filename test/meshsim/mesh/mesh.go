@@ -124,7 +124,8 @@ func (m *Mesh) send(ctx context.Context, vs *istiov1.VirtualService) (Answer, er
 // full name or by the short name of a Service in its namespace.
 func (m *Mesh) virtualService(ctx context.Context, host string) (*istiov1.VirtualService, error) {
 	list := &istiov1.VirtualServiceList{}
-	if err := m.reader.List(ctx, list); err != nil {
+	// Read-only: every request reads the cache, which need not copy.
+	if err := m.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	for _, vs := range list.Items {
@@ -182,7 +183,7 @@ func (m *Mesh) workload(ctx context.Context, svc *corev1.Service) (*appsv1.Deplo
 		return nil, nil
 	}
 	list := &appsv1.DeploymentList{}
-	if err := m.reader.List(ctx, list, client.InNamespace(svc.Namespace)); err != nil {
+	if err := m.reader.List(ctx, list, client.InNamespace(svc.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	selector := labels.SelectorFromSet(svc.Spec.Selector)
@@ -252,7 +253,7 @@ func (m *Mesh) Generate(ctx context.Context, rps int) {
 		case <-tick.C:
 		}
 		list := &istiov1.VirtualServiceList{}
-		if err := m.reader.List(ctx, list); err != nil {
+		if err := m.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 			continue
 		}
 		// Spread rps over the ticks of a second, the remainder on the first.

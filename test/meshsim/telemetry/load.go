@@ -36,6 +36,13 @@ func (l *Load) Set(namespace, name string, b Behaviour) {
 	l.behave[workload{namespace, name}] = b
 }
 
+// Clear stops the requests to every workload.
+func (l *Load) Clear() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.behave)
+}
+
 // Run records perTick requests to each workload every tick until ctx ends.
 // Errors are spread evenly: of every 100 requests, ErrorRate*100 fail.
 func (l *Load) Run(ctx context.Context, tick time.Duration, perTick int) {
