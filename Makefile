@@ -45,7 +45,7 @@ LOAD_CANARIES ?= 1,10,1000
 load: tools
 	$(GO) run ./test/load --canaries $(LOAD_CANARIES)
 
-## demo: the Jenkins X canary lesson with sluice, on a local control plane (DEMO_INTERVAL, default 5s; DEMO_KEEP=0 tears down at the end)
+## demo: the Jenkins X canary lesson with sluice, on a local control plane (DEMO_INTERVAL, default 10s; DEMO_KEEP=0 tears down at the end)
 demo: tools
 	$(GO) run ./test/demo
 

@@ -56,14 +56,18 @@ func newCommand() *cobra.Command {
 			return run(ctx, o)
 		},
 	}
-	interval, err := time.ParseDuration(envOr("DEMO_INTERVAL", "5s"))
+	// The environment gives the flags' defaults, as make passes them; a bad
+	// value is reported when the command runs.
+	var envErrs []error
+	interval, err := time.ParseDuration(envOr("DEMO_INTERVAL", "10s"))
 	if err != nil {
-		interval = 5 * time.Second
+		envErrs = append(envErrs, fmt.Errorf("DEMO_INTERVAL=%q is not a duration; want one such as 10s or 30s", os.Getenv("DEMO_INTERVAL")))
 	}
 	keep, err := strconv.ParseBool(envOr("DEMO_KEEP", "true"))
 	if err != nil {
-		keep = true
+		envErrs = append(envErrs, fmt.Errorf("DEMO_KEEP=%q is not a boolean; want 1 or 0", os.Getenv("DEMO_KEEP")))
 	}
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error { return errors.Join(envErrs...) }
 	f := cmd.PersistentFlags()
 	f.DurationVar(&o.interval, "interval", interval, "sluice.dev/interval of the canary ($DEMO_INTERVAL)")
 	f.BoolVar(&o.keep, "keep", keep, "keep everything running at the end until Ctrl-C or `make demo-down` ($DEMO_KEEP)")
