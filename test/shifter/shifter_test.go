@@ -681,6 +681,8 @@ func TestNewRevisionDuringPromotion(t *testing.T) {
 	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "example.com/web:v3" || cr.Status.PrimaryRevision != cr.Status.CanaryRevision {
 		t.Errorf("primary runs %s, status %+v; want v3 promoted", img, cr.Status)
 	}
+	// The recorder writes events after the status: wait for the last one.
+	expectEvent(t, ns, "Promotion completed! Scaling down web-canary."+ns)
 	if n := countOf(canaryEvents(t, ns), "Promotion completed! Scaling down web-canary."+ns); n != 1 {
 		t.Errorf("%d promotions completed; want 1, of v3", n)
 	}
