@@ -17,8 +17,9 @@ import (
 // the Deployment back by itself for the objects it owns (an adopted
 // VirtualService, which it does not own, relies on the requeue).
 type writes struct {
-	mu   sync.Mutex
-	last map[writeKey]written
+	mu     sync.Mutex
+	last   map[writeKey]written
+	pruned time.Time
 }
 
 type writeKey struct {
@@ -51,10 +52,15 @@ func (w *writes) record(obj client.Object, created bool, now time.Time) {
 	if w.last == nil {
 		w.last = map[writeKey]written{}
 	}
-	for key, last := range w.last {
-		if now.Sub(last.at) > forgetAfter {
-			delete(w.last, key)
+	if now.Sub(w.pruned) > forgetAfter {
+		// Writes of objects never read again, a deleted one for instance,
+		// would stay for good; a sweep once in a while is enough.
+		for key, last := range w.last {
+			if now.Sub(last.at) > forgetAfter {
+				delete(w.last, key)
+			}
 		}
+		w.pruned = now
 	}
 	key := keyOf(obj)
 	if last, ok := w.last[key]; ok && !notOlder(obj.GetResourceVersion(), last.resourceVersion) {

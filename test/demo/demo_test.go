@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +47,7 @@ func TestDemo(t *testing.T) {
 	})
 
 	log := waitForLine(t, proc, "Everything keeps running")
-	descendants := descendantsOf(proc.Pid())
+	descendants := cluster.Descendants(proc.Pid())
 	if len(descendants) < 7 {
 		t.Errorf("the demo runs %d processes; want at least etcd, apiserver, controller manager, scheduler, kwok, Prometheus, webhook and shifter", len(descendants))
 	}
@@ -139,37 +138,6 @@ func waitForLine(t *testing.T, proc *cluster.Process, want string) string {
 		t.Fatalf("waiting for %q: %v\n%s", want, err, log)
 	}
 	return log
-}
-
-// descendantsOf lists the processes below pid.
-func descendantsOf(pid int) []int {
-	parent := map[int]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) > 1 {
-			parent[p], _ = strconv.Atoi(fields[1])
-		}
-	}
-	var out []int
-	for p := range parent {
-		for q := parent[p]; q > 1; q = parent[q] {
-			if q == pid {
-				out = append(out, p)
-				break
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // lookAround lists the commands the demo printed under "Look around".

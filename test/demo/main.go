@@ -21,12 +21,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-
-	"sluice.dev/sluice/pkg/canary"
 )
 
 func main() {
@@ -86,13 +82,6 @@ func envOr(key, fallback string) string {
 		return v
 	}
 	return fallback
-}
-
-func scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
-	_ = canary.AddToScheme(s)
-	return s
 }
 
 // run tells the story and, with o.keep, keeps everything running until ctx

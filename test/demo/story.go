@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/mesh"
 	"sluice.dev/sluice/test/sluice"
@@ -131,7 +132,11 @@ func (d *demo) start(ctx context.Context) error {
 	if d.shifter, err = sluice.StartShifter(env, d.o.dir, "shifter"); err != nil {
 		return err
 	}
-	if d.client, err = client.New(env.AdminConfig(), client.Options{Scheme: scheme()}); err != nil {
+	scheme, err := shift.NewScheme()
+	if err != nil {
+		return err
+	}
+	if d.client, err = client.New(env.AdminConfig(), client.Options{Scheme: scheme}); err != nil {
 		return err
 	}
 	d.cs, err = kubernetes.NewForConfig(env.AdminConfig())

@@ -17,12 +17,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/sluice"
 )
-
-// clockTicks is the unit of the CPU times in /proc/<pid>/stat (USER_HZ),
-// 100 on every Linux architecture Go supports.
-const clockTicks = 100
 
 // sample is what the command reads of the shifter, the API server and
 // Prometheus at one moment.
@@ -154,23 +151,8 @@ func countRequests(path string, offset int64) (map[string]int, int64, error) {
 
 // processUsage reads the CPU time and the peak resident set of a process.
 func processUsage(pid int) (cpu time.Duration, peakRSS int64, err error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	if cpu, err = cluster.CPUTime(pid); err != nil {
 		return 0, 0, err
-	}
-	// The fields after the command name, which is in parentheses: utime and
-	// stime are the 14th and 15th of the line, the 12th and 13th here.
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(fields) < 13 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	var ticks int64
-	for _, f := range fields[11:13] {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-		}
-		ticks += n
 	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -185,7 +167,7 @@ func processUsage(pid int) (cpu time.Duration, peakRSS int64, err error) {
 			peakRSS = kb * 1024
 		}
 	}
-	return time.Duration(ticks) * time.Second / clockTicks, peakRSS, nil
+	return cpu, peakRSS, nil
 }
 
 // prometheusQueries reads how many instant queries Prometheus has answered,

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
@@ -38,20 +37,10 @@ const (
 
 var healthy = telemetry.Behaviour{Latency: 20 * time.Millisecond}
 
-func scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, canary.AddToScheme} {
-		if err := add(s); err != nil {
-			panic(err) // the schemes of linked-in types always register
-		}
-	}
-	return s
-}
-
-func newClient(env *cluster.Cluster) (client.Client, error) {
+func newClient(env *cluster.Cluster, scheme *runtime.Scheme) (client.Client, error) {
 	cfg := env.AdminConfig()
 	cfg.QPS, cfg.Burst = 1000, 2000
-	return client.New(cfg, client.Options{Scheme: scheme()})
+	return client.New(cfg, client.Options{Scheme: scheme})
 }
 
 // round rolls n Deployments from v1 to v2 at once and measures it.
@@ -71,7 +60,7 @@ func (b *bench) round(ctx context.Context, n int) (report, error) {
 	// The canaries of this round get no traffic in the next: it would cost
 	// the next round's figures.
 	defer b.mesh.Clear()
-	tl, err := watchCanaries(ctx, b.env.AdminConfig(), ns)
+	tl, err := watchCanaries(ctx, b.env.AdminConfig(), b.client.Scheme(), ns)
 	if err != nil {
 		return report{}, err
 	}
@@ -224,8 +213,8 @@ type timeline struct {
 // watchCanaries follows the Canaries of ns through an informer, which lists
 // and watches again whenever the API server ends a watch, as it does with
 // watchers that fall behind under load.
-func watchCanaries(ctx context.Context, cfg *rest.Config, ns string) (*timeline, error) {
-	c, err := cache.New(cfg, cache.Options{Scheme: scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}}})
+func watchCanaries(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, ns string) (*timeline, error) {
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
 	"sluice.dev/sluice/test/sluice"
@@ -80,7 +81,11 @@ func run(ctx context.Context, o options) (reports []report, err error) {
 		return nil, err
 	}
 	stops = append(stops, func() error { shifter.Stop(); return nil })
-	c, err := newClient(env)
+	scheme, err := shift.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := newClient(env, scheme)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func TestUpStatusDown(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("state after up: ok=%v err=%v", ok, err)
 	}
-	children := descendants(pid)
+	children := cluster.Descendants(pid)
 	if len(children) < 6 {
 		t.Errorf("supervisor %d runs %d processes; want etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and prometheus", pid, len(children))
 	}
@@ -72,28 +72,6 @@ func TestUpStatusDown(t *testing.T) {
 	if out, err := run("status"); err == nil || !strings.Contains(out, "not running") {
 		t.Errorf("status after down: %v\n%s", err, out)
 	}
-}
-
-// descendants lists the processes whose parent is pid.
-func descendants(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var kids []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// Fields after the command name, which is in parentheses: state, ppid.
-		fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			kids = append(kids, child)
-		}
-	}
-	return kids
 }
 
 func alive(pid int) bool {

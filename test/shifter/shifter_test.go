@@ -20,13 +20,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
 	"sluice.dev/sluice/test/sluice"
@@ -145,11 +145,9 @@ func kubectlApply(t testing.TB, ns, yaml string) {
 
 func newClient(t testing.TB) client.Client {
 	t.Helper()
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{appsv1.AddToScheme, corev1.AddToScheme, canary.AddToScheme, istiov1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
+	scheme, err := shift.NewScheme()
+	if err != nil {
+		t.Fatal(err)
 	}
 	c, err := client.New(env.AdminConfig(), client.Options{Scheme: scheme})
 	if err != nil {
@@ -242,13 +240,7 @@ func shifterEvents(t *testing.T, ns, kind string) []string {
 }
 
 func TestHappyPathByKubectlApplyOnly(t *testing.T) {
-	setup(t)
-	ns := env.NewNamespace(t)
-	c := newClient(t)
-	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
-
-	kubectlApply(t, ns, manifest("example.com/web:v1"))
-	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	seen := weights(t, ns)
 
 	kubectlApply(t, ns, manifest("example.com/web:v2"))
@@ -297,13 +289,7 @@ func TestHappyPathByKubectlApplyOnly(t *testing.T) {
 }
 
 func TestRollbackOnFailingSuccessRate(t *testing.T) {
-	setup(t)
-	ns := env.NewNamespace(t)
-	c := newClient(t)
-	mesh.Set(ns, app+"-canary", telemetry.Behaviour{ErrorRate: 0.5, Latency: 20 * time.Millisecond})
-
-	kubectlApply(t, ns, manifest("example.com/web:v1"))
-	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	ns, c := initialized(t, manifest, telemetry.Behaviour{ErrorRate: 0.5, Latency: 20 * time.Millisecond})
 	kubectlApply(t, ns, manifest("example.com/web:v2"))
 	cr := waitPhase(t, c, ns, canary.PhaseFailed, 2*time.Minute)
 	if cr.Status.LastFailedRevision == "" || cr.Status.CanaryWeight != 0 {
@@ -335,6 +321,20 @@ func TestRollbackOnFailingSuccessRate(t *testing.T) {
 }
 
 // rolloutTo applies v1, waits until it is Initialized, then applies image.
+// initialized starts a test in a namespace of its own: the canary workload
+// answers as b, and the Deployment that yaml gives at v1 is applied, its
+// Canary Initialized.
+func initialized(t *testing.T, yaml func(image string) string, b telemetry.Behaviour) (string, client.Client) {
+	t.Helper()
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	mesh.Set(ns, app+"-canary", b)
+	kubectlApply(t, ns, yaml("example.com/web:v1"))
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	return ns, c
+}
+
 func rolloutTo(t *testing.T, c client.Client, ns, image string) {
 	t.Helper()
 	kubectlApply(t, ns, manifest("example.com/web:v1"))
@@ -400,14 +400,9 @@ func TestNewRevisionDuringAnalysisRestartsIt(t *testing.T) {
 }
 
 func TestApplyingThePrimaryAgainRevertsTheCanary(t *testing.T) {
-	setup(t)
-	ns := env.NewNamespace(t)
-	c := newClient(t)
 	// Failing checks hold the weight at 20 while the test scales and reverts;
 	// a high threshold keeps them from rolling the canary back meanwhile.
-	mesh.Set(ns, app+"-canary", telemetry.Behaviour{ErrorRate: 0.5})
-	kubectlApply(t, ns, patient("example.com/web:v1"))
-	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	ns, c := initialized(t, patient, telemetry.Behaviour{ErrorRate: 0.5})
 	kubectlApply(t, ns, patient("example.com/web:v2"))
 	waitStatus(t, c, ns, "canary at 20", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight == 20 })
 	// The canary follows the primary's replicas during the analysis.
@@ -568,12 +563,7 @@ spec:
 // and starts it again: the rollout continues at the weight it had, with no
 // step taken twice.
 func TestShifterRestartResumes(t *testing.T) {
-	setup(t)
-	ns := env.NewNamespace(t)
-	c := newClient(t)
-	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
-	kubectlApply(t, ns, manifest("example.com/web:v1"))
-	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	seen := weights(t, ns)
 	kubectlApply(t, ns, manifest("example.com/web:v2"))
 	waitStatus(t, c, ns, "weight 40", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight >= 40 })
@@ -601,12 +591,7 @@ func TestShifterRestartResumes(t *testing.T) {
 // (held by an admission policy that refuses VirtualService writes): each time
 // the new shifter finishes the job without repeating a step.
 func TestShifterRestartWhilePromotingAndFinalising(t *testing.T) {
-	setup(t)
-	ns := env.NewNamespace(t)
-	c := newClient(t)
-	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
-	kubectlApply(t, ns, manifest("example.com/web:v1"))
-	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	seen := weights(t, ns)
 	kubectlRun(t, "rollout", "pause", "-n", ns, "deployment/"+app)
 	kubectlApply(t, ns, manifest("example.com/web:v2"))
@@ -660,12 +645,7 @@ func TestShifterRestartWhilePromotingAndFinalising(t *testing.T) {
 // primary's rollout held by pausing it): the analysis restarts for v3, and v3
 // is what ends up promoted.
 func TestNewRevisionDuringPromotion(t *testing.T) {
-	setup(t)
-	ns := env.NewNamespace(t)
-	c := newClient(t)
-	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
-	kubectlApply(t, ns, manifest("example.com/web:v1"))
-	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	kubectlRun(t, "rollout", "pause", "-n", ns, "deployment/"+app)
 	kubectlApply(t, ns, manifest("example.com/web:v2"))
 	waitPhase(t, c, ns, canary.PhasePromoting, time.Minute)
@@ -854,12 +834,7 @@ func expectWeights(t *testing.T, seen func() []int32, what string) {
 // analysis: blind, sluice holds the weight and counts failed checks; when
 // Prometheus is back the canary goes on to promotion.
 func TestPrometheusOutageHoldsTheCanary(t *testing.T) {
-	setup(t)
-	ns := env.NewNamespace(t)
-	c := newClient(t)
-	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
-	kubectlApply(t, ns, patient("example.com/web:v1"))
-	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	ns, c := initialized(t, patient, telemetry.Behaviour{Latency: 20 * time.Millisecond})
 	seen := weights(t, ns)
 	kubectlApply(t, ns, patient("example.com/web:v2"))
 	cluster.Eventually(t, time.Minute, "weight 20", func(ctx context.Context) error {

@@ -65,7 +65,26 @@ type Webhook struct {
 	Port        int
 	MetricsPort int
 	bin         string
-	proc        *cluster.Process
+	running
+}
+
+// running is one of sluice's binaries while it runs as a local process.
+type running struct{ proc *cluster.Process }
+
+// Pid is the process ID of the running binary; 0 when it is stopped.
+func (r *running) Pid() int {
+	if r.proc == nil {
+		return 0
+	}
+	return r.proc.Pid()
+}
+
+// Stop stops the process.
+func (r *running) Stop() {
+	if r.proc != nil {
+		_ = r.proc.Stop(10 * time.Second)
+		r.proc = nil
+	}
 }
 
 // StartWebhook builds the webhook into dir, gives it a serving certificate,
@@ -124,22 +143,6 @@ func (w *Webhook) Start() error {
 	pool.AppendCertsFromPEM(w.CAPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	return waitReady(w.proc, client, fmt.Sprintf("https://127.0.0.1:%d/readyz", w.Port))
-}
-
-// Pid is the process ID of the running webhook; 0 when it is stopped.
-func (w *Webhook) Pid() int {
-	if w.proc == nil {
-		return 0
-	}
-	return w.proc.Pid()
-}
-
-// Stop stops the webhook process.
-func (w *Webhook) Stop() {
-	if w.proc != nil {
-		_ = w.proc.Stop(10 * time.Second)
-		w.proc = nil
-	}
 }
 
 // register installs the MutatingWebhookConfiguration from deploy/ with its
@@ -223,8 +226,8 @@ type Shifter struct {
 	ProbePort   int
 	args        []string
 	bin         string
-	proc        *cluster.Process
 	name        string
+	running
 }
 
 // StartShifter builds the shifter into dir, installs the Canary CRD and the
@@ -268,22 +271,6 @@ func (s *Shifter) Start() error {
 		return err
 	}
 	return waitReady(s.proc, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", s.ProbePort))
-}
-
-// Pid is the process ID of the running shifter; 0 when it is stopped.
-func (s *Shifter) Pid() int {
-	if s.proc == nil {
-		return 0
-	}
-	return s.proc.Pid()
-}
-
-// Stop stops the shifter process.
-func (s *Shifter) Stop() {
-	if s.proc != nil {
-		_ = s.proc.Stop(10 * time.Second)
-		s.proc = nil
-	}
 }
 
 // Events lists the shifter's events about the object of kind named name in
