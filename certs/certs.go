@@ -1,6 +1,6 @@
-// Package certs makes the X.509 material sluice needs outside a cluster that
-// manages certificates for it: a CA, serving certificates for the webhook and
-// the local API server, and client certificates for test identities.
+// Package certs makes the X.509 material sluice needs: CAs, serving
+// certificates for the webhook and the local API server, and client
+// certificates for test identities.
 package certs
 
 import (
@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -43,12 +44,23 @@ type Request struct {
 	Client bool
 	// Validity defaults to one year.
 	Validity time.Duration
+	// Now is the time of issue; time.Now when zero.
+	Now time.Time
 }
 
 const defaultValidity = 365 * 24 * time.Hour
 
+// clockSkew backdates every certificate, so that a peer whose clock is a
+// little behind accepts it at once.
+const clockSkew = time.Hour
+
 // NewCA creates a self-signed CA valid for ten years.
 func NewCA(commonName string) (*CA, error) {
+	return NewCAAt(commonName, time.Now(), 10*defaultValidity)
+}
+
+// NewCAAt creates a self-signed CA valid for validity from now.
+func NewCAAt(commonName string, now time.Time, validity time.Duration) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate CA key: %w", err)
@@ -57,12 +69,11 @@ func NewCA(commonName string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: commonName},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(10 * defaultValidity),
+		NotBefore:             now.Add(-clockSkew),
+		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -96,7 +107,8 @@ func NewSigningKey() (privatePEM, publicPEM []byte, err error) {
 	return privatePEM, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }
 
-// Issue signs a new certificate for req with a fresh key.
+// Issue signs a new certificate for req with a fresh key. It never outlives
+// the CA.
 func (ca *CA) Issue(req Request) (KeyPair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -110,14 +122,20 @@ func (ca *CA) Issue(req Request) (KeyPair, error) {
 	if validity == 0 {
 		validity = defaultValidity
 	}
-	now := time.Now()
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: req.CommonName, Organization: req.Organizations},
-		NotBefore:    now.Add(-time.Hour),
+		NotBefore:    now.Add(-clockSkew),
 		NotAfter:     now.Add(validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
+		tmpl.NotAfter = ca.Cert.NotAfter
 	}
 	if req.Client {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
@@ -162,27 +180,45 @@ func LoadCA(certFile, keyFile string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read CA key: %w", err)
 	}
-	certBlock, _ := pem.Decode(certPEM)
-	if certBlock == nil || certBlock.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block", certFile)
-	}
-	cert, err := x509.ParseCertificate(certBlock.Bytes)
+	ca, err := ParseCA(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", certFile, err)
+		return nil, fmt.Errorf("%s, %s: %w", certFile, keyFile, err)
+	}
+	return ca, nil
+}
+
+// ParseCA reads a CA from its PEM-encoded certificate and PKCS #8 key.
+func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
+	cert, err := ParseCert(certPEM)
+	if err != nil {
+		return nil, err
 	}
 	keyBlock, _ := pem.Decode(keyPEM)
 	if keyBlock == nil {
-		return nil, fmt.Errorf("%s: no PEM key block", keyFile)
+		return nil, errors.New("no PEM key block")
 	}
 	key, err := x509.ParsePKCS8PrivateKey(keyBlock.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", keyFile, err)
+		return nil, fmt.Errorf("parse key: %w", err)
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("%s: key of type %T cannot sign", keyFile, key)
+		return nil, fmt.Errorf("key of type %T cannot sign", key)
 	}
 	return &CA{Cert: cert, Key: signer}, nil
+}
+
+// ParseCert reads the first certificate of a PEM block list.
+func ParseCert(certPEM []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("no PEM CERTIFICATE block")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate: %w", err)
+	}
+	return cert, nil
 }
 
 // WriteFiles writes the pair as dir/name.crt and dir/name.key (mode 0600).

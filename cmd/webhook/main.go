@@ -4,9 +4,14 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -22,6 +27,8 @@ func main() {
 func newCommand() *cobra.Command {
 	opts := mutate.ServerOptions{}
 	zapOpts := zap.Options{}
+	var kubeconfig, secret string
+	certs := mutate.CertificateOptions{}
 	cmd := &cobra.Command{
 		Use:   "webhook",
 		Short: "sluice's mutating admission webhook for Deployments",
@@ -34,13 +41,28 @@ from which the shifter runs it as a canary. It writes nothing to the API server.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Log = zap.New(zap.UseFlagOptions(&zapOpts)).WithName("webhook")
 			ctrl.SetLogger(opts.Log)
+			if secret != "" {
+				if err := selfManaged(&certs, kubeconfig, secret); err != nil {
+					return err
+				}
+				opts.Certificates = &certs
+			}
 			return mutate.Serve(ctrl.SetupSignalHandler(), opts)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.BindAddress, "webhook-bind-address", ":9443", "host:port of the HTTPS webhook server")
 	f.StringVar(&opts.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs",
-		"folder with the serving certificate tls.crt and key tls.key; reloaded when they change")
+		"folder with the serving certificate tls.crt and key tls.key, reloaded when they change; unused with --cert-secret")
+	f.StringVar(&secret, "cert-secret", "",
+		"namespace/name of a Secret in which the webhook keeps its own CA and serving certificate, rotating them and the CA bundle of --webhook-configuration")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file, for --cert-secret; empty: the in-cluster service account")
+	f.StringVar(&certs.WebhookConfiguration, "webhook-configuration", "sluice", "MutatingWebhookConfiguration whose CA bundle --cert-secret keeps")
+	f.StringArrayVar(&certs.Policy.Hosts, "cert-host", nil, "DNS name or IP address the self-managed serving certificate covers; repeat for several")
+	f.DurationVar(&certs.Policy.CAValidity, "ca-validity", 5*365*24*time.Hour, "lifetime of a self-managed CA; a new one is phased in when a third is left")
+	f.DurationVar(&certs.Policy.CertValidity, "cert-validity", 365*24*time.Hour, "lifetime of a self-managed serving certificate; renewed when a third is left")
+	f.DurationVar(&certs.Policy.Overlap, "ca-overlap", 10*time.Minute,
+		"how long a new CA is trusted before it signs, and a retired one after: longer than the API server and every replica take to see a change")
 	f.StringVar(&opts.MetricsBindAddress, "metrics-bind-address", ":8080", `host:port of the Prometheus /metrics endpoint; "0" disables it`)
 	f.StringArrayVar(&opts.ShifterIdentities, "shifter-identity", []string{"system:serviceaccount:sluice-system:sluice"},
 		"user name of the shifter, whose updates (promotions) pass unchanged; repeat for several")
@@ -48,4 +70,22 @@ from which the shifter runs it as a canary. It writes nothing to the API server.
 	zapOpts.BindFlags(goFlags)
 	f.AddGoFlagSet(goFlags)
 	return cmd
+}
+
+// selfManaged completes c for --cert-secret.
+func selfManaged(c *mutate.CertificateOptions, kubeconfig, secret string) error {
+	ns, name, ok := strings.Cut(secret, "/")
+	if !ok || ns == "" || name == "" {
+		return fmt.Errorf("--cert-secret %q: want namespace/name", secret)
+	}
+	c.Secret = types.NamespacedName{Namespace: ns, Name: name}
+	if err := c.Policy.Validate(); err != nil {
+		return err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	c.Config = cfg
+	return nil
 }
