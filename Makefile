@@ -8,7 +8,7 @@ GO       ?= go
 TEST_FLAGS ?= -count=1 -timeout 30m
 FUZZTIME ?= 60s
 
-.PHONY: all build tools generate test unit bench load demo demo-down fuzz lint clean
+.PHONY: all build tools generate manifests test unit bench load demo demo-down fuzz lint clean
 
 all: lint build test
 
@@ -20,11 +20,15 @@ build:
 tools:
 	test/tools/install.sh
 
-## generate: the Canary CRD (deploy/crd) and deep-copy functions from pkg/canary
+## generate: the Canary CRD (deploy/chart/crds) and deep-copy functions from pkg/canary
 ## (a percentage as a JSON number is why floats are allowed; test/generate checks they are fresh)
 generate: tools
 	$$(test/tools/install.sh --print-bin-dir)/controller-gen object paths=./pkg/canary/... \
-		crd:crdVersions=v1,allowDangerousTypes=true output:crd:dir=deploy/crd
+		crd:crdVersions=v1,allowDangerousTypes=true output:crd:dir=deploy/chart/crds
+
+## manifests: deploy/install.yaml, rendered from the chart (test/generate checks it is fresh)
+manifests: tools
+	deploy/render.sh >deploy/install.yaml
 
 ## test: unit and integration tests against the local control plane
 test: tools

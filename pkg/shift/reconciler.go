@@ -355,18 +355,13 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 }
 
 func (r *Reconciler) setWeight(ctx context.Context, vs *istiov1.VirtualService, name string, weight int32) error {
-	ops := weightPatch(vs, name, weight)
-	if len(ops) == 0 {
-		return nil
-	}
-	raw, err := json.Marshal(ops)
-	if err != nil {
+	before := vs.ResourceVersion
+	if err := patchWeight(ctx, r.Client, vs, name, weight); err != nil {
 		return err
 	}
-	if err := r.Client.Patch(ctx, vs, client.RawPatch(types.JSONPatchType, raw)); err != nil {
-		return fmt.Errorf("set canary weight %d on VirtualService %s/%s: %w", weight, vs.Namespace, vs.Name, err)
+	if vs.ResourceVersion != before {
+		r.wrote(vs)
 	}
-	r.wrote(vs)
 	return nil
 }
 
@@ -409,18 +404,14 @@ func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w 
 func (r *Reconciler) release(ctx context.Context, dep *appsv1.Deployment) error {
 	named := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: dep.Namespace, Name: name} }
 	// The routes first: sluice's own VirtualService, or one it adopted.
-	vsName := dep.Name
-	if s, _ := canary.ParseSettings(dep.Annotations); s.VirtualService != "" {
-		vsName = s.VirtualService
+	vs, err := managedRoutes(ctx, r.Client, dep)
+	if err != nil {
+		return err
 	}
-	vs := &istiov1.VirtualService{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: vsName}, vs)
-	if err == nil && (metav1.IsControlledBy(vs, dep) || vsName != dep.Name) {
+	if vs != nil {
 		if err := r.setWeight(ctx, vs, dep.Name, 0); err != nil {
 			return err
 		}
-	} else if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("get VirtualService %s/%s: %w", dep.Namespace, vsName, err)
 	}
 	for _, obj := range []client.Object{
 		&istiov1.VirtualService{ObjectMeta: named(dep.Name)},

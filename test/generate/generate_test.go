@@ -1,5 +1,5 @@
 // Package generate_test checks that the generated files in the repository are
-// what make generate would write now.
+// what make generate and make manifests would write now.
 package generate_test
 
 import (
@@ -25,7 +25,7 @@ func TestGeneratedFilesAreFresh(t *testing.T) {
 	}
 	for generated, committed := range map[string]string{
 		"zz_generated.deepcopy.go": "pkg/canary/zz_generated.deepcopy.go",
-		"sluice.dev_canaries.yaml": "deploy/crd/sluice.dev_canaries.yaml",
+		"sluice.dev_canaries.yaml": "deploy/chart/crds/sluice.dev_canaries.yaml",
 	} {
 		want, err := os.ReadFile(filepath.Join(out, generated))
 		if err != nil {
@@ -38,5 +38,19 @@ func TestGeneratedFilesAreFresh(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s is stale: run make generate", committed)
 		}
+	}
+}
+
+func TestInstallManifestIsFresh(t *testing.T) {
+	want, err := exec.Command(sluice.RepoPath("deploy/render.sh")).Output()
+	if err != nil {
+		t.Fatalf("deploy/render.sh: %v", err)
+	}
+	got, err := os.ReadFile(sluice.RepoPath("deploy/install.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("deploy/install.yaml is stale: run make manifests")
 	}
 }

@@ -9,7 +9,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +30,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
@@ -119,11 +124,7 @@ func StartWebhook(env *cluster.Cluster, dir string) (*Webhook, error) {
 	if err := w.register(env); err != nil {
 		return w, err
 	}
-	out, err := env.Kubectl(context.Background(), "apply", "-f", RepoPath("deploy/webhook/validatingadmissionpolicy.yaml")).CombinedOutput()
-	if err != nil {
-		return w, fmt.Errorf("install the ValidatingAdmissionPolicy: %v\n%s", err, out)
-	}
-	return w, nil
+	return w, Install(env, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 }
 
 // Start starts the webhook process (again) and waits until it is ready.
@@ -145,15 +146,15 @@ func (w *Webhook) Start() error {
 	return waitReady(w.proc, client, fmt.Sprintf("https://127.0.0.1:%d/readyz", w.Port))
 }
 
-// register installs the MutatingWebhookConfiguration from deploy/ with its
-// clientConfig pointed at this process, every rule kept as shipped.
+// register installs the MutatingWebhookConfiguration of deploy/install.yaml
+// with its clientConfig pointed at this process, every rule kept as shipped.
 func (w *Webhook) register(env *cluster.Cluster) error {
-	raw, err := os.ReadFile(RepoPath("deploy/webhook/mutatingwebhookconfiguration.yaml"))
+	objs, err := Manifest("MutatingWebhookConfiguration")
 	if err != nil {
 		return err
 	}
 	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096).Decode(cfg); err != nil {
+	if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, cfg); err != nil {
 		return fmt.Errorf("decode the MutatingWebhookConfiguration: %w", err)
 	}
 	url := fmt.Sprintf("https://127.0.0.1:%d/mutate-apps-v1-deployment", w.Port)
@@ -176,6 +177,59 @@ func (w *Webhook) register(env *cluster.Cluster) error {
 		return err
 	} else if err != nil {
 		return err
+	}
+	return nil
+}
+
+// RBACKinds are the kinds of sluice's identity and its rights.
+var RBACKinds = []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+// Manifest returns the objects of deploy/install.yaml of the given kinds, in
+// the order the file has them.
+func Manifest(kinds ...string) ([]*unstructured.Unstructured, error) {
+	raw, err := os.ReadFile(RepoPath("deploy/install.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var objs []*unstructured.Unstructured
+	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("decode deploy/install.yaml: %w", err)
+		}
+		if obj.Object != nil && slices.Contains(kinds, obj.GetKind()) {
+			objs = append(objs, obj)
+		}
+	}
+	if len(objs) == 0 {
+		return nil, fmt.Errorf("deploy/install.yaml has no %s", strings.Join(kinds, ", "))
+	}
+	return objs, nil
+}
+
+// Install applies the objects of deploy/install.yaml of the given kinds, as
+// the cluster's admin.
+func Install(env *cluster.Cluster, kinds ...string) error {
+	objs, err := Manifest(kinds...)
+	if err != nil {
+		return err
+	}
+	var stream bytes.Buffer
+	for _, o := range objs {
+		raw, err := json.Marshal(o)
+		if err != nil {
+			return err
+		}
+		stream.Write(raw)
+		stream.WriteByte('\n')
+	}
+	cmd := env.Kubectl(context.Background(), "apply", "-f", "-")
+	cmd.Stdin = &stream
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("install %s from deploy/install.yaml: %v\n%s", strings.Join(kinds, ", "), err, out)
 	}
 	return nil
 }
@@ -231,7 +285,7 @@ type Shifter struct {
 }
 
 // StartShifter builds the shifter into dir, installs the Canary CRD and the
-// shifter's RBAC from deploy/, and starts it as the shifter's identity, with
+// RBAC of deploy/install.yaml, and starts it as the shifter's identity, with
 // extra flags appended.
 func StartShifter(env *cluster.Cluster, dir, name string, extra ...string) (*Shifter, error) {
 	s := &Shifter{Dir: dir, name: name}
@@ -239,11 +293,8 @@ func StartShifter(env *cluster.Cluster, dir, name string, extra ...string) (*Shi
 	if s.bin, err = Build(dir, "cmd/shifter"); err != nil {
 		return nil, err
 	}
-	for _, f := range []string{"deploy/crd/sluice.dev_canaries.yaml", "deploy/rbac/shifter.yaml"} {
-		out, err := env.Kubectl(context.Background(), "apply", "-f", RepoPath(f)).CombinedOutput()
-		if err != nil {
-			return nil, fmt.Errorf("install %s: %v\n%s", f, err, out)
-		}
+	if err := Install(env, append([]string{"CustomResourceDefinition"}, RBACKinds...)...); err != nil {
+		return nil, err
 	}
 	kubeconfig, err := env.KubeconfigFor(ShifterUser, "system:serviceaccounts", "system:serviceaccounts:sluice-system")
 	if err != nil {

@@ -359,10 +359,12 @@ func promoteAsShifter(t *testing.T, dep *appsv1.Deployment) {
 	}
 }
 
-// grantShifter installs the shifter's RBAC as deploy/ ships it.
+// grantShifter installs the shifter's RBAC as deploy/install.yaml ships it.
 func grantShifter(t *testing.T) {
 	t.Helper()
-	kubectl(t, "", "apply", "-f", sluice.RepoPath("deploy/rbac/shifter.yaml"))
+	if err := sluice.Install(env, sluice.RBACKinds...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func chartPath() string {
