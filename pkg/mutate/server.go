@@ -17,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"sluice.dev/sluice/pkg/canary"
 )
 
 // ServerOptions configure Serve.
@@ -29,11 +31,17 @@ type ServerOptions struct {
 	MetricsBindAddress string
 	// ShifterIdentities are the user names whose updates pass unchanged.
 	ShifterIdentities []string
-	Log               logr.Logger
+	// Defaults are the installation's defaults of the settings, the same as
+	// the shifter's. Serve refuses invalid ones, the zero value among them.
+	Defaults canary.Defaults
+	Log      logr.Logger
 }
 
 // Serve runs the webhook server and the metrics endpoint until ctx ends.
 func Serve(ctx context.Context, opts ServerOptions) error {
+	if err := opts.Defaults.Validate(); err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
 	host, portText, err := net.SplitHostPort(opts.BindAddress)
 	if err != nil {
 		return fmt.Errorf("webhook bind address %q: %w", opts.BindAddress, err)
@@ -55,7 +63,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 			c.NextProtos = []string{"http/1.1"}
 		}},
 	})
-	handler := NewHandler(opts.ShifterIdentities, NewMetrics(ctrlmetrics.Registry), opts.Log)
+	handler := NewHandler(opts.ShifterIdentities, opts.Defaults, NewMetrics(ctrlmetrics.Registry), opts.Log)
 	srv.Register(Path, &webhook.Admission{Handler: handler, RecoverPanic: ptr.To(true)})
 	// healthz.Handler serves "" (all checks) and "/<check>" below its path.
 	srv.Register("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
