@@ -21,6 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"sluice.dev/sluice/pkg/analysis"
+	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/shift"
 )
 
@@ -36,6 +37,7 @@ type options struct {
 	workers, burst                                                     int
 	qps                                                                float32
 	batchDelay                                                         time.Duration
+	defaults                                                           canary.Defaults
 }
 
 func newCommand() *cobra.Command {
@@ -47,6 +49,9 @@ func newCommand() *cobra.Command {
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(*cobra.Command, []string) error {
+			if err := o.defaults.Validate(); err != nil {
+				return err
+			}
 			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)).WithName("shifter"))
 			return run(o)
 		},
@@ -66,6 +71,7 @@ func newCommand() *cobra.Command {
 	f.IntVar(&o.burst, "kube-api-burst", 1000, "requests to the API server in a burst")
 	f.DurationVar(&o.batchDelay, "analysis-batch-delay", 250*time.Millisecond,
 		"how long the first due check waits for others, so that they share one Prometheus query per metric")
+	o.defaults.AddFlags(f)
 	goFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
 	zapOpts.BindFlags(goFlags)
 	f.AddGoFlagSet(goFlags)
@@ -116,6 +122,7 @@ func run(o options) error {
 		Events:    events,
 		Checker:   analysis.NewBatcher(analyzer, o.batchDelay, 30*time.Second),
 		Metrics:   shift.NewMetrics(ctrlmetrics.Registry),
+		Defaults:  o.defaults,
 	}
 	if err := r.SetupWithManager(mgr, o.workers); err != nil {
 		return err

@@ -39,6 +39,9 @@ from which the shifter runs it as a canary. It writes nothing to the API server.
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.Defaults.Validate(); err != nil {
+				return err
+			}
 			opts.Log = zap.New(zap.UseFlagOptions(&zapOpts)).WithName("webhook")
 			ctrl.SetLogger(opts.Log)
 			if secret != "" {
@@ -66,6 +69,7 @@ from which the shifter runs it as a canary. It writes nothing to the API server.
 	f.StringVar(&opts.MetricsBindAddress, "metrics-bind-address", ":8080", `host:port of the Prometheus /metrics endpoint; "0" disables it`)
 	f.StringArrayVar(&opts.ShifterIdentities, "shifter-identity", []string{"system:serviceaccount:sluice-system:sluice"},
 		"user name of the shifter, whose updates (promotions) pass unchanged; repeat for several")
+	opts.Defaults.AddFlags(f)
 	goFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
 	zapOpts.BindFlags(goFlags)
 	f.AddGoFlagSet(goFlags)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -42,18 +43,114 @@ type Settings struct {
 	VirtualService string `json:"virtualService,omitempty"`
 }
 
-// Defaults are the settings of a Deployment that sets none.
-func Defaults() Settings {
-	return Settings{
-		StepWeights:        stepsOf(10, 50),
+// Defaults are the values of the settings that a Deployment's annotations
+// leave out. An installation's operator sets them with the --default-* flags
+// of the webhook and the shifter; the two must get the same ones, or the
+// webhook would accept settings that the shifter then runs differently.
+// They are configuration, not an API type: no deep-copy functions.
+// +kubebuilder:object:generate=false
+type Defaults struct {
+	// StepWeight is the default of AnnotationStepWeight.
+	StepWeight int32
+	// MaxWeight is the default of AnnotationMaxWeight.
+	MaxWeight int32
+	// Threshold is the default of AnnotationThreshold.
+	Threshold int32
+	// Interval is the default of AnnotationInterval.
+	Interval time.Duration
+	// MaxRequestDuration is the default of AnnotationMaxRequestDuration.
+	MaxRequestDuration time.Duration
+	// AnalysisWindow is the default of AnnotationAnalysisWindow.
+	AnalysisWindow time.Duration
+	// ProgressDeadline is the default of AnnotationProgressDeadline.
+	ProgressDeadline time.Duration
+	// MinSuccessRate is the default of AnnotationMinSuccessRate, in percent.
+	MinSuccessRate float64
+}
+
+// BuiltinDefaults are the defaults of an installation that sets none.
+func BuiltinDefaults() Defaults {
+	return Defaults{
+		StepWeight:         10,
 		MaxWeight:          50,
-		Interval:           duration(time.Minute),
 		Threshold:          5,
+		Interval:           time.Minute,
+		MaxRequestDuration: 500 * time.Millisecond,
+		AnalysisWindow:     time.Minute,
+		ProgressDeadline:   10 * time.Minute,
 		MinSuccessRate:     99,
-		MaxRequestDuration: duration(500 * time.Millisecond),
-		AnalysisWindow:     duration(time.Minute),
-		ProgressDeadline:   duration(10 * time.Minute),
 	}
+}
+
+// Settings are the settings of a Deployment that sets none.
+func (d Defaults) Settings() Settings {
+	return Settings{
+		StepWeights:        stepsOf(d.StepWeight, d.MaxWeight),
+		MaxWeight:          d.MaxWeight,
+		Interval:           duration(d.Interval),
+		Threshold:          d.Threshold,
+		MinSuccessRate:     d.MinSuccessRate,
+		MaxRequestDuration: duration(d.MaxRequestDuration),
+		AnalysisWindow:     duration(d.AnalysisWindow),
+		ProgressDeadline:   duration(d.ProgressDeadline),
+	}
+}
+
+// Validate checks d by the rules of the annotations it stands in for, so
+// that no installation defaults a Deployment to a value the webhook would
+// refuse in an annotation. The error names each invalid value by its flag.
+func (d Defaults) Validate() error {
+	// The parser holds the rules: d is checked as the annotations that would
+	// set the same values. They set every defaulted setting, so the defaults
+	// the parser falls back on play no part.
+	_, problems := BuiltinDefaults().Parse(d.annotations())
+	if len(problems) == 0 {
+		return nil
+	}
+	for i, problem := range problems {
+		// Each problem starts with "<annotation>: ".
+		key, rest, _ := strings.Cut(problem, ": ")
+		problems[i] = "--" + flagName(key) + ": " + rest
+	}
+	return fmt.Errorf("invalid defaults: %s", strings.Join(problems, "; "))
+}
+
+// annotations are the annotations that set what d defaults.
+func (d Defaults) annotations() map[string]string {
+	return map[string]string{
+		AnnotationStepWeight:         strconv.FormatInt(int64(d.StepWeight), 10),
+		AnnotationMaxWeight:          strconv.FormatInt(int64(d.MaxWeight), 10),
+		AnnotationThreshold:          strconv.FormatInt(int64(d.Threshold), 10),
+		AnnotationInterval:           d.Interval.String(),
+		AnnotationMaxRequestDuration: d.MaxRequestDuration.String(),
+		AnnotationAnalysisWindow:     d.AnalysisWindow.String(),
+		AnnotationProgressDeadline:   d.ProgressDeadline.String(),
+		AnnotationMinSuccessRate:     strconv.FormatFloat(d.MinSuccessRate, 'g', -1, 64),
+	}
+}
+
+// AddFlags registers a --default-<setting> flag for each field of d on fs,
+// with the built-in value as the flag's default.
+func (d *Defaults) AddFlags(fs *pflag.FlagSet) {
+	b := BuiltinDefaults()
+	fs.Int32Var(&d.StepWeight, flagName(AnnotationStepWeight), b.StepWeight, flagUsage(AnnotationStepWeight))
+	fs.Int32Var(&d.MaxWeight, flagName(AnnotationMaxWeight), b.MaxWeight, flagUsage(AnnotationMaxWeight))
+	fs.DurationVar(&d.Interval, flagName(AnnotationInterval), b.Interval, flagUsage(AnnotationInterval))
+	fs.Int32Var(&d.Threshold, flagName(AnnotationThreshold), b.Threshold, flagUsage(AnnotationThreshold))
+	fs.Float64Var(&d.MinSuccessRate, flagName(AnnotationMinSuccessRate), b.MinSuccessRate, flagUsage(AnnotationMinSuccessRate))
+	fs.DurationVar(&d.MaxRequestDuration, flagName(AnnotationMaxRequestDuration), b.MaxRequestDuration, flagUsage(AnnotationMaxRequestDuration))
+	fs.DurationVar(&d.AnalysisWindow, flagName(AnnotationAnalysisWindow), b.AnalysisWindow, flagUsage(AnnotationAnalysisWindow))
+	fs.DurationVar(&d.ProgressDeadline, flagName(AnnotationProgressDeadline), b.ProgressDeadline, flagUsage(AnnotationProgressDeadline))
+}
+
+// flagName is the name of the flag that sets the default of an annotation:
+// default-step-weight for sluice.dev/step-weight.
+func flagName(annotation string) string {
+	return "default-" + strings.TrimPrefix(annotation, Prefix)
+}
+
+func flagUsage(annotation string) string {
+	return fmt.Sprintf("default of the %s annotation", annotation)
 }
 
 func duration(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} }
@@ -70,13 +167,14 @@ func stepsOf(step, maxWeight int32) []int32 {
 	}
 }
 
-// ParseSettings reads the settings from a Deployment's annotations. It returns
-// one message per problem, naming the annotation, its value and what is
-// allowed; the settings are valid only if there are none.
-func ParseSettings(annotations map[string]string) (Settings, []string) {
-	s := Defaults()
+// Parse reads the settings from a Deployment's annotations, with d for the
+// ones they leave out; d must be valid (see Validate). It returns one message
+// per problem, naming the annotation, its value and what is allowed; the
+// settings are valid only if there are none.
+func (d Defaults) Parse(annotations map[string]string) (Settings, []string) {
+	s := d.Settings()
 	p := parser{annotations: annotations}
-	step := p.integer(AnnotationStepWeight, 10, 1, 100)
+	step := p.integer(AnnotationStepWeight, d.StepWeight, 1, 100)
 	known := len(p.problems)
 	s.MaxWeight = p.integer(AnnotationMaxWeight, s.MaxWeight, 1, 100)
 	maxWeightValid := len(p.problems) == known

@@ -1,12 +1,15 @@
 package canary
 
 import (
+	"maps"
+	"math"
 	"reflect"
 	"regexp"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -20,14 +23,14 @@ const knownList = "sluice.dev/canary, sluice.dev/step-weight, sluice.dev/step-we
 
 func checkProblems(t *testing.T, annotations map[string]string, want []string) Settings {
 	t.Helper()
-	got, problems := ParseSettings(annotations)
+	got, problems := BuiltinDefaults().Parse(annotations)
 	if !slices.Equal(problems, want) {
-		t.Errorf("ParseSettings(%q) problems:\n got  %q\n want %q", annotations, problems, want)
+		t.Errorf("Parse(%q) problems:\n got  %q\n want %q", annotations, problems, want)
 	}
 	return got
 }
 
-func TestParseSettingsProblems(t *testing.T) {
+func TestParseProblems(t *testing.T) {
 	tests := []struct {
 		name        string
 		annotations map[string]string
@@ -244,7 +247,7 @@ func TestParseSettingsProblems(t *testing.T) {
 	}
 }
 
-func TestParseSettingsUnknownAnnotation(t *testing.T) {
+func TestParseUnknownAnnotation(t *testing.T) {
 	tests := []struct {
 		name        string
 		annotations map[string]string
@@ -277,7 +280,7 @@ func TestParseSettingsUnknownAnnotation(t *testing.T) {
 	}
 }
 
-func TestParseSettingsSeveralProblems(t *testing.T) {
+func TestParseSeveralProblems(t *testing.T) {
 	tests := []struct {
 		name        string
 		annotations map[string]string
@@ -359,7 +362,7 @@ func TestParseSettingsSeveralProblems(t *testing.T) {
 	}
 }
 
-func TestDefaults(t *testing.T) {
+func TestBuiltinDefaults(t *testing.T) {
 	want := Settings{
 		StepWeights:        []int32{10, 20, 30, 40, 50},
 		MaxWeight:          50,
@@ -370,20 +373,20 @@ func TestDefaults(t *testing.T) {
 		AnalysisWindow:     metav1.Duration{Duration: time.Minute},
 		ProgressDeadline:   metav1.Duration{Duration: 10 * time.Minute},
 	}
-	if got := Defaults(); !reflect.DeepEqual(got, want) {
-		t.Errorf("Defaults() = %+v, want %+v", got, want)
+	if got := BuiltinDefaults().Settings(); !reflect.DeepEqual(got, want) {
+		t.Errorf("BuiltinDefaults().Settings() = %+v, want %+v", got, want)
 	}
 	for _, annotations := range []map[string]string{nil, {}, {"sluice.dev/canary": "enabled"}} {
 		got := checkProblems(t, annotations, nil)
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("ParseSettings(%q) = %+v, want %+v", annotations, got, want)
+			t.Errorf("Parse(%q) = %+v, want %+v", annotations, got, want)
 		}
 	}
 }
 
-func TestParseSettingsValid(t *testing.T) {
+func TestParseValid(t *testing.T) {
 	with := func(change func(*Settings)) Settings {
-		s := Defaults()
+		s := BuiltinDefaults().Settings()
 		change(&s)
 		return s
 	}
@@ -392,7 +395,7 @@ func TestParseSettingsValid(t *testing.T) {
 		annotations map[string]string
 		want        Settings
 	}{
-		{"no annotations", nil, Defaults()},
+		{"no annotations", nil, BuiltinDefaults().Settings()},
 		{"classic lesson step 20 max 70",
 			map[string]string{"sluice.dev/step-weight": "20", "sluice.dev/max-weight": "70"},
 			with(func(s *Settings) { s.StepWeights = []int32{20, 40, 60, 80}; s.MaxWeight = 70 })},
@@ -516,10 +519,10 @@ func TestParseSettingsValid(t *testing.T) {
 			with(func(s *Settings) { s.VirtualService = "my-app.v1" })},
 		{"canary enabled",
 			map[string]string{"sluice.dev/canary": "enabled"},
-			Defaults()},
+			BuiltinDefaults().Settings()},
 		{"canary disabled",
 			map[string]string{"sluice.dev/canary": "disabled"},
-			Defaults()},
+			BuiltinDefaults().Settings()},
 		{"everything at once",
 			map[string]string{
 				"sluice.dev/canary":               "enabled",
@@ -560,15 +563,15 @@ func TestParseSettingsValid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := checkProblems(t, tt.annotations, nil)
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("ParseSettings(%q) =\n %+v\nwant\n %+v", tt.annotations, got, tt.want)
+				t.Errorf("Parse(%q) =\n %+v\nwant\n %+v", tt.annotations, got, tt.want)
 			}
 		})
 	}
 }
 
-// TestParseSettingsInvalidKeepsDefaults checks that a refused value leaves the
+// TestParseInvalidKeepsDefaults checks that a refused value leaves the
 // default in place rather than a zero or partial value.
-func TestParseSettingsInvalidKeepsDefaults(t *testing.T) {
+func TestParseInvalidKeepsDefaults(t *testing.T) {
 	tests := []struct {
 		name        string
 		annotations map[string]string
@@ -590,14 +593,222 @@ func TestParseSettingsInvalidKeepsDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, problems := ParseSettings(tt.annotations)
+			got, problems := BuiltinDefaults().Parse(tt.annotations)
 			if len(problems) != 1 {
-				t.Fatalf("ParseSettings(%q) problems = %q, want exactly one", tt.annotations, problems)
+				t.Fatalf("Parse(%q) problems = %q, want exactly one", tt.annotations, problems)
 			}
-			if want := Defaults(); !reflect.DeepEqual(got, want) {
-				t.Errorf("ParseSettings(%q) =\n %+v\nwant the defaults\n %+v", tt.annotations, got, want)
+			if want := BuiltinDefaults().Settings(); !reflect.DeepEqual(got, want) {
+				t.Errorf("Parse(%q) =\n %+v\nwant the defaults\n %+v", tt.annotations, got, want)
 			}
 		})
+	}
+}
+
+// operatorDefaults are an installation's defaults that differ from the
+// built-in ones in every field.
+var operatorDefaults = Defaults{
+	StepWeight:         15,
+	MaxWeight:          30,
+	Threshold:          3,
+	Interval:           30 * time.Second,
+	MaxRequestDuration: time.Second,
+	AnalysisWindow:     2 * time.Minute,
+	ProgressDeadline:   5 * time.Minute,
+	MinSuccessRate:     95,
+}
+
+func TestParseWithDefaults(t *testing.T) {
+	base := Settings{
+		StepWeights:        []int32{15, 30},
+		MaxWeight:          30,
+		Interval:           metav1.Duration{Duration: 30 * time.Second},
+		Threshold:          3,
+		MinSuccessRate:     95,
+		MaxRequestDuration: metav1.Duration{Duration: time.Second},
+		AnalysisWindow:     metav1.Duration{Duration: 2 * time.Minute},
+		ProgressDeadline:   metav1.Duration{Duration: 5 * time.Minute},
+	}
+	with := func(change func(*Settings)) Settings {
+		s := base
+		change(&s)
+		return s
+	}
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        Settings
+		problems    []string
+	}{
+		{"no annotations", nil, base, nil},
+		{"step-weight overrides",
+			map[string]string{"sluice.dev/step-weight": "10"},
+			with(func(s *Settings) { s.StepWeights = []int32{10, 20, 30} }), nil},
+		{"max-weight overrides, default step-weight",
+			map[string]string{"sluice.dev/max-weight": "60"},
+			with(func(s *Settings) { s.StepWeights = []int32{15, 30, 45, 60}; s.MaxWeight = 60 }), nil},
+		{"step-weights reaching the default max-weight",
+			map[string]string{"sluice.dev/step-weights": "10,30"},
+			with(func(s *Settings) { s.StepWeights = []int32{10, 30} }), nil},
+		{"step-weights short of the default max-weight",
+			map[string]string{"sluice.dev/step-weights": "10,20"},
+			base,
+			[]string{`sluice.dev/step-weights: "10,20" never reaches sluice.dev/max-weight 30; end the list at or above it`}},
+		{"every defaulted annotation overrides",
+			map[string]string{
+				"sluice.dev/interval":             "1m",
+				"sluice.dev/threshold":            "5",
+				"sluice.dev/min-success-rate":     "99",
+				"sluice.dev/max-request-duration": "500ms",
+				"sluice.dev/analysis-window":      "1m",
+				"sluice.dev/progress-deadline":    "10m",
+			},
+			with(func(s *Settings) {
+				s.Interval = metav1.Duration{Duration: time.Minute}
+				s.Threshold = 5
+				s.MinSuccessRate = 99
+				s.MaxRequestDuration = metav1.Duration{Duration: 500 * time.Millisecond}
+				s.AnalysisWindow = metav1.Duration{Duration: time.Minute}
+				s.ProgressDeadline = metav1.Duration{Duration: 10 * time.Minute}
+			}), nil},
+		{"a refused value keeps the installation's default",
+			map[string]string{"sluice.dev/max-weight": "0", "sluice.dev/threshold": "abc"},
+			base,
+			[]string{
+				`sluice.dev/max-weight: "0" is not an integer between 1 and 100`,
+				`sluice.dev/threshold: "abc" is not an integer between 1 and 1000`,
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, problems := operatorDefaults.Parse(tt.annotations)
+			if !slices.Equal(problems, tt.problems) {
+				t.Errorf("Parse(%q) problems:\n got  %q\n want %q", tt.annotations, problems, tt.problems)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Parse(%q) =\n %+v\nwant\n %+v", tt.annotations, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	with := func(change func(*Defaults)) Defaults {
+		d := BuiltinDefaults()
+		change(&d)
+		return d
+	}
+	tests := []struct {
+		name     string
+		defaults Defaults
+		want     string // the error; "" for none
+	}{
+		{"built-in", BuiltinDefaults(), ""},
+		{"an installation's", operatorDefaults, ""},
+		{"lowest bounds", Defaults{StepWeight: 1, MaxWeight: 1, Threshold: 1, Interval: time.Second,
+			MaxRequestDuration: time.Millisecond, AnalysisWindow: time.Second, ProgressDeadline: time.Second}, ""},
+		{"highest bounds", with(func(d *Defaults) { d.StepWeight, d.MaxWeight, d.Threshold, d.MinSuccessRate = 100, 100, 1000, 100 }), ""},
+		{"step weight 0", with(func(d *Defaults) { d.StepWeight = 0 }),
+			`invalid defaults: --default-step-weight: "0" is not an integer between 1 and 100`},
+		{"step weight 101", with(func(d *Defaults) { d.StepWeight = 101 }),
+			`invalid defaults: --default-step-weight: "101" is not an integer between 1 and 100`},
+		{"max weight 0", with(func(d *Defaults) { d.MaxWeight = 0 }),
+			`invalid defaults: --default-max-weight: "0" is not an integer between 1 and 100`},
+		{"max weight 101", with(func(d *Defaults) { d.MaxWeight = 101 }),
+			`invalid defaults: --default-max-weight: "101" is not an integer between 1 and 100`},
+		{"interval 999ms", with(func(d *Defaults) { d.Interval = 999 * time.Millisecond }),
+			`invalid defaults: --default-interval: "999ms" is not a Go duration of at least 1s, such as 30s or 2m`},
+		{"threshold 0", with(func(d *Defaults) { d.Threshold = 0 }),
+			`invalid defaults: --default-threshold: "0" is not an integer between 1 and 1000`},
+		{"threshold 1001", with(func(d *Defaults) { d.Threshold = 1001 }),
+			`invalid defaults: --default-threshold: "1001" is not an integer between 1 and 1000`},
+		{"min success rate -0.5", with(func(d *Defaults) { d.MinSuccessRate = -0.5 }),
+			`invalid defaults: --default-min-success-rate: "-0.5" is not a number between 0 and 100`},
+		{"min success rate 100.1", with(func(d *Defaults) { d.MinSuccessRate = 100.1 }),
+			`invalid defaults: --default-min-success-rate: "100.1" is not a number between 0 and 100`},
+		{"min success rate NaN", with(func(d *Defaults) { d.MinSuccessRate = math.NaN() }),
+			`invalid defaults: --default-min-success-rate: "NaN" is not a number between 0 and 100`},
+		{"max request duration 0", with(func(d *Defaults) { d.MaxRequestDuration = 0 }),
+			`invalid defaults: --default-max-request-duration: "0s" is not a Go duration of at least 1ms, such as 30s or 2m`},
+		{"analysis window -1s", with(func(d *Defaults) { d.AnalysisWindow = -time.Second }),
+			`invalid defaults: --default-analysis-window: "-1s" is not a Go duration of at least 1s, such as 30s or 2m`},
+		{"progress deadline 500ms", with(func(d *Defaults) { d.ProgressDeadline = 500 * time.Millisecond }),
+			`invalid defaults: --default-progress-deadline: "500ms" is not a Go duration of at least 1s, such as 30s or 2m`},
+		{"zero value, every field", Defaults{}, "invalid defaults: " +
+			`--default-analysis-window: "0s" is not a Go duration of at least 1s, such as 30s or 2m; ` +
+			`--default-interval: "0s" is not a Go duration of at least 1s, such as 30s or 2m; ` +
+			`--default-max-request-duration: "0s" is not a Go duration of at least 1ms, such as 30s or 2m; ` +
+			`--default-max-weight: "0" is not an integer between 1 and 100; ` +
+			`--default-progress-deadline: "0s" is not a Go duration of at least 1s, such as 30s or 2m; ` +
+			`--default-step-weight: "0" is not an integer between 1 and 100; ` +
+			`--default-threshold: "0" is not an integer between 1 and 1000`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ""
+			if err := tt.defaults.Validate(); err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("Validate() of %+v:\n got  %q\n want %q", tt.defaults, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAddFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want Defaults
+	}{
+		{"none", nil, BuiltinDefaults()},
+		{"max weight and interval", []string{"--default-max-weight=30", "--default-interval=30s"},
+			func() Defaults { d := BuiltinDefaults(); d.MaxWeight, d.Interval = 30, 30*time.Second; return d }()},
+		{"every flag", []string{
+			"--default-step-weight=15", "--default-max-weight=30", "--default-interval=30s", "--default-threshold=3",
+			"--default-min-success-rate=95", "--default-max-request-duration=1s", "--default-analysis-window=2m",
+			"--default-progress-deadline=5m",
+		}, operatorDefaults},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d Defaults
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			d.AddFlags(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if d != tt.want {
+				t.Errorf("after %q: %+v, want %+v", tt.args, d, tt.want)
+			}
+		})
+	}
+}
+
+// TestAddFlagsUsage checks that each flag names the annotation it defaults.
+func TestAddFlagsUsage(t *testing.T) {
+	var d Defaults
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	d.AddFlags(fs)
+	want := map[string]string{
+		"default-step-weight":          "sluice.dev/step-weight",
+		"default-max-weight":           "sluice.dev/max-weight",
+		"default-interval":             "sluice.dev/interval",
+		"default-threshold":            "sluice.dev/threshold",
+		"default-min-success-rate":     "sluice.dev/min-success-rate",
+		"default-max-request-duration": "sluice.dev/max-request-duration",
+		"default-analysis-window":      "sluice.dev/analysis-window",
+		"default-progress-deadline":    "sluice.dev/progress-deadline",
+	}
+	got := map[string]string{}
+	fs.VisitAll(func(f *pflag.Flag) { got[f.Name] = f.Usage })
+	if len(got) != len(want) {
+		t.Errorf("flags %v, want %d of them", slices.Sorted(maps.Keys(got)), len(want))
+	}
+	for name, annotation := range want {
+		if usage, wantUsage := got[name], "default of the "+annotation+" annotation"; usage != wantUsage {
+			t.Errorf("--%s usage %q, want %q", name, usage, wantUsage)
+		}
 	}
 }
 

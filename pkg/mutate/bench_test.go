@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/mutate"
 )
 
@@ -63,7 +64,7 @@ func BenchmarkDecodeFloor(b *testing.B) {
 // full ServeHTTP of the diverting review with a handler that allows
 // everything at once. It shows what of BenchmarkHandlePass is sluice's.
 func BenchmarkHandleNoop(b *testing.B) {
-	newWebhook() // sets the logger
+	newWebhook(canary.BuiltinDefaults()) // sets the logger
 	allow := admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 		return admission.Allowed("")
 	})
@@ -71,7 +72,7 @@ func BenchmarkHandleNoop(b *testing.B) {
 }
 
 func benchmarkHandle(b *testing.B, body []byte, wantPatch bool) {
-	benchmarkServe(b, newWebhook(), body, wantPatch)
+	benchmarkServe(b, newWebhook(canary.BuiltinDefaults()), body, wantPatch)
 }
 
 func benchmarkServe(b *testing.B, wh *webhook.Admission, body []byte, wantPatch bool) {
@@ -97,12 +98,12 @@ func BenchmarkHandlePass(b *testing.B) { benchmarkHandle(b, passingBody(b), fals
 
 func benchmarkDecide(b *testing.B, old, obj *appsv1.Deployment, want mutate.Verdict) {
 	req := mutate.Request{Operation: admissionv1.Update, Object: mustJSON(b, obj), OldObject: mustJSON(b, old)}
-	if d := mutate.Decide(req); d.Verdict != want {
+	if d := mutate.Decide(canary.BuiltinDefaults(), req); d.Verdict != want {
 		b.Fatalf("verdict %q, want %q (%s)", d.Verdict, want, d.Message)
 	}
 	b.SetBytes(int64(len(req.Object) + len(req.OldObject)))
 	b.ReportAllocs()
-	measureCPU(b, func() { mutate.Decide(req) })
+	measureCPU(b, func() { mutate.Decide(canary.BuiltinDefaults(), req) })
 }
 
 func BenchmarkDecideDivert(b *testing.B) {

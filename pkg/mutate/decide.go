@@ -57,16 +57,17 @@ type Decision struct {
 	Warnings []string
 }
 
-// Decide applies the webhook's rules to one request. It is a pure function of
-// the request: the same request always gets the same decision, and nothing is
-// read from or written to the cluster.
-func Decide(req Request) Decision {
+// Decide applies the webhook's rules to one request, checking its settings
+// against the installation's valid defaults. It is a pure function of the
+// two: the same request always gets the same decision, and nothing is read
+// from or written to the cluster.
+func Decide(defaults canary.Defaults, req Request) Decision {
 	if req.FromShifter {
 		// The shifter writes promotions; they must land as sent.
 		return Decision{Verdict: Passed}
 	}
 	obj := parse(req.Object)
-	if problems := obj.problems(); len(problems) > 0 {
+	if problems := obj.problems(defaults); len(problems) > 0 {
 		return deny("invalid sluice settings: " + strings.Join(problems, "; "))
 	}
 	if req.Operation != admissionv1.Update {

@@ -269,7 +269,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := Decide(Request{Operation: tc.op, FromShifter: tc.shifter, Object: tc.obj, OldObject: tc.old})
+			d := Decide(canary.BuiltinDefaults(), Request{Operation: tc.op, FromShifter: tc.shifter, Object: tc.obj, OldObject: tc.old})
 			if d.Verdict != tc.want.verdict || d.Message != tc.want.message {
 				t.Fatalf("verdict %s, message %q; want %s, %q", d.Verdict, d.Message, tc.want.verdict, tc.want.message)
 			}
@@ -286,7 +286,7 @@ func TestDecide(t *testing.T) {
 			if d.Verdict == Diverted {
 				// Deciding again on the diverted object is the reinvocation
 				// case: it must accept the webhook's own work unchanged.
-				again := Decide(Request{Operation: tc.op, Object: patched(t, tc.obj, d.Patch), OldObject: tc.old})
+				again := Decide(canary.BuiltinDefaults(), Request{Operation: tc.op, Object: patched(t, tc.obj, d.Patch), OldObject: tc.old})
 				if again.Verdict != Passed || again.Patch != nil {
 					t.Errorf("reinvoked on its own result: %s with patch %s", again.Verdict, again.Patch)
 				}
@@ -300,7 +300,7 @@ func TestDecideRefusesTemplatesTooLargeForAnAnnotation(t *testing.T) {
 	image := "web:" + strings.Repeat("x", 200*1024)
 	note := strings.Repeat("y", 60*1024)
 	huge := object(t, image, 2, with(on, "note", note))
-	d := Decide(Request{Operation: admissionv1.Update, Object: huge, OldObject: object(t, "web:v1", 2, on)})
+	d := Decide(canary.BuiltinDefaults(), Request{Operation: admissionv1.Update, Object: huge, OldObject: object(t, "web:v1", 2, on)})
 
 	template := len(templateJSON(t, image))
 	total := len(canary.AnnotationEnabled) + len(canary.EnabledValue) + len("note") + len(note) +

@@ -71,11 +71,11 @@ func (d deployment) valid() bool {
 }
 
 // problems lists what is wrong with the sluice settings.
-func (d deployment) problems() []string {
+func (d deployment) problems(defaults canary.Defaults) []string {
 	if len(d.annotations) == 0 {
 		return nil
 	}
-	_, problems := canary.ParseSettings(d.annotations)
+	_, problems := defaults.Parse(d.annotations)
 	return problems
 }
 

@@ -205,7 +205,7 @@ func FuzzHandle(f *testing.F) {
 			recovered.value, recovered.stack = r, debug.Stack()
 		})
 	})
-	wh := newWebhook()
+	wh := newWebhook(canary.BuiltinDefaults())
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec := httptest.NewRecorder()
 		wh.ServeHTTP(rec, newReviewRequest(body))
@@ -280,8 +280,8 @@ func FuzzDecide(f *testing.F) {
 		if create {
 			req.Operation = admissionv1.Create
 		}
-		d := mutate.Decide(req)
-		if again := mutate.Decide(req); !reflect.DeepEqual(d, again) {
+		d := mutate.Decide(canary.BuiltinDefaults(), req)
+		if again := mutate.Decide(canary.BuiltinDefaults(), req); !reflect.DeepEqual(d, again) {
 			t.Fatalf("Decide is not deterministic: %+v, then %+v", d, again)
 		}
 		if d.Patch == nil {

@@ -11,6 +11,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"sluice.dev/sluice/pkg/canary"
 )
 
 // Path is where the webhook serves Deployment admissions.
@@ -19,14 +21,16 @@ const Path = "/mutate-apps-v1-deployment"
 // Handler answers admission requests for Deployments with Decide.
 type Handler struct {
 	shifters []string
+	defaults canary.Defaults
 	metrics  *Metrics
 	log      logr.Logger
 }
 
 // NewHandler returns a handler that passes requests of the given shifter
-// identities (user names) unchanged.
-func NewHandler(shifterIdentities []string, metrics *Metrics, log logr.Logger) *Handler {
-	return &Handler{shifters: shifterIdentities, metrics: metrics, log: log}
+// identities (user names) unchanged and checks settings against defaults,
+// which must be valid (see canary.Defaults.Validate).
+func NewHandler(shifterIdentities []string, defaults canary.Defaults, metrics *Metrics, log logr.Logger) *Handler {
+	return &Handler{shifters: shifterIdentities, defaults: defaults, metrics: metrics, log: log}
 }
 
 var jsonPatch = admissionv1.PatchTypeJSONPatch
@@ -77,7 +81,7 @@ func (h *Handler) decide(req admission.Request) Decision {
 	if len(req.Object.Raw) == 0 {
 		return Decision{Verdict: Errored, Message: fmt.Sprintf("the %s request carries no object", req.Operation)}
 	}
-	return Decide(Request{
+	return Decide(h.defaults, Request{
 		Operation:   req.Operation,
 		FromShifter: slices.Contains(h.shifters, req.UserInfo.Username),
 		Object:      req.Object.Raw,

@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/servingcert"
 )
 
@@ -36,6 +37,9 @@ type ServerOptions struct {
 	MetricsBindAddress string
 	// ShifterIdentities are the user names whose updates pass unchanged.
 	ShifterIdentities []string
+	// Defaults are the installation's defaults of the settings, the same as
+	// the shifter's. Serve refuses invalid ones, the zero value among them.
+	Defaults canary.Defaults
 	// Certificates, when set, makes the webhook keep its own certificates in
 	// a Secret instead of reading CertDir.
 	Certificates *CertificateOptions
@@ -56,6 +60,9 @@ type CertificateOptions struct {
 
 // Serve runs the webhook server and the metrics endpoint until ctx ends.
 func Serve(ctx context.Context, opts ServerOptions) error {
+	if err := opts.Defaults.Validate(); err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
 	host, portText, err := net.SplitHostPort(opts.BindAddress)
 	if err != nil {
 		return fmt.Errorf("webhook bind address %q: %w", opts.BindAddress, err)
@@ -95,7 +102,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 			}
 		}},
 	})
-	handler := NewHandler(opts.ShifterIdentities, NewMetrics(ctrlmetrics.Registry), opts.Log)
+	handler := NewHandler(opts.ShifterIdentities, opts.Defaults, NewMetrics(ctrlmetrics.Registry), opts.Log)
 	srv.Register(Path, &webhook.Admission{Handler: handler, RecoverPanic: ptr.To(true)})
 	// healthz.Handler serves "" (all checks) and "/<check>" below its path.
 	srv.Register("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))

@@ -68,7 +68,8 @@ func drain(ctx context.Context, c client.Client, key types.NamespacedName) error
 // its own, or one it adopted; nil when there is none.
 func managedRoutes(ctx context.Context, c client.Client, dep *appsv1.Deployment) (*istiov1.VirtualService, error) {
 	name := dep.Name
-	if s, _ := canary.ParseSettings(dep.Annotations); s.VirtualService != "" {
+	// The VirtualService setting has no default to take from the installation.
+	if s, _ := canary.BuiltinDefaults().Parse(dep.Annotations); s.VirtualService != "" {
 		name = s.VirtualService
 	}
 	vs := &istiov1.VirtualService{}

@@ -44,6 +44,11 @@ type Reconciler struct {
 	Events    record.EventRecorder
 	Checker   Checker
 	Metrics   *Metrics
+	// Defaults are the installation's defaults of the settings, the same as
+	// the webhook's. The zero value is invalid, and SetupWithManager refuses
+	// it: a built-in fallback would hide a shifter that missed the
+	// operator's defaults.
+	Defaults canary.Defaults
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -83,6 +88,9 @@ func (r *Reconciler) read(ctx context.Context, key types.NamespacedName, obj cli
 // SetupWithManager registers the reconciler: it watches opted-in
 // Deployments and the objects it creates for them.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	if err := r.Defaults.Validate(); err != nil {
+		return fmt.Errorf("shifter: %w", err)
+	}
 	optedIn := predicate.Funcs{
 		CreateFunc:  func(e event.CreateEvent) bool { return canary.Enabled(e.Object.GetAnnotations()) },
 		DeleteFunc:  func(event.DeleteEvent) bool { return false },
@@ -122,7 +130,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !canary.Enabled(dep.Annotations) || dep.DeletionTimestamp != nil {
 		return ctrl.Result{}, r.release(ctx, dep)
 	}
-	settings, problems := canary.ParseSettings(dep.Annotations)
+	settings, problems := r.Defaults.Parse(dep.Annotations)
 	if len(problems) > 0 {
 		// The webhook refuses such settings; they can only predate it.
 		r.Events.Eventf(dep, corev1.EventTypeWarning, "InvalidSettings",

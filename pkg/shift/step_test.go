@@ -17,7 +17,7 @@ import (
 // threshold 5, interval 30s.
 func lesson(t *testing.T) canary.Settings {
 	t.Helper()
-	s, problems := canary.ParseSettings(map[string]string{
+	s, problems := canary.BuiltinDefaults().Parse(map[string]string{
 		canary.AnnotationStepWeight: "20", canary.AnnotationMaxWeight: "70",
 		canary.AnnotationThreshold: "5", canary.AnnotationInterval: "30s",
 	})
