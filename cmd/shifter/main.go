@@ -4,17 +4,26 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -32,12 +41,12 @@ func main() {
 }
 
 type options struct {
-	kubeconfig, prometheusURL, metricsAddr, probeAddr, leaderNamespace string
-	leaderElect                                                        bool
-	workers, burst                                                     int
-	qps                                                                float32
-	batchDelay                                                         time.Duration
-	defaults                                                           canary.Defaults
+	kubeconfig, prometheusURL, metricsAddr, probeAddr, leaderNamespace, self string
+	leaderElect                                                              bool
+	workers, burst                                                           int
+	qps                                                                      float32
+	batchDelay                                                               time.Duration
+	defaults                                                                 canary.Defaults
 }
 
 func newCommand() *cobra.Command {
@@ -63,6 +72,8 @@ func newCommand() *cobra.Command {
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "host:port of /healthz and /readyz")
 	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader with a Lease, so that of several replicas only one acts")
 	f.StringVar(&o.leaderNamespace, "leader-election-namespace", "sluice-system", "namespace of the leader election Lease")
+	f.StringVar(&o.self, "deployment", "",
+		"namespace/name of the shifter's own Deployment: when it is scaled to zero or deleted, the stopping shifter routes all traffic to the primaries and scales the canaries down")
 	f.IntVar(&o.workers, "workers", 100, "canaries reconciled at once")
 	// A rollout costs about 25 requests; the API server's priority and
 	// fairness protects it, so the client's own limit is set for a thousand
@@ -133,5 +144,44 @@ func run(o options) error {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	return mgr.Start(ctrl.SetupSignalHandler())
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return err
+	}
+	return drainIfRemoved(cfg, scheme, o.self)
+}
+
+// drainIfRemoved drains every canary when the shifter stops because its own
+// Deployment was scaled to zero or deleted: then nothing runs the canaries
+// any more, and users must not be served a version nothing watches. A
+// restart or a rolling update leaves them as they are.
+func drainIfRemoved(cfg *rest.Config, scheme *runtime.Scheme, self string) error {
+	if self == "" {
+		return nil
+	}
+	ns, name, ok := strings.Cut(self, "/")
+	if !ok {
+		return fmt.Errorf("--deployment %q: want namespace/name", self)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	// Within the pod's grace period.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	log := ctrl.Log.WithName("drain")
+	own := &appsv1.Deployment{}
+	err = c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, own)
+	switch {
+	case apierrors.IsNotFound(err), err == nil && (own.DeletionTimestamp != nil || ptr.Deref(own.Spec.Replicas, 1) == 0):
+		log.Info("sluice is scaled to zero or removed: routing all traffic to the primaries", "deployment", self)
+		if err := shift.Drain(ctx, c); err != nil {
+			return err
+		}
+		log.Info("Drained")
+		return nil
+	case err != nil:
+		return fmt.Errorf("read the shifter's Deployment %s: %w", self, err)
+	}
+	return nil
 }

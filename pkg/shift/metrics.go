@@ -2,6 +2,8 @@ package shift
 
 import (
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,12 +19,13 @@ var phases = []canary.Phase{
 
 // Metrics are the shifter's Prometheus metrics about canaries.
 type Metrics struct {
-	weight   *prometheus.GaugeVec
-	phase    *prometheus.GaugeVec
-	failed   *prometheus.GaugeVec
-	check    *prometheus.GaugeVec
-	rollouts *prometheus.CounterVec
-	duration prometheus.Histogram
+	weight    *prometheus.GaugeVec
+	phase     *prometheus.GaugeVec
+	failed    *prometheus.GaugeVec
+	check     *prometheus.GaugeVec
+	threshold *prometheus.GaugeVec
+	rollouts  *prometheus.CounterVec
+	duration  prometheus.Histogram
 }
 
 // NewMetrics creates the canary metrics and registers them with reg.
@@ -40,6 +43,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		check: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_canary_check_value", Help: "Last value of each analysis check (percent, or milliseconds).",
 		}, []string{"namespace", "name", "check"}),
+		threshold: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_canary_check_threshold", Help: "Threshold each analysis check is compared with (percent, or milliseconds).",
+		}, []string{"namespace", "name", "check"}),
 		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_canary_rollouts_total", Help: "Finished canaries, by result (promoted, rolled_back).",
 		}, []string{"namespace", "name", "result"}),
@@ -48,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(5, 2, 12),
 		}),
 	}
-	reg.MustRegister(m.weight, m.phase, m.failed, m.check, m.rollouts, m.duration)
+	reg.MustRegister(m.weight, m.phase, m.failed, m.check, m.threshold, m.rollouts, m.duration)
 	return m
 }
 
@@ -68,6 +74,9 @@ func (m *Metrics) observe(dep *appsv1.Deployment, prev canary.Phase, st canary.C
 		if v, err := strconv.ParseFloat(c.Value, 64); err == nil {
 			m.check.WithLabelValues(dep.Namespace, dep.Name, c.Name).Set(v)
 		}
+		if v, ok := thresholdValue(c.Threshold); ok {
+			m.threshold.WithLabelValues(dep.Namespace, dep.Name, c.Name).Set(v)
+		}
 	}
 	m.weight.WithLabelValues(dep.Namespace, dep.Name).Set(float64(st.CanaryWeight))
 	m.failed.WithLabelValues(dep.Namespace, dep.Name).Set(float64(st.FailedChecks))
@@ -78,4 +87,14 @@ func (m *Metrics) observe(dep *appsv1.Deployment, prev canary.Phase, st canary.C
 		}
 		m.phase.WithLabelValues(dep.Namespace, dep.Name, string(p)).Set(v)
 	}
+}
+
+// thresholdValue reads a check's threshold ("99%", "500ms") in the unit of its
+// value: percent, or milliseconds.
+func thresholdValue(text string) (float64, bool) {
+	if d, err := time.ParseDuration(text); err == nil {
+		return float64(d) / float64(time.Millisecond), true
+	}
+	v, err := strconv.ParseFloat(strings.TrimSuffix(text, "%"), 64)
+	return v, err == nil
 }
