@@ -143,7 +143,7 @@ func (w *Webhook) Start() error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(w.CAPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	return waitReady(w.proc, client, fmt.Sprintf("https://127.0.0.1:%d/readyz", w.Port))
+	return WaitReady(w.proc, client, fmt.Sprintf("https://127.0.0.1:%d/readyz", w.Port))
 }
 
 // register installs the MutatingWebhookConfiguration of deploy/install.yaml
@@ -250,8 +250,8 @@ func Scrape(url string) (map[string]*dto.MetricFamily, error) {
 	return parser.TextToMetricFamilies(resp.Body)
 }
 
-// waitReady polls url until it answers 200, the process exits, or 30s pass.
-func waitReady(proc *cluster.Process, client *http.Client, url string) error {
+// WaitReady polls url until it answers 200, the process exits, or 30s pass.
+func WaitReady(proc *cluster.Process, client *http.Client, url string) error {
 	var last error
 	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true,
 		func(context.Context) (bool, error) {
@@ -321,7 +321,7 @@ func (s *Shifter) Start() error {
 	if s.proc, err = cluster.StartProcess(s.Dir, s.name, s.bin, s.args...); err != nil {
 		return err
 	}
-	return waitReady(s.proc, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", s.ProbePort))
+	return WaitReady(s.proc, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", s.ProbePort))
 }
 
 // Events lists the shifter's events about the object of kind named name in

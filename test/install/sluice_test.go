@@ -1,0 +1,269 @@
+package install_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/test/cluster"
+	"sluice.dev/sluice/test/meshsim/telemetry"
+	"sluice.dev/sluice/test/sluice"
+)
+
+func TestHelmInstall(t *testing.T) {
+	installed(t)
+	expectInstalled(t)
+}
+
+// Sluice's identity may do what the binaries need, and is refused the rest.
+func TestLeastPrivilege(t *testing.T) {
+	installed(t)
+	cs := asSluice(t)
+	ctx := t.Context()
+	if _, err := cs.CoreV1().Secrets(system).Get(ctx, "sluice-webhook-cert", metav1.GetOptions{}); err != nil {
+		t.Errorf("reading its own certificate Secret: %v", err)
+	}
+	refused := map[string]error{}
+	_, refused["get a Secret in default"] = cs.CoreV1().Secrets("default").Get(ctx, "any", metav1.GetOptions{})
+	_, refused["list Secrets in every namespace"] = cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
+	_, refused["get another Secret in sluice-system"] = cs.CoreV1().Secrets(system).Get(ctx, "other", metav1.GetOptions{})
+	_, refused["list Secrets in sluice-system"] = cs.CoreV1().Secrets(system).List(ctx, metav1.ListOptions{})
+	refused["delete a Namespace"] = cs.CoreV1().Namespaces().Delete(ctx, "default", metav1.DeleteOptions{})
+	_, refused["create a Namespace"] = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{})
+	_, refused["list Pods"] = cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	_, refused["list ConfigMaps"] = cs.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{})
+	refused["delete another MutatingWebhookConfiguration"] = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, "other", metav1.DeleteOptions{})
+	refused["delete its own MutatingWebhookConfiguration"] = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, "sluice", metav1.DeleteOptions{})
+	_, refused["list ValidatingAdmissionPolicies"] = cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().List(ctx, metav1.ListOptions{})
+	_, refused["list ClusterRoles"] = cs.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{})
+	_, refused["list Nodes"] = cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	for what, err := range refused {
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("%s: %v; want Forbidden", what, err)
+		}
+	}
+}
+
+// A canary that succeeds while each container restarts in the middle of it,
+// and one that fails; both with two shifters of which one acts.
+func TestCanariesThroughRestarts(t *testing.T) {
+	installed(t)
+	c := newClient(t)
+	webhook := startWebhook(t, "webhook")
+	shifterA := startShifter(t, "shifter-a")
+	shifterB := startShifter(t, "shifter-b")
+
+	good := started(t, c, 3, telemetry.Behaviour{Latency: 20 * time.Millisecond})
+	bad := started(t, c, 3, telemetry.Behaviour{ErrorRate: 0.5, Latency: 20 * time.Millisecond})
+	waitStatus(t, c, good, "first step", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight >= 20 })
+
+	// The webhook container restarts: an update during its absence is
+	// refused by the guard policy, not lost; after it, updates are diverted.
+	if err := webhook.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	webhook = startWebhook(t, "webhook-again")
+	for _, s := range []*process{shifterA, shifterB} {
+		if err := s.Stop(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shifterA = startShifter(t, "shifter-a-again")
+	shifterB = startShifter(t, "shifter-b-again")
+
+	waitStatus(t, c, good, "Succeeded", 2*time.Minute, phase(canary.PhaseSucceeded))
+	waitStatus(t, c, bad, "Failed", 2*time.Minute, phase(canary.PhaseFailed))
+	if d := deployment(t, c, good, app); image(d) != "example.com/web:v2" {
+		t.Errorf("the good canary's primary runs %s; want v2", image(d))
+	}
+	if d := deployment(t, c, bad, app); image(d) != "example.com/web:v1" || divertedImage(t, d) != "example.com/web:v2" {
+		t.Errorf("after the rollback the primary runs %s with %s diverted; want v1 with v2 kept", image(d), divertedImage(t, d))
+	}
+	cluster.Eventually(t, 10*time.Second, "one promotion, one rollback", func(context.Context) error {
+		promoted := count(eventMessages(t, good), "Promotion completed! Scaling down web-canary."+good)
+		failed := count(eventMessages(t, bad), "Canary failed! Scaling down web-canary."+bad)
+		if promoted != 1 || failed != 1 {
+			return fmt.Errorf("%d promotions, %d rollbacks", promoted, failed)
+		}
+		return nil
+	})
+
+	t.Run("dashboard names only exported metrics", func(t *testing.T) {
+		exported := map[string]bool{}
+		for _, p := range []*process{webhook, shifterA, shifterB} {
+			families, err := sluice.Metrics(p.metricsPort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name := range families {
+				exported[name] = true
+			}
+		}
+		raw, err := os.ReadFile(sluice.RepoPath("deploy/grafana/sluice.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := regexp.MustCompile(`sluice_[a-z_]+`)
+		queries := 0
+		for _, expr := range gjson.GetBytes(raw, "panels.#.targets.#.expr").Array() {
+			for _, q := range expr.Array() {
+				queries++
+				found := names.FindAllString(q.String(), -1)
+				if len(found) == 0 {
+					t.Errorf("query %q names no sluice metric", q.String())
+				}
+				for _, n := range found {
+					base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_sum"), "_count")
+					if !exported[base] {
+						t.Errorf("query %q: sluice exports no metric %s", q.String(), n)
+					}
+				}
+			}
+		}
+		if queries < 10 {
+			t.Errorf("the dashboard has %d queries; want at least 10", queries)
+		}
+	})
+}
+
+// fast makes certificates that live seconds.
+var fast = []string{"--ca-validity=45s", "--cert-validity=15s", "--ca-overlap=3s"}
+
+// Certificates that live seconds: the CA is replaced and the serving
+// certificate renewed several times while updates go through the webhook,
+// served by one replica while a second rotates the same Secret.
+func TestRotationDropsNoAdmission(t *testing.T) {
+	installed(t)
+	c := newClient(t)
+	cs := env.Clientset(t)
+	// Start over, so that the CA is one of the short-lived kind.
+	secret, err := cs.CoreV1().Secrets(system).Get(t.Context(), "sluice-webhook-cert", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret.Data = nil
+	if _, err := cs.CoreV1().Secrets(system).Update(t.Context(), secret, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	startWebhook(t, "webhook-rotating", fast...)
+	second, err := cluster.StartProcess(work.dir, "webhook-second", work.webhookBin, local(container(t, "webhook"), map[string]string{
+		"--webhook-bind-address": fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--metrics-bind-address": "0",
+	}, append([]string{"--cert-host=127.0.0.1"}, fast...)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = second.Stop(10 * time.Second) })
+
+	ns := env.NewNamespace(t)
+	apply(t, ns, manifest("example.com/web:v1", 3))
+	cas, servings := map[string]bool{}, map[string]bool{}
+	retired := false
+	updates := 0
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(cas) < 2 || len(servings) < 4 || !retired {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2 minutes: %d CAs, %d serving certificates, a CA retired: %v", len(cas), len(servings), retired)
+		}
+		// Each update changes the template, which only the webhook can
+		// admit: without it the guard policy refuses the update.
+		updates++
+		img := fmt.Sprintf("example.com/web:v%d", updates+1)
+		apply(t, ns, manifest(img, 3))
+		if d := deployment(t, c, ns, app); image(d) != "example.com/web:v1" || divertedImage(t, d) != img {
+			t.Fatalf("update %d: primary %s, diverted %s; want v1 and %s", updates, image(d), divertedImage(t, d), img)
+		}
+		s, err := cs.CoreV1().Secrets(system).Get(t.Context(), "sluice-webhook-cert", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cas[string(s.Data["ca.crt"])] = true
+		servings[string(s.Data["tls.crt"])] = true
+		retired = retired || len(s.Data["previous-ca.crt"]) > 0
+	}
+	if err := second.Exited(); err != nil {
+		t.Error(err)
+	}
+	t.Logf("%d updates admitted through %d CAs and %d serving certificates", updates, len(cas), len(servings))
+}
+
+// Scaled to zero and uninstalled mid-canary, sluice leaves the primary
+// running, the diverted template in its annotation, and all traffic on the
+// primary. This test removes the install: it runs last.
+func TestUninstallMidCanaryLosesNothing(t *testing.T) {
+	installed(t)
+	c := newClient(t)
+	// The Secret may hold the rotation test's certificates, which live
+	// seconds: this webhook keeps rotating them.
+	startWebhook(t, "webhook-last", fast...)
+	shifter := startShifter(t, "shifter-last")
+	// Failing checks with a high threshold hold the canary at its first step.
+	ns := started(t, c, 1000, telemetry.Behaviour{ErrorRate: 0.5})
+	waitStatus(t, c, ns, "held at 20", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight == 20 })
+
+	// What the README says to do: scale to zero, then uninstall. The
+	// kubelet would stop the container; here the test does.
+	run(t, "kubectl", "-n", system, "scale", "deployment", "sluice", "--replicas=0")
+	if err := shifter.Stop(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "helm", "uninstall", "sluice", "-n", system, "--wait")
+
+	d := deployment(t, c, ns, app)
+	if image(d) != "example.com/web:v1" || divertedImage(t, d) != "example.com/web:v2" {
+		t.Errorf("after the uninstall the primary runs %s with %s diverted; want v1 with v2 kept", image(d), divertedImage(t, d))
+	}
+	vs := &istiov1.VirtualService{}
+	if err := c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: app}, vs); err != nil {
+		t.Fatal(err)
+	}
+	weights := map[string]int32{}
+	for _, r := range vs.Spec.GetHttp()[0].GetRoute() {
+		weights[r.GetDestination().GetHost()] = r.GetWeight()
+	}
+	if weights[app+"-primary"] != 100 || weights[app+"-canary"] != 0 {
+		t.Errorf("routes after the uninstall: %v; want all on the primary", weights)
+	}
+	if run := deployment(t, c, ns, app+"-canary"); ptr.Deref(run.Spec.Replicas, 1) != 0 {
+		t.Errorf("the canary Deployment keeps %d replicas", *run.Spec.Replicas)
+	}
+	for _, gone := range []client.Object{
+		&metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingWebhookConfiguration"}, ObjectMeta: metav1.ObjectMeta{Name: "sluice"}},
+		&metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"}, ObjectMeta: metav1.ObjectMeta{Name: "sluice-webhook-guard"}},
+	} {
+		if err := c.Get(t.Context(), client.ObjectKeyFromObject(gone), gone); !apierrors.IsNotFound(err) {
+			t.Errorf("%s %s after the uninstall: %v", gone.GetObjectKind().GroupVersionKind().Kind, gone.GetName(), err)
+		}
+	}
+	// Without sluice, an apply is a plain rolling update again, once the
+	// API server has seen the guard policy go.
+	cluster.Eventually(t, 30*time.Second, "a plain rolling update", func(ctx context.Context) error {
+		cmd := env.Kubectl(ctx, "apply", "-n", ns, "-f", "-")
+		cmd.Stdin = strings.NewReader(manifest("example.com/web:v3", 1000))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		if d := deployment(t, c, ns, app); image(d) != "example.com/web:v3" {
+			return fmt.Errorf("the primary runs %s", image(d))
+		}
+		return nil
+	})
+	if !slices.Contains(eventMessages(t, ns), "Starting canary analysis for web."+ns) {
+		t.Error("the canary never started")
+	}
+}
