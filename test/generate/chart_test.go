@@ -1,0 +1,62 @@
+package generate_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sluice.dev/sluice/test/cluster"
+	"sluice.dev/sluice/test/sluice"
+)
+
+// The chart's other modes render what they promise; the default mode is
+// deploy/install.yaml, which the install tests run.
+func TestChartVariants(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		set       []string
+		want      []string
+		wantNot   []string
+		wantError string
+	}{
+		{name: "cert-manager", set: []string{"certificates.source=cert-manager"},
+			want: []string{"kind: Certificate", "cert-manager.io/inject-ca-from: sluice-system/sluice-webhook",
+				"--cert-dir=/certs", "secretName: sluice-webhook-tls"},
+			wantNot: []string{"--cert-secret", "name: sluice-webhook-cert", "mutatingwebhookconfigurations"}},
+		{name: "ServiceMonitor", set: []string{"metrics.serviceMonitor.enabled=true"},
+			want: []string{"kind: ServiceMonitor", "port: webhook-metrics", "port: shifter-metrics"}},
+		{name: "one replica, no PodDisruptionBudget", set: []string{"replicas=1"},
+			want: []string{"replicas: 1"}, wantNot: []string{"kind: PodDisruptionBudget"}},
+		{name: "defaults reach both binaries", set: []string{"defaults.maxWeight=30"},
+			want: []string{"--default-max-weight=30"}},
+		{name: "a bad value is refused", set: []string{"defaults.stepWeight=0"}, wantError: "stepWeight"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"template", "sluice", sluice.RepoPath("deploy/chart"), "-n", "sluice-system", "--kube-version", "1.35.0"}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			out, err := exec.Command(filepath.Join(cluster.DefaultBinDir(), "helm"), args...).CombinedOutput()
+			if tc.wantError != "" {
+				if err == nil || !strings.Contains(string(out), tc.wantError) {
+					t.Errorf("helm template: %v, %s; want an error naming %s", err, out, tc.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("helm template: %v\n%s", err, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("no %q in the rendered chart", w)
+				}
+			}
+			for _, w := range tc.wantNot {
+				if strings.Contains(string(out), w) {
+					t.Errorf("%q in the rendered chart", w)
+				}
+			}
+		})
+	}
+}
