@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	promapi "github.com/prometheus/client_golang/api"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	k8scache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -42,11 +42,13 @@ func main() {
 
 type options struct {
 	kubeconfig, prometheusURL, metricsAddr, probeAddr, leaderNamespace, self string
-	leaderElect                                                              bool
-	workers, burst                                                           int
-	qps                                                                      float32
-	batchDelay                                                               time.Duration
-	defaults                                                                 canary.Defaults
+	// selfKey is self parsed.
+	selfKey        types.NamespacedName
+	leaderElect    bool
+	workers, burst int
+	qps            float32
+	batchDelay     time.Duration
+	defaults       canary.Defaults
 }
 
 func newCommand() *cobra.Command {
@@ -60,6 +62,11 @@ func newCommand() *cobra.Command {
 		RunE: func(*cobra.Command, []string) error {
 			if err := o.defaults.Validate(); err != nil {
 				return err
+			}
+			if o.self != "" {
+				if err := parseSelf(&o); err != nil {
+					return err
+				}
 			}
 			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)).WithName("shifter"))
 			return run(o)
@@ -147,20 +154,27 @@ func run(o options) error {
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return err
 	}
-	return drainIfRemoved(cfg, scheme, o.self)
+	return drainIfRemoved(cfg, scheme, o.selfKey)
+}
+
+// parseSelf reads --deployment at start, so that a mistake shows then and
+// not when sluice is being removed.
+func parseSelf(o *options) error {
+	ns, name, err := k8scache.SplitMetaNamespaceKey(o.self)
+	if err != nil || ns == "" || name == "" {
+		return fmt.Errorf("--deployment %q: want namespace/name, such as sluice-system/sluice", o.self)
+	}
+	o.selfKey = types.NamespacedName{Namespace: ns, Name: name}
+	return nil
 }
 
 // drainIfRemoved drains every canary when the shifter stops because its own
 // Deployment was scaled to zero or deleted: then nothing runs the canaries
 // any more, and users must not be served a version nothing watches. A
 // restart or a rolling update leaves them as they are.
-func drainIfRemoved(cfg *rest.Config, scheme *runtime.Scheme, self string) error {
-	if self == "" {
+func drainIfRemoved(cfg *rest.Config, scheme *runtime.Scheme, self types.NamespacedName) error {
+	if self.Name == "" {
 		return nil
-	}
-	ns, name, ok := strings.Cut(self, "/")
-	if !ok {
-		return fmt.Errorf("--deployment %q: want namespace/name", self)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -171,10 +185,10 @@ func drainIfRemoved(cfg *rest.Config, scheme *runtime.Scheme, self string) error
 	defer cancel()
 	log := ctrl.Log.WithName("drain")
 	own := &appsv1.Deployment{}
-	err = c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, own)
+	err = c.Get(ctx, self, own)
 	switch {
 	case apierrors.IsNotFound(err), err == nil && (own.DeletionTimestamp != nil || ptr.Deref(own.Spec.Replicas, 1) == 0):
-		log.Info("sluice is scaled to zero or removed: routing all traffic to the primaries", "deployment", self)
+		log.Info("sluice is scaled to zero or removed: routing all traffic to the primaries", "deployment", self.String())
 		if err := shift.Drain(ctx, c); err != nil {
 			return err
 		}

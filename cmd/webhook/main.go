@@ -6,11 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/types"
+	k8scache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -78,9 +78,9 @@ from which the shifter runs it as a canary. It writes nothing to the API server.
 
 // selfManaged completes c for --cert-secret.
 func selfManaged(c *mutate.CertificateOptions, kubeconfig, secret string) error {
-	ns, name, ok := strings.Cut(secret, "/")
-	if !ok || ns == "" || name == "" {
-		return fmt.Errorf("--cert-secret %q: want namespace/name", secret)
+	ns, name, err := k8scache.SplitMetaNamespaceKey(secret)
+	if err != nil || ns == "" || name == "" {
+		return fmt.Errorf("--cert-secret %q: want namespace/name, such as sluice-system/sluice-webhook-cert", secret)
 	}
 	c.Secret = types.NamespacedName{Namespace: ns, Name: name}
 	if err := c.Policy.Validate(); err != nil {

@@ -96,9 +96,10 @@ func (r *Rotator) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 	bundle := Bundle(state)
 	trusted := state.CA != nil && holds(cfg, bundle)
 
-	steps, recheck := Decide(state, trusted, r.Policy, r.now())
+	now := r.now()
+	steps, recheck := Decide(state, trusted, r.Policy, now)
 	if len(steps) > 0 {
-		next, err := Apply(state, steps, r.Policy, r.now())
+		next, err := Apply(state, steps, r.Policy, now)
 		if err != nil {
 			return reconcile.Result{}, err
 		}
