@@ -35,7 +35,9 @@ func newCommand() *cobra.Command {
 		Long: `webhook serves sluice's mutating admission webhook over HTTPS at ` + mutate.Path + `.
 For Deployments annotated sluice.dev/canary: "enabled" it keeps the running pod
 template and diverts a new one to the sluice.dev/canary-template annotation,
-from which the shifter runs it as a canary. It writes nothing to the API server.`,
+from which the shifter runs it as a canary. Admission has no side effects: it
+writes nothing to the API server. Only with --cert-secret does the webhook
+write, to keep its own certificates and the CA bundle of its configuration.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -99,16 +99,43 @@ func decideUpdate(old, obj deployment) Decision {
 	case obj.annotations[canary.AnnotationSkipAnalysis] == "true":
 		return obj.dropPending(old, canary.AnnotationSkipAnalysis+" is true")
 	case !canary.Enabled(old.annotations):
-		// Opting in: sluice takes over from the next template change.
-		if !obj.pending.equal(old.pending) {
-			return denyForged()
-		}
-		return Decision{Verdict: Passed}
+		return optIn(old, obj)
+	case old.annotations[canary.AnnotationSkipAnalysis] == "true" && obj.template == old.template &&
+		obj.pending.set() && obj.pending.equal(old.pending):
+		// While skip-analysis is on the webhook keeps no canary, so these
+		// are left from an update that came while it was down. (A template
+		// change that ends skip-analysis is diverted as usual.)
+		return dropLeftover(obj, "turns "+canary.AnnotationSkipAnalysis+" off")
 	case obj.template == old.template:
 		return decideUnchanged(old, obj)
 	default:
 		return divert(old, obj)
 	}
+}
+
+// optIn handles an update that turns opt-in on: sluice takes over from the
+// next template change. The webhook is not called while a Deployment is not
+// opted in, so canary annotations it carries are set by this update, which
+// only sluice may do, or left from an opt-out that came while the webhook was
+// down.
+func optIn(old, obj deployment) Decision {
+	switch {
+	case obj.pending.set() && !obj.pending.equal(old.pending):
+		return deny(fmt.Sprintf("%s and %s are written only by sluice, and this update sets them while it turns %s on; "+
+			"leave them out of the manifest", canary.AnnotationCanaryTemplate, canary.AnnotationCanaryRevision, canary.AnnotationEnabled))
+	case obj.pending.set():
+		return dropLeftover(obj, "turns "+canary.AnnotationEnabled+" on")
+	default:
+		return Decision{Verdict: Passed}
+	}
+}
+
+// dropLeftover clears canary annotations that an update the webhook did not
+// see left behind: that update (an opt-out or skip-analysis) gave the canary up.
+func dropLeftover(obj deployment, update string) Decision {
+	return Decision{Verdict: Cleared, Patch: obj.removePending(), Warnings: []string{fmt.Sprintf(
+		"sluice: this update %s, so the canary annotations (revision %s) left from an update the webhook did not see were dropped; "+
+			"sluice takes over from the next change of the pod template", update, obj.pending.revision)}}
 }
 
 // decideUnchanged handles an update that leaves the pod template as the
@@ -163,7 +190,16 @@ func divert(old, obj deployment) Decision {
 	p.replaceRaw("/spec/template", old.template)
 	p.addString(annotationPath(canary.AnnotationCanaryTemplate), obj.template)
 	p.addString(annotationPath(canary.AnnotationCanaryRevision), revision)
-	return Decision{Verdict: Diverted, Patch: p.bytes(), Revision: revision}
+	d := Decision{Verdict: Diverted, Patch: p.bytes(), Revision: revision}
+	if sent := obj.pending; sent.consistent() && !sent.equal(old.pending) && sent.revision != revision {
+		// The update brought a canary template of its own: `kubectl rollout
+		// undo` copies one from an old ReplicaSet, and on reinvocation after
+		// another webhook changed the template it is the one sluice diverted
+		// a moment ago. Say which one is replaced, so that none goes unseen.
+		d.Warnings = []string{fmt.Sprintf("sluice: this update also set the canary template to revision %s; "+
+			"the new pod template (revision %s) replaces it as the canary", sent.revision, revision)}
+	}
+	return d
 }
 
 // dropPending passes an update that leaves sluice's care, removing a pending
@@ -183,11 +219,20 @@ func (obj deployment) dropPending(old deployment, why string) Decision {
 // appliedTemplateChanged reports whether a client-side `kubectl apply`
 // changed the pod template it applies. When it did and yet the merged
 // template equals the primary's, the user applied the primary's version again.
+//
+// `kubectl replace` and `kubectl edit` rewrite an existing record with the
+// object they send, which for a copy of the live Deployment holds the
+// primary's template and sluice's own annotations. Such a record is not the
+// user's manifest and cancels nothing.
 func appliedTemplateChanged(old, obj deployment) bool {
 	if obj.lastApplied == "" || obj.lastApplied == old.lastApplied {
 		return false
 	}
-	return lastAppliedTemplate(obj.lastApplied) != lastAppliedTemplate(old.lastApplied)
+	applied := parseApplied(obj.lastApplied)
+	if applied.recordsPending() {
+		return false
+	}
+	return applied.template() != parseApplied(old.lastApplied).template()
 }
 
 func cancelWarning(revision string) string {

@@ -70,11 +70,17 @@ func TestDecide(t *testing.T) {
 	on := map[string]string{canary.AnnotationEnabled: canary.EnabledValue}
 	v2 := templateJSON(t, "web:v2")
 	v3 := templateJSON(t, "web:v3")
-	pendingV2 := with(on, canary.AnnotationCanaryTemplate, v2, canary.AnnotationCanaryRevision, canary.Revision([]byte(v2)))
+	pending := func(template string) map[string]string {
+		return with(on, canary.AnnotationCanaryTemplate, template, canary.AnnotationCanaryRevision, canary.Revision([]byte(template)))
+	}
+	v4 := templateJSON(t, "web:v4")
+	pendingV2, pendingV3, pendingV4 := pending(v2), pending(v3), pending(v4)
 	applied := func(image string) string {
 		return `{"apiVersion":"apps/v1","kind":"Deployment","spec":{"template":` + templateJSON(t, image) + `}}`
 	}
 	const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+	optInForged := "sluice.dev/canary-template and sluice.dev/canary-revision are written only by sluice, " +
+		"and this update sets them while it turns sluice.dev/canary on; leave them out of the manifest"
 	forged := "sluice.dev/canary-template and sluice.dev/canary-revision are written only by sluice: this update sets or changes them. " +
 		"Leave them out of the manifest or keep the values the Deployment has; to cancel a pending canary, apply the running version again"
 
@@ -139,7 +145,43 @@ func TestDecide(t *testing.T) {
 			op:   admissionv1.Update,
 			old:  object(t, "web:v1", 2, nil),
 			obj:  object(t, "web:v1", 2, pendingV2),
-			want: want{verdict: Denied, message: forged},
+			want: want{verdict: Denied, message: optInForged},
+		},
+		{
+			// The webhook is not called while a Deployment is not opted in,
+			// so these are left from an opt-out it did not see.
+			name: "turning opt-in on drops internal annotations left while it was off",
+			op:   admissionv1.Update,
+			old:  object(t, "web:v1", 2, with(pendingV2, canary.AnnotationEnabled, "-")),
+			obj:  object(t, "web:v1", 2, pendingV2),
+			want: want{verdict: Cleared, image: "web:v1", annotations: on,
+				warning: "sluice: this update turns sluice.dev/canary on, so the canary annotations (revision " + canary.Revision([]byte(v2)) +
+					") left from an update the webhook did not see were dropped; sluice takes over from the next change of the pod template"},
+		},
+		{
+			// Set while the webhook was down: the shifter ignores them while
+			// skip-analysis is true, and they must not come back after.
+			name: "turning skip-analysis off drops canary annotations left while it was on",
+			op:   admissionv1.Update,
+			old:  object(t, "web:v3", 2, with(pendingV2, canary.AnnotationSkipAnalysis, "true")),
+			obj:  object(t, "web:v3", 2, with(pendingV2, canary.AnnotationSkipAnalysis, "false")),
+			want: want{verdict: Cleared, image: "web:v3", annotations: with(on, canary.AnnotationSkipAnalysis, "false"),
+				warning: "sluice: this update turns sluice.dev/skip-analysis off, so the canary annotations (revision " + canary.Revision([]byte(v2)) +
+					") left from an update the webhook did not see were dropped; sluice takes over from the next change of the pod template"},
+		},
+		{
+			name: "turning skip-analysis off with a template change diverts it",
+			op:   admissionv1.Update,
+			old:  object(t, "web:v1", 2, with(on, canary.AnnotationSkipAnalysis, "true")),
+			obj:  object(t, "web:v2", 2, on),
+			want: want{verdict: Diverted, image: "web:v1", annotations: pendingV2},
+		},
+		{
+			name: "turning opt-in on while removing annotations left while it was off passes",
+			op:   admissionv1.Update,
+			old:  object(t, "web:v1", 2, with(pendingV2, canary.AnnotationEnabled, "-")),
+			obj:  object(t, "web:v1", 2, on),
+			want: want{verdict: Passed, image: "web:v1", annotations: on},
 		},
 		{
 			name: "turning opt-in off rolls the update out and drops the pending canary",
@@ -232,6 +274,15 @@ func TestDecide(t *testing.T) {
 			want: want{verdict: Passed, image: "web:v1", annotations: with(pendingV2, lastApplied, applied("web:v2")+" ")},
 		},
 		{
+			// kubectl replace and kubectl edit rewrite an existing record
+			// with the object they send: here a copy of the live one.
+			name: "a record rewritten from the live object does not cancel",
+			op:   admissionv1.Update,
+			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
+			obj:  object(t, "web:v1", 3, with(pendingV2, lastApplied, string(object(t, "web:v1", 3, pendingV2)))),
+			want: want{verdict: Passed, image: "web:v1", annotations: with(pendingV2, lastApplied, string(object(t, "web:v1", 3, pendingV2)))},
+		},
+		{
 			name: "a PUT without kubectl's record does not cancel",
 			op:   admissionv1.Update,
 			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
@@ -244,6 +295,17 @@ func TestDecide(t *testing.T) {
 			old:  object(t, "web:v1", 2, on),
 			obj:  object(t, "web:v1", 2, pendingV2),
 			want: want{verdict: Passed, image: "web:v1", annotations: pendingV2},
+		},
+		{
+			// kubectl rollout undo copies the annotations of an old
+			// ReplicaSet, which may hold a canary of its time.
+			name: "a new template that brings canary annotations of its own is diverted, saying which one it replaces",
+			op:   admissionv1.Update,
+			old:  object(t, "web:v1", 2, pendingV2),
+			obj:  object(t, "web:v3", 2, pendingV4),
+			want: want{verdict: Diverted, image: "web:v1", annotations: pendingV3,
+				warning: "sluice: this update also set the canary template to revision " + canary.Revision([]byte(v4)) +
+					"; the new pod template (revision " + canary.Revision([]byte(v3)) + ") replaces it as the canary"},
 		},
 		{
 			name: "a forged revision is denied",

@@ -126,13 +126,28 @@ func (p pending) bytes() int {
 	return n
 }
 
-// lastAppliedTemplate returns the pod template in a quoted
-// last-applied-configuration, as kubectl wrote it.
-func lastAppliedTemplate(quoted string) string {
-	if quoted == "" {
-		return ""
-	}
-	return gjson.Get(gjson.Parse(quoted).Str, "spec.template").Raw
+// appliedManifest is the manifest in kubectl's last-applied-configuration.
+type appliedManifest string
+
+// parseApplied unquotes the annotation's JSON string value.
+func parseApplied(quoted string) appliedManifest {
+	return appliedManifest(gjson.Parse(quoted).Str)
+}
+
+// template returns the manifest's pod template as JSON, or "" for none.
+func (m appliedManifest) template() string {
+	return gjson.Get(string(m), "spec.template").Raw
+}
+
+// recordsPending reports whether the manifest carries sluice's own
+// annotations, which only a copy of the live object does.
+func (m appliedManifest) recordsPending() bool {
+	found := false
+	gjson.Get(string(m), "metadata.annotations").ForEach(func(k, _ gjson.Result) bool {
+		found = k.Str == canary.AnnotationCanaryTemplate || k.Str == canary.AnnotationCanaryRevision
+		return !found
+	})
+	return found
 }
 
 // patch builds a JSON patch by hand, so that a large template is copied into

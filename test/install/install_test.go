@@ -118,8 +118,10 @@ func expectInstalled(t *testing.T) {
 	if _, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(t.Context(), "sluice", metav1.GetOptions{}); err != nil {
 		t.Errorf("MutatingWebhookConfiguration sluice: %v", err)
 	}
-	if _, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(t.Context(), "sluice-webhook-guard", metav1.GetOptions{}); err != nil {
-		t.Errorf("ValidatingAdmissionPolicy sluice-webhook-guard: %v", err)
+	for _, policy := range []string{"sluice-webhook-guard", "sluice-opt-in"} {
+		if _, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(t.Context(), policy, metav1.GetOptions{}); err != nil {
+			t.Errorf("ValidatingAdmissionPolicy %s: %v", policy, err)
+		}
 	}
 }
 

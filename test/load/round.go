@@ -196,6 +196,8 @@ type canaryTimes struct {
 	steps       []stepSeen // each non-zero weight, when first seen
 	promoting   time.Time
 	succeeded   time.Time
+	// failedChecks is the Canary's count as last seen; halts adds up its rises.
+	failedChecks, halts int32
 }
 
 type stepSeen struct {
@@ -261,6 +263,10 @@ func (tl *timeline) observe(cr *canary.Canary, at time.Time) {
 		c.steps = append(c.steps, stepSeen{at, st.CanaryWeight})
 	}
 	c.weight = st.CanaryWeight
+	if st.FailedChecks > c.failedChecks {
+		c.halts += st.FailedChecks - c.failedChecks
+	}
+	c.failedChecks = st.FailedChecks
 	if st.Phase == canary.PhasePromoting && c.promoting.IsZero() && !c.applied.IsZero() {
 		c.promoting = at
 	}

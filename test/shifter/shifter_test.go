@@ -945,3 +945,42 @@ func TestRestartAfterTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipAnalysisDuringAWebhookOutage: skip-analysis set while the webhook is
+// down rolls the new template out plainly and leaves the pending canary's
+// annotations behind. The shifter reverts that canary rather than promote it
+// over the rollout the user asked for, and turning skip-analysis off later,
+// with the webhook back, drops the leftover instead of starting it again.
+func TestSkipAnalysisDuringAWebhookOutage(t *testing.T) {
+	// Failing checks with a high threshold hold the canary at 20.
+	ns, c := initialized(t, patient, telemetry.Behaviour{ErrorRate: 0.5})
+	kubectlApply(t, ns, patient("example.com/web:v2"))
+	waitStatus(t, c, ns, "canary at 20", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight == 20 })
+
+	restart := hook.Outage(t)
+	skipping := strings.Replace(patient("example.com/web:v3"), "sluice.dev/canary: enabled",
+		"sluice.dev/canary: enabled\n    sluice.dev/skip-analysis: \"true\"", 1)
+	kubectlApply(t, ns, skipping)
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	expectEvent(t, ns, "Canary reverted to the primary's template! Scaling down web-canary."+ns)
+	dep := &appsv1.Deployment{}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "example.com/web:v3" || dep.Annotations[canary.AnnotationCanaryTemplate] == "" {
+		t.Fatalf("during the outage: primary %s, canary annotation %t; want v3, and the v2 canary left behind",
+			img, dep.Annotations[canary.AnnotationCanaryTemplate] != "")
+	}
+
+	restart()
+	kubectlApply(t, ns, patient("example.com/web:v3"))
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if img, left := dep.Spec.Template.Spec.Containers[0].Image, dep.Annotations[canary.AnnotationCanaryTemplate]; img != "example.com/web:v3" || left != "" {
+		t.Errorf("after skip-analysis is off: primary %s, canary annotation %q; want v3 and none", img, left)
+	}
+	if cr := waitPhase(t, c, ns, canary.PhaseInitialized, 10*time.Second); cr.Status.CanaryWeight != 0 {
+		t.Errorf("weight %d after the leftover was dropped", cr.Status.CanaryWeight)
+	}
+}

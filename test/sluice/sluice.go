@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -144,6 +145,31 @@ func (w *Webhook) Start() error {
 	pool.AppendCertsFromPEM(w.CAPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	return WaitReady(w.proc, client, fmt.Sprintf("https://127.0.0.1:%d/readyz", w.Port))
+}
+
+// Outage stops the webhook until the returned function starts it again, or
+// the test ends.
+func (w *Webhook) Outage(t testing.TB) (restart func()) {
+	w.Stop()
+	down := true
+	start := func() error {
+		if !down {
+			return nil
+		}
+		down = false
+		return w.Start()
+	}
+	t.Cleanup(func() {
+		if err := start(); err != nil {
+			t.Errorf("restart the webhook: %v", err)
+		}
+	})
+	return func() {
+		t.Helper()
+		if err := start(); err != nil {
+			t.Fatalf("restart the webhook: %v", err)
+		}
+	}
 }
 
 // register installs the MutatingWebhookConfiguration of deploy/install.yaml

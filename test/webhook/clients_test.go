@@ -406,3 +406,57 @@ func TestPromotionLosesToANewerTemplate(t *testing.T) {
 	}
 	expectState(t, ns, state{primary: "example.com/web:v1", canary: "example.com/web:v3", replicaSets: []string{"example.com/web:v1"}, replicas: 2})
 }
+
+// TestDivertKeepsEveryOtherChange: an update that changes the template and
+// more stores all of the rest; only the template waits as a canary.
+func TestDivertKeepsEveryOtherChange(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	v2 := strings.NewReplacer(
+		"  name: web\n", "  name: web\n  labels:\n    team: shop\n",
+		"  replicas: 2\n", "  replicas: 3\n  strategy:\n    rollingUpdate:\n      maxSurge: 50%\n",
+	).Replace(manifest("example.com/web:v2", `note: "second release"`))
+	kubectl(t, v2, "apply", "-n", ns, "-f", "-")
+	want := diverted
+	want.replicas = 3
+	dep := expectState(t, ns, want)
+	if dep.Labels["team"] != "shop" || dep.Annotations["note"] != "second release" ||
+		dep.Spec.Strategy.RollingUpdate == nil || dep.Spec.Strategy.RollingUpdate.MaxSurge.String() != "50%" {
+		t.Errorf("the update's other changes were not all kept: labels %v, annotations %v, strategy %+v",
+			dep.Labels, dep.Annotations, dep.Spec.Strategy)
+	}
+}
+
+// TestEditingTheLiveObjectKeepsThePendingCanary: `kubectl replace` of what
+// `kubectl get` printed, and `kubectl edit`, rewrite kubectl's record of the
+// last apply with a copy of the live object, whose template is the primary's.
+// That is no request to cancel the canary.
+func TestEditingTheLiveObjectKeepsThePendingCanary(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
+	before := expectState(t, ns, diverted)
+	const record = "kubectl.kubernetes.io/last-applied-configuration"
+
+	live, _ := kubectl(t, "", "get", "-n", ns, "deployment/"+app, "-o", "yaml")
+	kubectl(t, strings.Replace(live, "\n  replicas: 2\n", "\n  replicas: 3\n", 1), "replace", "-n", ns, "-f", "-")
+	want := diverted
+	want.replicas = 3
+	replaced := expectState(t, ns, want)
+	if replaced.Annotations[record] == before.Annotations[record] {
+		t.Fatal("kubectl replace left the record of the last apply alone; this test no longer tests what it says")
+	}
+
+	edit := env.Kubectl(t.Context(), "edit", "-n", ns, "deployment/"+app)
+	edit.Env = append(edit.Env, `KUBE_EDITOR=sed -i -e 's/^  replicas: 3$/  replicas: 4/'`)
+	if out, err := edit.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl edit: %v\n%s", err, out)
+	}
+	want.replicas = 4
+	edited := expectState(t, ns, want)
+	if edited.Annotations[canary.AnnotationCanaryRevision] != before.Annotations[canary.AnnotationCanaryRevision] {
+		t.Errorf("revision %s became %s", before.Annotations[canary.AnnotationCanaryRevision], edited.Annotations[canary.AnnotationCanaryRevision])
+	}
+}
