@@ -79,8 +79,13 @@ type state struct {
 
 const (
 	stateFile = "state.json"
-	caName    = "ca"
-	adminUser = "sluice-admin"
+	// ownerFile names the process that made a temporary cluster folder, so
+	// that a later Start can tell a folder left by a crash from a live one.
+	ownerFile = "owner.json"
+	// tempPrefix starts the name of every temporary cluster folder.
+	tempPrefix = "sluice-cluster-"
+	caName     = "ca"
+	adminUser  = "sluice-admin"
 	// stopGrace is how long a component may take to shut down on SIGTERM.
 	stopGrace = 10 * time.Second
 	// startTimeout bounds the wait for each component to become ready.
@@ -114,10 +119,14 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	if c.Dir == "" {
-		if c.Dir, err = os.MkdirTemp("", "sluice-cluster-"); err != nil {
+		removeStaleDirs(os.TempDir(), c.progress)
+		if c.Dir, err = os.MkdirTemp("", tempPrefix); err != nil {
 			return nil, fmt.Errorf("create cluster folder: %w", err)
 		}
 		c.removeDir = true
+		if err := writeOwner(c.Dir); err != nil {
+			return nil, errors.Join(err, os.RemoveAll(c.Dir))
+		}
 	} else if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cluster folder: %w", err)
 	}
