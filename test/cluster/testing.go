@@ -44,8 +44,8 @@ func RunTests(m *testing.M, c **Cluster) int {
 		if err == nil {
 			var lock *os.File
 			if lock, err = lockCluster(dir, os.Stderr); err == nil {
-				// Closed, and so unlocked, when this process ends however it
-				// ends, which a deferred unlock would miss on a panic.
+				// On a panic, which skips this, the kernel releases the lock
+				// as the process ends.
 				defer lock.Close()
 			}
 		}

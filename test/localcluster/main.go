@@ -185,7 +185,8 @@ func up(ctx context.Context, dir string) error {
 	ticker := time.NewTicker(200 * time.Millisecond)
 	defer ticker.Stop()
 	for {
-		if _, ok, _ := cluster.ReadState(dir); ok {
+		// The new supervisor's state, not one that a dead one left.
+		if pid, _ := running(dir); pid == cmd.Process.Pid {
 			return status(dir)
 		}
 		select {
