@@ -140,8 +140,13 @@ func TestPanickingTestBinaryLeavesNothing(t *testing.T) {
 		return nil
 	})
 
+	t.Logf("none of the child's %d processes outlived it", len(procs))
+
 	// The panic skipped Stop, so the child's folder is left (unless another
 	// test package's start has already removed it); a start removes it.
+	if _, err := os.Stat(childDir); err == nil {
+		t.Logf("the child left %s", childDir)
+	}
 	cluster.RemoveStaleDirs(os.TempDir(), io.Discard)
 	if _, err := os.Stat(childDir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the panicked child's folder %s after the stale folders were removed: %v; want it gone", childDir, err)
