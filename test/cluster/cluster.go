@@ -59,6 +59,7 @@ type Cluster struct {
 	admin      *rest.Config
 	procs      []*Process // in start order
 	removeDir  bool
+	attached   bool
 	progress   io.Writer
 	audit      string
 	apiServer  string
@@ -78,8 +79,13 @@ type state struct {
 
 const (
 	stateFile = "state.json"
-	caName    = "ca"
-	adminUser = "sluice-admin"
+	// ownerFile names the process that made a temporary cluster folder, so
+	// that a later Start can tell a folder left by a crash from a live one.
+	ownerFile = "owner.json"
+	// tempPrefix starts the name of every temporary cluster folder.
+	tempPrefix = "sluice-cluster-"
+	caName     = "ca"
+	adminUser  = "sluice-admin"
 	// stopGrace is how long a component may take to shut down on SIGTERM.
 	stopGrace = 10 * time.Second
 	// startTimeout bounds the wait for each component to become ready.
@@ -113,10 +119,14 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	if c.Dir == "" {
-		if c.Dir, err = os.MkdirTemp("", "sluice-cluster-"); err != nil {
+		removeStaleDirs(os.TempDir(), c.progress)
+		if c.Dir, err = os.MkdirTemp("", tempPrefix); err != nil {
 			return nil, fmt.Errorf("create cluster folder: %w", err)
 		}
 		c.removeDir = true
+		if err := writeOwner(c.Dir); err != nil {
+			return nil, errors.Join(err, os.RemoveAll(c.Dir))
+		}
 	} else if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cluster folder: %w", err)
 	}
@@ -158,7 +168,8 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 }
 
 // Attach connects to a cluster that another process started in dir. Stop on
-// the result does nothing: the cluster belongs to its starter.
+// the result does nothing: the cluster, its folder and its state file belong
+// to its starter.
 func Attach(dir string) (*Cluster, error) {
 	st, ok, err := readState(dir)
 	if err == nil && !ok {
@@ -173,7 +184,7 @@ func Attach(dir string) (*Cluster, error) {
 	}
 	c := &Cluster{
 		Dir: dir, Kubeconfig: st.Kubeconfig, PrometheusURL: st.PrometheusURL, BinDir: st.BinDir,
-		ca: ca, apiServer: st.APIServer, progress: io.Discard,
+		ca: ca, apiServer: st.APIServer, progress: io.Discard, attached: true,
 		targetsDir: filepath.Join(dir, "prometheus", "targets"),
 	}
 	if c.admin, err = c.UserConfig(adminUser, "system:masters"); err != nil {
@@ -188,8 +199,13 @@ func Attach(dir string) (*Cluster, error) {
 }
 
 // Stop stops every component in reverse order and, for a cluster in a
-// temporary folder, removes the folder. It is safe to call more than once.
+// temporary folder, removes the folder. It is safe to call more than once. On
+// an attached cluster it does nothing, so that the starter and other test
+// packages can go on using it.
 func (c *Cluster) Stop() error {
+	if c.attached {
+		return nil
+	}
 	c.stopMu.Lock()
 	defer c.stopMu.Unlock()
 	var errs []error
@@ -218,6 +234,10 @@ func (c *Cluster) AuditLog() string { return c.path("audit.log") }
 
 // Owned reports whether this process started the cluster (and Stop stops it).
 func (c *Cluster) Owned() bool { return len(c.procs) > 0 }
+
+// Attached reports whether the cluster came from Attach: another process runs
+// it, so this one can neither stop nor restart its components.
+func (c *Cluster) Attached() bool { return c.attached }
 
 // Bin returns the path of a tool binary, such as "kubectl" or "helm".
 func (c *Cluster) Bin(name string) string { return filepath.Join(c.BinDir, name) }

@@ -2,10 +2,12 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +210,107 @@ func TestPrometheusScrapesATestEndpoint(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestServerIsThePinnedVersion: the API server is the Kubernetes that
+// test/tools/kube pins, so a version bump there really reaches the tests.
+func TestServerIsThePinnedVersion(t *testing.T) {
+	list := exec.CommandContext(t.Context(), "go", "list", "-m", "-f", "{{.Version}}", "k8s.io/kubernetes")
+	list.Dir = "../tools/kube"
+	out, err := list.Output()
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			err = fmt.Errorf("%w: %s", err, exit.Stderr)
+		}
+		t.Fatalf("the pinned Kubernetes version: go list -m k8s.io/kubernetes in test/tools/kube: %v", err)
+	}
+	pinned := strings.TrimSpace(string(out))
+	info, err := env.Clientset(t).Discovery().ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.GitVersion != pinned {
+		t.Errorf("the API server reports %s; test/tools/kube/go.mod pins %s (stale binaries? run make tools)", info.GitVersion, pinned)
+	}
+}
+
+// TestNamespaceLifecycle: the service-account controller gives a new
+// namespace its default ServiceAccount, and the namespace controller empties
+// a deleted namespace so that it goes away.
+func TestNamespaceLifecycle(t *testing.T) {
+	cs := env.Clientset(t)
+	ns := env.NewNamespace(t)
+	cluster.Eventually(t, time.Minute, "ServiceAccount default in "+ns, func(ctx context.Context) error {
+		_, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	})
+	// Content the namespace controller must delete before the namespace goes.
+	if _, err := cs.CoreV1().ConfigMaps(ns).Create(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().Namespaces().Delete(t.Context(), ns, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 2*time.Minute, "namespace "+ns+" gone", func(ctx context.Context) error {
+		got, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("still there, phase %s, conditions %v", got.Status.Phase, got.Status.Conditions)
+	})
+}
+
+// TestIstioDestinationRuleAndGatewayRoundTrip: the Istio CRDs beside
+// VirtualService are served too, and keep what is written.
+func TestIstioDestinationRuleAndGatewayRoundTrip(t *testing.T) {
+	ns := env.NewNamespace(t)
+	ic, err := istioclient.NewForConfig(env.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr := &istiov1.DestinationRule{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: networkingv1.DestinationRule{
+			Host:    "web",
+			Subsets: []*networkingv1.Subset{{Name: "canary", Labels: map[string]string{"app": "web-canary"}}},
+		},
+	}
+	if _, err := ic.NetworkingV1().DestinationRules(ns).Create(t.Context(), dr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	gotDR, err := ic.NetworkingV1().DestinationRules(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subsets := gotDR.Spec.GetSubsets(); gotDR.Spec.GetHost() != "web" || len(subsets) != 1 ||
+		subsets[0].GetName() != "canary" || subsets[0].GetLabels()["app"] != "web-canary" {
+		t.Errorf("read back DestinationRule host %q, subsets %v; want web, canary with app=web-canary", gotDR.Spec.GetHost(), subsets)
+	}
+
+	gw := &istiov1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: "public", Namespace: ns},
+		Spec: networkingv1.Gateway{
+			Selector: map[string]string{"istio": "ingressgateway"},
+			Servers: []*networkingv1.Server{{
+				Port:  &networkingv1.Port{Number: 80, Name: "http", Protocol: "HTTP"},
+				Hosts: []string{"*.example.com"},
+			}},
+		},
+	}
+	if _, err := ic.NetworkingV1().Gateways(ns).Create(t.Context(), gw, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	gotGW, err := ic.NetworkingV1().Gateways(ns).Get(t.Context(), "public", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if servers := gotGW.Spec.GetServers(); len(servers) != 1 || servers[0].GetPort().GetNumber() != 80 ||
+		len(servers[0].GetHosts()) != 1 || servers[0].GetHosts()[0] != "*.example.com" ||
+		gotGW.Spec.GetSelector()["istio"] != "ingressgateway" {
+		t.Errorf("read back Gateway selector %v, servers %v; want istio=ingressgateway, port 80 for *.example.com", gotGW.Spec.GetSelector(), servers)
+	}
 }

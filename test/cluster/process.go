@@ -117,14 +117,15 @@ func logTail(path string, lines int) string {
 
 // statFields are the fields of /proc/<pid>/stat after the command name,
 // which is in parentheses and may hold spaces: [0] is the state, [1] the
-// parent's PID, [11] and [12] the user and system CPU time in clock ticks.
+// parent's PID, [11] and [12] the user and system CPU time in clock ticks,
+// [19] the start time in clock ticks after boot.
 func statFields(pid int) ([]string, error) {
 	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
 		return nil, err
 	}
 	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-	if len(fields) < 13 {
+	if len(fields) < 20 {
 		return nil, fmt.Errorf("/proc/%d/stat: %d fields after the command name", pid, len(fields))
 	}
 	return fields, nil
@@ -149,6 +150,27 @@ func CPUTime(pid int) (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// Alive reports whether process pid runs. A zombie does not: it has ended
+// and only waits for its parent to collect it.
+func Alive(pid int) bool {
+	fields, err := statFields(pid)
+	return err == nil && fields[0] != "Z" && fields[0] != "X"
+}
+
+// processStart is when pid started, in clock ticks after boot; with the PID it
+// names one process, since PIDs are reused.
+func processStart(pid int) (uint64, error) {
+	fields, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return start, nil
 }
 
 // Descendants lists the processes below pid: its children, theirs, and so on.

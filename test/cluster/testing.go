@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -21,15 +24,31 @@ import (
 // instead of starting their own control plane.
 const EnvDir = "SLUICE_CLUSTER_DIR"
 
+// testsLock is the file in a running cluster's folder that test packages
+// attached to it take turns on.
+const testsLock = "tests.lock"
+
 // RunTests gives a test package one control plane: it attaches to the cluster
 // in $SLUICE_CLUSTER_DIR if set, or starts a new one; stores it in *c; runs
 // the tests; and stops what it started, also on Ctrl-C. Use it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(cluster.RunTests(m, &env)) }
+//
+// Packages attached to the same cluster run one after another: each holds a
+// lock in its folder for its whole run, because tests assume they have the
+// cluster to themselves (Prometheus' targets, cluster-wide objects, timing).
 func RunTests(m *testing.M, c **Cluster) int {
 	var err error
 	if dir := os.Getenv(EnvDir); dir != "" {
 		*c, err = Attach(dir)
+		if err == nil {
+			var lock *os.File
+			if lock, err = lockCluster(dir, os.Stderr); err == nil {
+				// On a panic, which skips this, the kernel releases the lock
+				// as the process ends.
+				defer lock.Close()
+			}
+		}
 	} else {
 		fmt.Fprintln(os.Stderr, "starting the local control plane")
 		*c, err = Start(context.Background(), Options{Progress: os.Stderr})
@@ -53,6 +72,28 @@ func RunTests(m *testing.M, c **Cluster) int {
 	}()
 	defer stop()
 	return m.Run()
+}
+
+// lockCluster takes the exclusive lock on the cluster in dir that attached
+// test packages take turns on, waiting (and saying so on progress) while
+// another holds it. The lock lasts until the returned file is closed or the
+// process ends.
+func lockCluster(dir string, progress io.Writer) (*os.File, error) {
+	path := filepath.Join(dir, testsLock)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock the cluster in %s: %w", dir, err)
+	}
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		fmt.Fprintf(progress, "waiting for another test package that uses the cluster in %s\n", dir)
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return f, nil
 }
 
 var invalidLabelRunes = regexp.MustCompile(`[^a-z0-9]+`)

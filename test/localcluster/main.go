@@ -57,7 +57,7 @@ func newRootCommand() *cobra.Command {
 		},
 		&cobra.Command{
 			Use:   "down",
-			Short: "Stop every process of the control plane and remove its folder",
+			Short: "Stop every process of the control plane and remove its folder (only one that up made)",
 			Args:  cobra.NoArgs,
 			RunE:  func(*cobra.Command, []string) error { return down(dir) },
 		},
@@ -70,6 +70,53 @@ func newRootCommand() *cobra.Command {
 		},
 	)
 	return root
+}
+
+// marker is the file by which up marks a folder as its own, so that down
+// removes only folders that up made, whatever --dir names.
+const marker = "localcluster.marker"
+
+// claimDir makes dir the cluster's folder: it creates it, or takes one that is
+// empty or already marked, and refuses any other, whose files down would
+// otherwise delete.
+func claimDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if made(dir) {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", dir, err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("%s holds files and no %s, so localcluster did not make it; give --dir an empty or new folder", dir, marker)
+	}
+	if err := os.WriteFile(filepath.Join(dir, marker), []byte("made by localcluster up; localcluster down removes this folder\n"), 0o644); err != nil {
+		return fmt.Errorf("mark %s: %w", dir, err)
+	}
+	return nil
+}
+
+// made reports whether up made dir.
+func made(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, marker))
+	return err == nil
+}
+
+// removeDir removes the cluster's folder if up made it and refuses any other.
+func removeDir(dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if !made(dir) {
+		return fmt.Errorf("not removing %s: it holds no %s, so localcluster did not make it", dir, marker)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove the cluster folder: %w", err)
+	}
+	return nil
 }
 
 // running returns the pid of the supervisor of the cluster in dir, or 0.
@@ -107,7 +154,7 @@ func up(ctx context.Context, dir string) error {
 		fmt.Printf("already running (pid %d)\n", pid)
 		return status(dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := claimDir(dir); err != nil {
 		return err
 	}
 	self, err := os.Executable()
@@ -138,7 +185,8 @@ func up(ctx context.Context, dir string) error {
 	ticker := time.NewTicker(200 * time.Millisecond)
 	defer ticker.Stop()
 	for {
-		if _, ok, _ := cluster.ReadState(dir); ok {
+		// The new supervisor's state, not one that a dead one left.
+		if pid, _ := running(dir); pid == cmd.Process.Pid {
 			return status(dir)
 		}
 		select {
@@ -156,6 +204,10 @@ func up(ctx context.Context, dir string) error {
 func run(ctx context.Context, dir string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Also here, since run can be started without up.
+	if err := claimDir(dir); err != nil {
+		return err
+	}
 	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, Progress: os.Stdout})
 	if err != nil {
 		return err
@@ -196,7 +248,7 @@ func down(dir string) error {
 	}
 	if pid == 0 {
 		fmt.Println("not running")
-		return os.RemoveAll(dir)
+		return removeDir(dir)
 	}
 	proc, err := os.FindProcess(pid)
 	if err != nil {
@@ -216,5 +268,5 @@ func down(dir string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	fmt.Printf("stopped (pid %d)\n", pid)
-	return os.RemoveAll(dir)
+	return removeDir(dir)
 }
