@@ -3,8 +3,10 @@
 package mutate_test
 
 import (
+	"bytes"
 	"context"
-	"net/http/httptest"
+	"io"
+	"net/http"
 	"syscall"
 	"testing"
 	"time"
@@ -85,12 +87,25 @@ func benchmarkServe(b *testing.B, wh *webhook.Admission, body []byte, wantPatch 
 	case !wantPatch && len(res.Patch) != 0:
 		b.Fatalf("the response carries a patch: %s", res.Patch)
 	}
+	// One request whose body is rewound each time, and a writer that keeps
+	// nothing: the loop measures the webhook, not building requests and
+	// recording answers, which the decode floor does not pay either.
+	r, reader, w := newReviewRequest(body), bytes.NewReader(body), discard{http.Header{}}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	measureCPU(b, func() {
-		wh.ServeHTTP(httptest.NewRecorder(), newReviewRequest(body))
+		reader.Reset(body)
+		r.Body = io.NopCloser(reader)
+		wh.ServeHTTP(w, r)
 	})
 }
+
+// discard is an http.ResponseWriter that drops the answer.
+type discard struct{ header http.Header }
+
+func (d discard) Header() http.Header       { return d.header }
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (discard) WriteHeader(int)             {}
 
 func BenchmarkHandleDivert(b *testing.B) { benchmarkHandle(b, divertingBody(b), true) }
 

@@ -414,13 +414,11 @@ func TestFixture(t *testing.T) {
 var setLogger sync.Once
 
 // newWebhook is the webhook as Serve registers it, with metrics on a private
-// registry and no logging. RecoverPanic is left unset, as asked; note that
-// controller-runtime treats nil as true and recovers panics itself.
+// registry and no logging.
 func newWebhook(defaults canary.Defaults) *webhook.Admission {
 	setLogger.Do(func() { ctrllog.SetLogger(logr.New(ctrllog.NullLogSink{})) })
-	h := mutate.NewHandler([]string{"system:serviceaccount:sluice-system:sluice"}, defaults,
-		mutate.NewMetrics(prometheus.NewRegistry()), logr.Discard())
-	return &webhook.Admission{Handler: h}
+	return mutate.NewWebhook(mutate.NewHandler([]string{"system:serviceaccount:sluice-system:sluice"}, defaults,
+		mutate.NewMetrics(prometheus.NewRegistry()), logr.Discard()))
 }
 
 func newReviewRequest(body []byte) *http.Request {

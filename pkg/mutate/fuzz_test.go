@@ -26,10 +26,9 @@ import (
 )
 
 // recovered holds the stack of the last panic that controller-runtime
-// recovered in a webhook. RecoverPanic is nil in newWebhook, which
-// controller-runtime takes as true: a panic in the handler does not unwind
-// through ServeHTTP but becomes a 500 response. The panic handler below keeps
-// its stack so that the fuzz targets can report it.
+// recovered in a webhook. RecoverPanic is true in NewWebhook: a panic in the
+// handler does not unwind through ServeHTTP but becomes a 500 response. The
+// panic handler below keeps its stack so that the fuzz targets can report it.
 var recovered struct {
 	sync.Mutex
 	value any

@@ -21,6 +21,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/servingcert"
@@ -102,8 +103,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 			}
 		}},
 	})
-	handler := NewHandler(opts.ShifterIdentities, opts.Defaults, NewMetrics(ctrlmetrics.Registry), opts.Log)
-	srv.Register(Path, &webhook.Admission{Handler: handler, RecoverPanic: ptr.To(true)})
+	srv.Register(Path, NewWebhook(NewHandler(opts.ShifterIdentities, opts.Defaults, NewMetrics(ctrlmetrics.Registry), opts.Log)))
 	// healthz.Handler serves "" (all checks) and "/<check>" below its path.
 	srv.Register("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
 	ready := map[string]healthz.Checker{"webhook": srv.StartedChecker()}
@@ -121,6 +121,18 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		g.Go(func() error { return serveMetrics(ctx, opts.MetricsBindAddress) })
 	}
 	return g.Wait()
+}
+
+// NewWebhook wraps h in controller-runtime's admission webhook, as Serve
+// registers it at Path. Panics become error responses. The handler logs each
+// request with its own keys, so controller-runtime gets no per-request logger:
+// building one costs each request as much as sluice's decision to pass it.
+func NewWebhook(h *Handler) *webhook.Admission {
+	return &webhook.Admission{
+		Handler:        h,
+		RecoverPanic:   ptr.To(true),
+		LogConstructor: func(base logr.Logger, _ *admission.Request) logr.Logger { return base },
+	}
 }
 
 func serveMetrics(ctx context.Context, addr string) error {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -25,19 +27,26 @@ import (
 )
 
 // BenchmarkUpdateLatency measures what the webhook adds to an update through
-// the API server. Each iteration changes the pod template of three
-// Deployments, in turn, so that all see the same load: a plain one, one sent
-// to a webhook that allows everything and does nothing (the floor: what
-// calling any webhook costs), and an opted-in one that sluice diverts. Run it
-// with -benchtime=1000x.
+// the API server. Each iteration changes the pod template of four
+// Deployments, in turn, so that all see the same load: a plain one; two sent
+// to webhooks in this process that do nothing but answer (the floors of any
+// webhook): one allows the update as it is, the other returns a small JSON
+// patch, as any mutating webhook that changes something does; and an opted-in
+// one that sluice diverts. Run it with -benchtime=1000x.
 func BenchmarkUpdateLatency(b *testing.B) {
 	setup(b)
 	ns := env.NewNamespace(b)
 	cs := env.Clientset(b)
-	registerNoopWebhook(b)
-	plain := createForBench(b, cs, ns, "plain", nil, nil)
-	floor := createForBench(b, cs, ns, "floor", nil, map[string]string{"bench": "floor"})
-	opted := createForBench(b, cs, ns, "opted", map[string]string{canary.AnnotationEnabled: canary.EnabledValue}, nil)
+	registerFloorWebhooks(b)
+	series := []struct {
+		name string
+		dep  *appsv1.Deployment
+	}{
+		{"plain", createForBench(b, cs, ns, "plain", nil, nil)},
+		{"noop-webhook", createForBench(b, cs, ns, "noop", nil, map[string]string{"bench": "noop"})},
+		{"patching-webhook", createForBench(b, cs, ns, "patching", nil, map[string]string{"bench": "patching"})},
+		{"sluice", createForBench(b, cs, ns, "opted", map[string]string{canary.AnnotationEnabled: canary.EnabledValue}, nil)},
+	}
 
 	// A patch, not an update: the controllers' status writes would make an
 	// update's resourceVersion stale.
@@ -51,38 +60,38 @@ func BenchmarkUpdateLatency(b *testing.B) {
 		}
 		return got, took
 	}
-	var plainTimes, floorTimes, optedTimes []time.Duration
-	var took time.Duration
+	times := make([][]time.Duration, len(series))
 	b.ResetTimer()
 	for i := range b.N {
-		plain, took = update(plain, i)
-		plainTimes = append(plainTimes, took)
-		floor, took = update(floor, i)
-		floorTimes = append(floorTimes, took)
-		opted, took = update(opted, i)
-		optedTimes = append(optedTimes, took)
+		for k := range series {
+			var took time.Duration
+			series[k].dep, took = update(series[k].dep, i)
+			times[k] = append(times[k], took)
+		}
 	}
 	b.StopTimer()
-	if opted.Annotations[canary.AnnotationCanaryRevision] == "" {
+	if series[2].dep.Annotations["bench"] == "" {
+		b.Fatal("the patching webhook did not patch")
+	}
+	if series[3].dep.Annotations[canary.AnnotationCanaryRevision] == "" {
 		b.Fatal("the opted-in Deployment was not diverted")
 	}
-	for _, m := range []struct {
-		name  string
-		times []time.Duration
-	}{{"plain", plainTimes}, {"noop-webhook", floorTimes}, {"sluice", optedTimes}} {
-		b.ReportMetric(ms(percentile(m.times, 50)), m.name+"-p50-ms")
-		b.ReportMetric(ms(percentile(m.times, 99)), m.name+"-p99-ms")
+	for k, s := range series {
+		b.ReportMetric(ms(percentile(times[k], 50)), s.name+"-p50-ms")
+		b.ReportMetric(ms(percentile(times[k], 99)), s.name+"-p99-ms")
 	}
-	b.ReportMetric(ms(percentile(optedTimes, 50)-percentile(plainTimes, 50)), "added-p50-ms")
-	b.ReportMetric(ms(percentile(optedTimes, 99)-percentile(plainTimes, 99)), "added-p99-ms")
+	plain, sluice := times[0], times[3]
+	b.ReportMetric(ms(percentile(sluice, 50)-percentile(plain, 50)), "added-p50-ms")
+	b.ReportMetric(ms(percentile(sluice, 99)-percentile(plain, 99)), "added-p99-ms")
 }
 
-// registerNoopWebhook serves, in this process, a controller-runtime webhook
-// that allows every request unchanged, and registers it for Deployments
-// labelled bench=floor.
-func registerNoopWebhook(b *testing.B) {
+// registerFloorWebhooks serves, in this process, two controller-runtime
+// webhooks that decide nothing, and registers them for Deployments labelled
+// bench=noop (allowed as they are) and bench=patching (allowed with an
+// annotation added by a JSON patch).
+func registerFloorWebhooks(b *testing.B) {
 	b.Helper()
-	serving, err := hook.CA.Issue(certs.Request{CommonName: "noop-webhook", Hosts: []string{"127.0.0.1"}})
+	serving, err := hook.CA.Issue(certs.Request{CommonName: "floor-webhooks", Hosts: []string{"127.0.0.1"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -90,30 +99,43 @@ func registerNoopWebhook(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	noop := &webhook.Admission{
+	quiet := func(logr.Logger, *admission.Request) logr.Logger { return logr.Discard() }
+	mux := http.NewServeMux()
+	mux.Handle("/noop", &webhook.Admission{
 		Handler:        admission.HandlerFunc(func(context.Context, admission.Request) admission.Response { return admission.Allowed("") }),
-		LogConstructor: func(logr.Logger, *admission.Request) logr.Logger { return logr.Discard() },
-	}
-	srv := httptest.NewUnstartedServer(noop)
+		LogConstructor: quiet,
+	})
+	jsonPatch := admissionv1.PatchTypeJSONPatch
+	mux.Handle("/patching", &webhook.Admission{
+		Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+			return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, PatchType: &jsonPatch,
+				Patch: []byte(`[{"op":"add","path":"/metadata/annotations","value":{"bench":"patched"}}]`)}}
+		}),
+		LogConstructor: quiet,
+	})
+	srv := httptest.NewUnstartedServer(mux)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	srv.StartTLS()
 	b.Cleanup(srv.Close)
 
-	url := srv.URL + "/noop"
 	none := admissionregistrationv1.SideEffectClassNone
-	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "sluice-bench-noop"},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name:                    "noop.bench.sluice.dev",
+	floor := func(name string) admissionregistrationv1.MutatingWebhook {
+		url := srv.URL + "/" + name
+		return admissionregistrationv1.MutatingWebhook{
+			Name:                    name + ".bench.sluice.dev",
 			AdmissionReviewVersions: []string{"v1"},
 			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: hook.CAPEM},
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
 				Rule:       admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments"}},
 			}},
-			ObjectSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"bench": "floor"}},
+			ObjectSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"bench": name}},
 			SideEffects:    &none,
-		}},
+		}
+	}
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "sluice-bench-floors"},
+		Webhooks:   []admissionregistrationv1.MutatingWebhook{floor("noop"), floor("patching")},
 	}
 	api := env.Clientset(b).AdmissionregistrationV1().MutatingWebhookConfigurations()
 	if _, err := api.Create(b.Context(), cfg, metav1.CreateOptions{}); err != nil {
