@@ -222,7 +222,10 @@ func (d Defaults) Parse(annotations map[string]string) (Settings, []string) {
 	return s, p.problems
 }
 
-// knownAnnotations are every sluice annotation, in the order the README lists them.
+// KnownAnnotations returns every sluice annotation, in the order the README
+// lists them.
+func KnownAnnotations() []string { return slices.Clone(knownAnnotations) }
+
 var knownAnnotations = []string{
 	AnnotationEnabled, AnnotationStepWeight, AnnotationStepWeights, AnnotationMaxWeight,
 	AnnotationInterval, AnnotationThreshold, AnnotationMinSuccessRate, AnnotationMaxRequestDuration,

@@ -99,13 +99,11 @@ func decideUpdate(old, obj deployment) Decision {
 	case obj.annotations[canary.AnnotationSkipAnalysis] == "true":
 		return obj.dropPending(old, canary.AnnotationSkipAnalysis+" is true")
 	case !canary.Enabled(old.annotations):
-		return optIn(old, obj)
-	case old.annotations[canary.AnnotationSkipAnalysis] == "true" && obj.template == old.template &&
-		obj.pending.set() && obj.pending.equal(old.pending):
-		// While skip-analysis is on the webhook keeps no canary, so these
-		// are left from an update that came while it was down. (A template
-		// change that ends skip-analysis is diverted as usual.)
-		return dropLeftover(obj, "turns "+canary.AnnotationSkipAnalysis+" off")
+		return takeOver(old, obj, "turns "+canary.AnnotationEnabled+" on")
+	case old.annotations[canary.AnnotationSkipAnalysis] == "true" && obj.template == old.template && !ownDiversion(old, obj):
+		// A template change that ends skip-analysis is diverted as usual,
+		// and seen again on reinvocation.
+		return takeOver(old, obj, "turns "+canary.AnnotationSkipAnalysis+" off")
 	case obj.template == old.template:
 		return decideUnchanged(old, obj)
 	default:
@@ -113,29 +111,37 @@ func decideUpdate(old, obj deployment) Decision {
 	}
 }
 
-// optIn handles an update that turns opt-in on: sluice takes over from the
-// next template change. The webhook is not called while a Deployment is not
-// opted in, so canary annotations it carries are set by this update, which
-// only sluice may do, or left from an opt-out that came while the webhook was
-// down.
-func optIn(old, obj deployment) Decision {
+// takeOver handles an update that puts a Deployment back in sluice's care
+// without a canary of its own: it opts in, or turns skip-analysis off without
+// a new template. Sluice takes over from the next template change. Until this
+// update the webhook either was not called (not opted in) or dropped every
+// canary (skip-analysis), so canary annotations on the stored Deployment are
+// left from an opt-out or a skip-analysis update that came while the webhook
+// was down, and were given up by it: they go, whether the update carries them
+// or not. Setting others is for sluice alone.
+func takeOver(old, obj deployment, update string) Decision {
 	switch {
 	case obj.pending.set() && !obj.pending.equal(old.pending):
-		return deny(fmt.Sprintf("%s and %s are written only by sluice, and this update sets them while it turns %s on; "+
-			"leave them out of the manifest", canary.AnnotationCanaryTemplate, canary.AnnotationCanaryRevision, canary.AnnotationEnabled))
-	case obj.pending.set():
-		return dropLeftover(obj, "turns "+canary.AnnotationEnabled+" on")
+		return deny(fmt.Sprintf("%s and %s are written only by sluice, and this update sets them while it %s; "+
+			"leave them out of the manifest", canary.AnnotationCanaryTemplate, canary.AnnotationCanaryRevision, update))
+	case old.pending.set():
+		d := Decision{Verdict: Cleared, Warnings: []string{fmt.Sprintf(
+			"sluice: this update %s, so the canary annotations (revision %s) left from an update the webhook did not see were dropped; "+
+				"sluice takes over from the next change of the pod template", update, old.pending.revision)}}
+		if obj.pending.set() {
+			d.Patch = obj.removePending()
+		}
+		return d
 	default:
 		return Decision{Verdict: Passed}
 	}
 }
 
-// dropLeftover clears canary annotations that an update the webhook did not
-// see left behind: that update (an opt-out or skip-analysis) gave the canary up.
-func dropLeftover(obj deployment, update string) Decision {
-	return Decision{Verdict: Cleared, Patch: obj.removePending(), Warnings: []string{fmt.Sprintf(
-		"sluice: this update %s, so the canary annotations (revision %s) left from an update the webhook did not see were dropped; "+
-			"sluice takes over from the next change of the pod template", update, obj.pending.revision)}}
+// ownDiversion reports whether the update carries the canary pair that divert
+// writes, different from the stored one: the webhook's own work, seen again
+// when the API server reinvokes it.
+func ownDiversion(old, obj deployment) bool {
+	return obj.pending.consistent() && !obj.pending.equal(old.pending)
 }
 
 // decideUnchanged handles an update that leaves the pod template as the
@@ -162,9 +168,7 @@ func decideUnchanged(old, obj deployment) Decision {
 			return Decision{Verdict: Cleared, Patch: obj.removePending(), Warnings: []string{cancelWarning(old.pending.revision)}}
 		}
 		return Decision{Verdict: Passed, Revision: obj.pending.revision}
-	case obj.pending.consistent():
-		// Exactly what divert writes: this is the webhook's own earlier
-		// mutation, seen again when the API server reinvokes it.
+	case ownDiversion(old, obj):
 		return Decision{Verdict: Passed, Revision: obj.pending.revision}
 	default:
 		return denyForged()
@@ -191,13 +195,14 @@ func divert(old, obj deployment) Decision {
 	p.addString(annotationPath(canary.AnnotationCanaryTemplate), obj.template)
 	p.addString(annotationPath(canary.AnnotationCanaryRevision), revision)
 	d := Decision{Verdict: Diverted, Patch: p.bytes(), Revision: revision}
-	if sent := obj.pending; sent.consistent() && !sent.equal(old.pending) && sent.revision != revision {
-		// The update brought a canary template of its own: `kubectl rollout
+	if sent := obj.pending.revision; ownDiversion(old, obj) && sent != revision {
+		// The update carried a canary template of its own: `kubectl rollout
 		// undo` copies one from an old ReplicaSet, and on reinvocation after
-		// another webhook changed the template it is the one sluice diverted
-		// a moment ago. Say which one is replaced, so that none goes unseen.
-		d.Warnings = []string{fmt.Sprintf("sluice: this update also set the canary template to revision %s; "+
-			"the new pod template (revision %s) replaces it as the canary", sent.revision, revision)}
+		// another webhook changed the pod template it is the one sluice
+		// diverted a moment ago. Say which one is replaced, so that none
+		// goes unseen.
+		d.Warnings = []string{fmt.Sprintf("sluice: this update carried the canary template of revision %s; "+
+			"the new pod template (revision %s) replaces it as the canary", sent, revision)}
 	}
 	return d
 }
@@ -228,11 +233,17 @@ func appliedTemplateChanged(old, obj deployment) bool {
 	if obj.lastApplied == "" || obj.lastApplied == old.lastApplied {
 		return false
 	}
-	applied := parseApplied(obj.lastApplied)
-	if applied.recordsPending() {
+	applied, before := parseApplied(obj.lastApplied), parseApplied(old.lastApplied)
+	switch {
+	case applied.recordsPending():
 		return false
+	case before.recordsPending():
+		// The user's manifest replaces a copy of the live object: whatever
+		// its template, the user applied it now.
+		return true
+	default:
+		return applied.template() != before.template()
 	}
-	return applied.template() != parseApplied(old.lastApplied).template()
 }
 
 func cancelWarning(revision string) string {

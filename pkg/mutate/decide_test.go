@@ -170,6 +170,17 @@ func TestDecide(t *testing.T) {
 					") left from an update the webhook did not see were dropped; sluice takes over from the next change of the pod template"},
 		},
 		{
+			// A PUT without the annotations, or the reinvocation after the
+			// drop: the leftover must not be carried over.
+			name: "turning skip-analysis off without the leftover annotations does not bring them back",
+			op:   admissionv1.Update,
+			old:  object(t, "web:v3", 2, with(pendingV2, canary.AnnotationSkipAnalysis, "true")),
+			obj:  object(t, "web:v3", 2, on),
+			want: want{verdict: Cleared, image: "web:v3", annotations: on,
+				warning: "sluice: this update turns sluice.dev/skip-analysis off, so the canary annotations (revision " + canary.Revision([]byte(v2)) +
+					") left from an update the webhook did not see were dropped; sluice takes over from the next change of the pod template"},
+		},
+		{
 			name: "turning skip-analysis off with a template change diverts it",
 			op:   admissionv1.Update,
 			old:  object(t, "web:v1", 2, with(on, canary.AnnotationSkipAnalysis, "true")),
@@ -177,11 +188,13 @@ func TestDecide(t *testing.T) {
 			want: want{verdict: Diverted, image: "web:v1", annotations: pendingV2},
 		},
 		{
-			name: "turning opt-in on while removing annotations left while it was off passes",
+			name: "turning opt-in on while removing annotations left while it was off clears them",
 			op:   admissionv1.Update,
 			old:  object(t, "web:v1", 2, with(pendingV2, canary.AnnotationEnabled, "-")),
 			obj:  object(t, "web:v1", 2, on),
-			want: want{verdict: Passed, image: "web:v1", annotations: on},
+			want: want{verdict: Cleared, image: "web:v1", annotations: on,
+				warning: "sluice: this update turns sluice.dev/canary on, so the canary annotations (revision " + canary.Revision([]byte(v2)) +
+					") left from an update the webhook did not see were dropped; sluice takes over from the next change of the pod template"},
 		},
 		{
 			name: "turning opt-in off rolls the update out and drops the pending canary",
@@ -283,6 +296,14 @@ func TestDecide(t *testing.T) {
 			want: want{verdict: Passed, image: "web:v1", annotations: with(pendingV2, lastApplied, string(object(t, "web:v1", 3, pendingV2)))},
 		},
 		{
+			name: "kubectl apply of the primary's template after a record rewritten from the live object cancels",
+			op:   admissionv1.Update,
+			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, string(object(t, "web:v1", 2, pendingV2)))),
+			obj:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v1"))),
+			want: want{verdict: Cleared, image: "web:v1", annotations: with(on, lastApplied, applied("web:v1")),
+				warning: "sluice: the applied pod template is the running primary's, so the pending canary (revision " + canary.Revision([]byte(v2)) + ") is cancelled"},
+		},
+		{
 			name: "a PUT without kubectl's record does not cancel",
 			op:   admissionv1.Update,
 			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
@@ -304,7 +325,7 @@ func TestDecide(t *testing.T) {
 			old:  object(t, "web:v1", 2, pendingV2),
 			obj:  object(t, "web:v3", 2, pendingV4),
 			want: want{verdict: Diverted, image: "web:v1", annotations: pendingV3,
-				warning: "sluice: this update also set the canary template to revision " + canary.Revision([]byte(v4)) +
+				warning: "sluice: this update carried the canary template of revision " + canary.Revision([]byte(v4)) +
 					"; the new pod template (revision " + canary.Revision([]byte(v3)) + ") replaces it as the canary"},
 		},
 		{

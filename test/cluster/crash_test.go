@@ -183,6 +183,7 @@ func TestOnlyStaleFoldersAreRemoved(t *testing.T) {
 		{"live owner", func(dir string) error { return cluster.WriteOwner(dir, os.Getpid(), self) }, false},
 		{"dead owner", func(dir string) error { return cluster.WriteOwner(dir, pidMax, self) }, true},
 		{"reused PID", func(dir string) error { return cluster.WriteOwner(dir, os.Getpid(), self+1) }, true},
+		{"owner in another PID namespace", func(dir string) error { return cluster.WriteForeignOwner(dir, pidMax) }, false},
 		{"no owner file", func(string) error { return nil }, false},
 		{"unreadable owner file", func(dir string) error {
 			return os.WriteFile(filepath.Join(dir, "owner.json"), []byte("{"), 0o644)

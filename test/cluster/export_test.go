@@ -10,7 +10,14 @@ var (
 // TempPrefix starts the name of every temporary cluster folder.
 const TempPrefix = tempPrefix
 
-// WriteOwner records process pid, started at start, as the owner of dir.
+// WriteOwner records process pid of this PID namespace, started at start, as
+// the owner of dir.
 func WriteOwner(dir string, pid int, start uint64) error {
-	return writeOwnerFile(dir, owner{PID: pid, Start: start})
+	return writeOwnerFile(dir, owner{PID: pid, Start: start, PIDNamespace: pidNamespace()})
+}
+
+// WriteForeignOwner records a process of another PID namespace as the owner
+// of dir.
+func WriteForeignOwner(dir string, pid int) error {
+	return writeOwnerFile(dir, owner{PID: pid, PIDNamespace: "pid:[1]"})
 }

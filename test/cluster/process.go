@@ -36,6 +36,10 @@ func StartProcess(dir, name, bin string, args ...string) (*Process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
+	// The kernel kills the child when the thread that started it ends. Go
+	// ends a thread only when a goroutine locked to it (LockOSThread) exits
+	// locked, which nothing here does; so in effect the child dies with the
+	// test process, also when a panic skips every deferred Stop.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()

@@ -16,6 +16,15 @@ import (
 type owner struct {
 	PID   int    `json:"pid"`
 	Start uint64 `json:"start"`
+	// PIDNamespace names the PID namespace the PID belongs to: a process in
+	// another one (a container sharing /tmp) cannot be looked up from here.
+	PIDNamespace string `json:"pidNamespace"`
+}
+
+// pidNamespace names this process's PID namespace, such as "pid:[4026531836]".
+func pidNamespace() string {
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	return ns
 }
 
 // writeOwner records this process as the owner of dir.
@@ -24,7 +33,7 @@ func writeOwner(dir string) error {
 	if err != nil {
 		return fmt.Errorf("record the owner of %s: %w", dir, err)
 	}
-	return writeOwnerFile(dir, owner{PID: os.Getpid(), Start: start})
+	return writeOwnerFile(dir, owner{PID: os.Getpid(), Start: start, PIDNamespace: pidNamespace()})
 }
 
 func writeOwnerFile(dir string, o owner) error {
@@ -82,7 +91,7 @@ func staleDir(dir string) bool {
 		return false
 	}
 	var o owner
-	if err := json.Unmarshal(raw, &o); err != nil || o.PID <= 0 {
+	if err := json.Unmarshal(raw, &o); err != nil || o.PID <= 0 || o.PIDNamespace != pidNamespace() {
 		return false
 	}
 	start, err := processStart(o.PID)

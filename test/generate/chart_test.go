@@ -1,11 +1,16 @@
 package generate_test
 
 import (
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/sluice"
 )
@@ -59,4 +64,32 @@ func TestChartVariants(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPolicyKnowsEveryAnnotation: the policy sluice-annotations refuses the
+// sluice.dev/ annotations outside its list, which must be the webhook's.
+func TestPolicyKnowsEveryAnnotation(t *testing.T) {
+	objs, err := sluice.Manifest("ValidatingAdmissionPolicy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, obj := range objs {
+		if obj.GetName() != "sluice-annotations" {
+			continue
+		}
+		variables, _, _ := unstructured.NestedSlice(obj.Object, "spec", "variables")
+		for _, v := range variables {
+			if v, _ := v.(map[string]any); v["name"] == "known" {
+				var known []string
+				if err := json.Unmarshal([]byte(v["expression"].(string)), &known); err != nil {
+					t.Fatalf("the list of known annotations %q: %v", v["expression"], err)
+				}
+				if want := canary.KnownAnnotations(); !slices.Equal(known, want) {
+					t.Errorf("the policy knows %v; the webhook %v", known, want)
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("no policy sluice-annotations with a variable known in deploy/install.yaml")
 }

@@ -118,7 +118,7 @@ func expectInstalled(t *testing.T) {
 	if _, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(t.Context(), "sluice", metav1.GetOptions{}); err != nil {
 		t.Errorf("MutatingWebhookConfiguration sluice: %v", err)
 	}
-	for _, policy := range []string{"sluice-webhook-guard", "sluice-opt-in"} {
+	for _, policy := range []string{"sluice-webhook-guard", "sluice-annotations"} {
 		if _, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(t.Context(), policy, metav1.GetOptions{}); err != nil {
 			t.Errorf("ValidatingAdmissionPolicy %s: %v", policy, err)
 		}

@@ -195,9 +195,9 @@ type report struct {
 	stepLags   []time.Duration
 	unmeasured int // steps whose weight before was not seen
 	// halts are analyses that failed (and held the weight), over all
-	// Canaries; each costs a status write and an event per failing check.
-	halts            int
-	applyToSucceeded []time.Duration
+	// Canaries, and haltRequests what they cost the API server.
+	halts, haltRequests int
+	applyToSucceeded    []time.Duration
 	// The parts of applyToSucceeded: until the first step (the canary's
 	// rollout), the steps, and the promotion (the primary's rollout).
 	toFirstStep, steps, promoting []time.Duration
@@ -219,6 +219,7 @@ func (tl *timeline) report(n int, interval time.Duration, before, after sample) 
 	}
 	for _, c := range tl.canary {
 		r.halts += int(c.halts)
+		r.haltRequests += int(c.haltRequests)
 		r.applyToSucceeded = append(r.applyToSucceeded, c.succeeded.Sub(c.applied))
 		if len(c.steps) > 0 && !c.promoting.IsZero() {
 			r.toFirstStep = append(r.toFirstStep, c.steps[0].at.Sub(c.applied))
@@ -264,7 +265,7 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "\n%d canaries, interval %s, measured over %s\n", r.n, r.interval, secs(r.window))
 	fmt.Fprintf(w, "  step lag behind schedule  p50 %s  p99 %s  max %s  (%d steps; %d not measured)\n",
 		secs(quantile(r.stepLags, 0.5)), secs(quantile(r.stepLags, 0.99)), secs(quantile(r.stepLags, 1)), len(r.stepLags), r.unmeasured)
-	fmt.Fprintf(w, "  halted analyses           %d\n", r.halts)
+	fmt.Fprintf(w, "  halted analyses           %d  (%d API requests)\n", r.halts, r.haltRequests)
 	fmt.Fprintf(w, "  apply to Succeeded        median %s  max %s\n",
 		secs(quantile(r.applyToSucceeded, 0.5)), secs(quantile(r.applyToSucceeded, 1)))
 	fmt.Fprintf(w, "    of which, medians       %s to the first step (the canary's rollout), %s of steps, %s promoting (the primary's rollout)\n",

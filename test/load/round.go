@@ -196,8 +196,10 @@ type canaryTimes struct {
 	steps       []stepSeen // each non-zero weight, when first seen
 	promoting   time.Time
 	succeeded   time.Time
-	// failedChecks is the Canary's count as last seen; halts adds up its rises.
-	failedChecks, halts int32
+	// failedChecks is the Canary's count as last seen. Each rise is a halt,
+	// which costs a status write and an event per failing check: haltRequests
+	// adds them up.
+	failedChecks, halts, haltRequests int32
 }
 
 type stepSeen struct {
@@ -263,8 +265,15 @@ func (tl *timeline) observe(cr *canary.Canary, at time.Time) {
 		c.steps = append(c.steps, stepSeen{at, st.CanaryWeight})
 	}
 	c.weight = st.CanaryWeight
-	if st.FailedChecks > c.failedChecks {
-		c.halts += st.FailedChecks - c.failedChecks
+	if rise := st.FailedChecks - c.failedChecks; rise > 0 {
+		failing := int32(0)
+		for _, check := range st.Checks {
+			if !check.Passed {
+				failing++
+			}
+		}
+		c.halts += rise
+		c.haltRequests += rise * (1 + failing)
 	}
 	c.failedChecks = st.FailedChecks
 	if st.Phase == canary.PhasePromoting && c.promoting.IsZero() && !c.applied.IsZero() {

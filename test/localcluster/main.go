@@ -91,7 +91,8 @@ func claimDir(dir string) error {
 		return fmt.Errorf("read %s: %w", dir, err)
 	}
 	if len(entries) > 0 {
-		return fmt.Errorf("%s holds files and no %s, so localcluster did not make it; give --dir an empty or new folder", dir, marker)
+		return fmt.Errorf("%s holds files and no %s, so localcluster did not make it (or an older version did); "+
+			"give --dir an empty or new folder, or remove this one yourself (rm -r %s) if it is an old cluster's", dir, marker, dir)
 	}
 	if err := os.WriteFile(filepath.Join(dir, marker), []byte("made by localcluster up; localcluster down removes this folder\n"), 0o644); err != nil {
 		return fmt.Errorf("mark %s: %w", dir, err)

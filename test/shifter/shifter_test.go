@@ -980,10 +980,8 @@ func TestSkipAnalysisDuringAWebhookOutage(t *testing.T) {
 	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
 		t.Fatal(err)
 	}
+	// With the annotations gone there is nothing for the shifter to start.
 	if img, left := dep.Spec.Template.Spec.Containers[0].Image, dep.Annotations[canary.AnnotationCanaryTemplate]; img != "example.com/web:v3" || left != "" {
 		t.Errorf("after skip-analysis is off: primary %s, canary annotation %q; want v3 and none", img, left)
-	}
-	if cr := waitPhase(t, c, ns, canary.PhaseInitialized, 10*time.Second); cr.Status.CanaryWeight != 0 {
-		t.Errorf("weight %d after the leftover was dropped", cr.Status.CanaryWeight)
 	}
 }

@@ -70,7 +70,7 @@ func BenchmarkUpdateLatency(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	if series[2].dep.Annotations["bench"] == "" {
+	if series[2].dep.Labels["patched"] == "" {
 		b.Fatal("the patching webhook did not patch")
 	}
 	if series[3].dep.Annotations[canary.AnnotationCanaryRevision] == "" {
@@ -87,8 +87,8 @@ func BenchmarkUpdateLatency(b *testing.B) {
 
 // registerFloorWebhooks serves, in this process, two controller-runtime
 // webhooks that decide nothing, and registers them for Deployments labelled
-// bench=noop (allowed as they are) and bench=patching (allowed with an
-// annotation added by a JSON patch).
+// bench=noop (allowed as they are) and bench=patching (allowed with a label
+// added by a JSON patch).
 func registerFloorWebhooks(b *testing.B) {
 	b.Helper()
 	serving, err := hook.CA.Issue(certs.Request{CommonName: "floor-webhooks", Hosts: []string{"127.0.0.1"}})
@@ -109,7 +109,7 @@ func registerFloorWebhooks(b *testing.B) {
 	mux.Handle("/patching", &webhook.Admission{
 		Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 			return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, PatchType: &jsonPatch,
-				Patch: []byte(`[{"op":"add","path":"/metadata/annotations","value":{"bench":"patched"}}]`)}}
+				Patch: []byte(`[{"op":"add","path":"/metadata/labels/patched","value":"yes"}]`)}}
 		}),
 		LogConstructor: quiet,
 	})

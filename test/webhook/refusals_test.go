@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/test/cluster"
 )
 
@@ -309,13 +310,13 @@ func TestSettingsAreCheckedWhenOptingIn(t *testing.T) {
 }
 
 // TestMisspeltOptInIsRefused: only opted-in Deployments reach the webhook, so
-// the policy sluice-opt-in, inside the API server, refuses an opt-in value
-// that would silently leave a Deployment out.
+// the policy sluice-annotations, inside the API server, refuses an opt-in value
+// or a sluice annotation that would silently leave a Deployment out.
 func TestMisspeltOptInIsRefused(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
 	refused := func(value string) string {
-		return `ValidatingAdmissionPolicy 'sluice-opt-in' with binding 'sluice-opt-in' denied request: sluice.dev/canary: "` +
+		return `ValidatingAdmissionPolicy 'sluice-annotations' with binding 'sluice-annotations' denied request: sluice.dev/canary: "` +
 			value + `" is not "enabled" or "disabled"`
 	}
 	misspelt := strings.Replace(manifest("example.com/web:v1"), "sluice.dev/canary: enabled", "sluice.dev/canary: Enabled", 1)
@@ -340,6 +341,13 @@ func TestMisspeltOptInIsRefused(t *testing.T) {
 		t.Errorf("annotate: err %v, stderr %q; want %q", err, stderr, refused("true"))
 	}
 	kubectl(t, "", "annotate", "-n", ns, "deployment/"+app, "sluice.dev/canary=disabled")
+
+	// A misspelt key is as silent as a misspelt value.
+	unknown := `ValidatingAdmissionPolicy 'sluice-annotations' with binding 'sluice-annotations' denied request: ` +
+		"sluice.dev/canry is not a sluice annotation; the known ones are " + strings.Join(canary.KnownAnnotations(), ", ")
+	if _, stderr, err := tryKubectl(t, "", "annotate", "-n", ns, "deployment/"+app, "sluice.dev/canry=enabled"); err == nil || !strings.Contains(stderr, unknown) {
+		t.Errorf("annotate: err %v, stderr %q; want %q", err, stderr, unknown)
+	}
 }
 
 func total(counts map[string]float64) float64 {
@@ -408,6 +416,16 @@ func TestWebhookOutage(t *testing.T) {
 	left := state{primary: "example.com/web:v3", canary: "example.com/web:v2",
 		replicaSets: []string{"example.com/web:v1", "example.com/web:v3"}, replicas: 2}
 	for _, n := range []string{ns, outNS} {
+		expectState(t, n, left)
+	}
+
+	// Taking the Deployments back while the webhook is still down would
+	// start the old canary: the policy refuses it.
+	for _, n := range []string{ns, outNS} {
+		_, stderr, err := tryKubectl(t, manifest("example.com/web:v3"), "apply", "-n", n, "-f", "-")
+		if err == nil || !strings.Contains(stderr, "this update takes the Deployment back into sluice's care while it still carries a canary left") {
+			t.Errorf("taking %s back during the outage: err %v, stderr %q; want the policy's refusal", n, err, stderr)
+		}
 		expectState(t, n, left)
 	}
 

@@ -38,6 +38,14 @@ system:serviceaccount:{{ .Release.Namespace }}:sluice
 {{- end }}
 
 {{/*
+Every sluice annotation, as a JSON list: canary.KnownAnnotations, which
+test/generate checks this against.
+*/}}
+{{- define "sluice.knownAnnotations" -}}
+["sluice.dev/canary", "sluice.dev/step-weight", "sluice.dev/step-weights", "sluice.dev/max-weight", "sluice.dev/interval", "sluice.dev/threshold", "sluice.dev/min-success-rate", "sluice.dev/max-request-duration", "sluice.dev/analysis-window", "sluice.dev/port", "sluice.dev/gateways", "sluice.dev/hosts", "sluice.dev/progress-deadline", "sluice.dev/skip-analysis", "sluice.dev/virtualservice", "sluice.dev/canary-template", "sluice.dev/canary-revision"]
+{{- end }}
+
+{{/*
 Namespaces the webhook and the guard policy never see, as a JSON list: the
 release namespace first, then webhook.excludedNamespaces.
 */}}
