@@ -334,33 +334,10 @@ const app = "web"
 
 // manifest is an opted-in Deployment with quick settings.
 func manifest(image string, threshold int) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-  annotations:
-    sluice.dev/canary: enabled
-    sluice.dev/step-weight: "20"
-    sluice.dev/max-weight: "60"
-    sluice.dev/interval: 2s
-    sluice.dev/analysis-window: 5s
-    sluice.dev/threshold: "%[3]d"
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: %[1]s
-  template:
-    metadata:
-      labels:
-        app: %[1]s
-    spec:
-      containers:
-        - name: app
-          image: %[2]s
-          ports:
-            - containerPort: 8080
-`, app, image, threshold)
+	return sluice.App{Name: app, Image: image, Replicas: 1, Container: sluice.Port8080, Annotations: []string{
+		`sluice.dev/step-weight: "20"`, `sluice.dev/max-weight: "60"`, "sluice.dev/interval: 2s",
+		"sluice.dev/analysis-window: 5s", fmt.Sprintf(`sluice.dev/threshold: "%d"`, threshold),
+	}}.YAML()
 }
 
 func apply(t *testing.T, ns, yaml string) {

@@ -98,34 +98,10 @@ const app = "web"
 // manifest is an opted-in Deployment with quick settings: steps 20, 40, 60,
 // 80 (max-weight 70), a check every 2s over a 5s window, threshold 3.
 func manifest(image string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-  annotations:
-    sluice.dev/canary: enabled
-    sluice.dev/step-weight: "20"
-    sluice.dev/max-weight: "70"
-    sluice.dev/interval: 2s
-    sluice.dev/analysis-window: 5s
-    sluice.dev/threshold: "3"
-    sluice.dev/progress-deadline: 1m
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: %[1]s
-  template:
-    metadata:
-      labels:
-        app: %[1]s
-    spec:
-      containers:
-        - name: app
-          image: %[2]s
-          ports:
-            - containerPort: 8080
-`, app, image)
+	return sluice.App{Name: app, Image: image, Replicas: 2, Container: sluice.Port8080, Annotations: []string{
+		`sluice.dev/step-weight: "20"`, `sluice.dev/max-weight: "70"`, "sluice.dev/interval: 2s",
+		"sluice.dev/analysis-window: 5s", `sluice.dev/threshold: "3"`, "sluice.dev/progress-deadline: 1m",
+	}}.YAML()
 }
 
 // patient is manifest with a threshold of 100 failed checks, for tests that

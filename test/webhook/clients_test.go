@@ -32,34 +32,10 @@ const app = "web"
 // manifest is an opted-in Deployment running image, with extra lines under
 // metadata.annotations.
 func manifest(image string, annotations ...string) string {
-	extra := ""
-	for _, a := range annotations {
-		extra += "\n    " + a
-	}
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-  annotations:
-    sluice.dev/canary: enabled
-    sluice.dev/step-weight: "20"%[3]s
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: %[1]s
-  template:
-    metadata:
-      labels:
-        app: %[1]s
-    spec:
-      containers:
-        - name: app
-          image: %[2]s
-          resources:
-            requests:
-              cpu: 100m
-`, app, image, extra)
+	return sluice.App{Name: app, Image: image, Replicas: 2,
+		Annotations: append([]string{`sluice.dev/step-weight: "20"`}, annotations...),
+		Container:   []string{"resources:", "  requests:", "    cpu: 100m"},
+	}.YAML()
 }
 
 // state is what a test asserts of a Deployment after an update.
