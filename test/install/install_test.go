@@ -27,7 +27,6 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"sluice.dev/sluice/pkg/canary"
-	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
 	"sluice.dev/sluice/test/sluice"
@@ -317,19 +316,6 @@ func asSluice(t *testing.T) kubernetes.Interface {
 	return cs
 }
 
-func newClient(t *testing.T) client.Client {
-	t.Helper()
-	scheme, err := shift.NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(env.AdminConfig(), client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 const app = "web"
 
 // manifest is an opted-in Deployment with quick settings.
@@ -340,27 +326,9 @@ func manifest(image string, threshold int) string {
 	}}.YAML()
 }
 
-func apply(t *testing.T, ns, yaml string) {
-	t.Helper()
-	cmd := env.Kubectl(t.Context(), "apply", "-n", ns, "-f", "-")
-	cmd.Stdin = strings.NewReader(yaml)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s", err, out)
-	}
-}
-
 func waitStatus(t *testing.T, c client.Client, ns, what string, timeout time.Duration, ok func(canary.CanaryStatus) bool) {
 	t.Helper()
-	cluster.Eventually(t, timeout, what, func(ctx context.Context) error {
-		cr := &canary.Canary{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
-			return err
-		}
-		if st := cr.Status; !ok(st) {
-			return fmt.Errorf("phase %s, weight %d (%s)", st.Phase, st.CanaryWeight, st.Message)
-		}
-		return nil
-	})
+	sluice.WaitCanary(t, c, client.ObjectKey{Namespace: ns, Name: app}, what, timeout, ok)
 }
 
 func phase(p canary.Phase) func(canary.CanaryStatus) bool {
@@ -373,9 +341,9 @@ func started(t *testing.T, c client.Client, threshold int, b telemetry.Behaviour
 	t.Helper()
 	ns := env.NewNamespace(t)
 	work.mesh.Set(ns, app+"-canary", b)
-	apply(t, ns, manifest("example.com/web:v1", threshold))
+	sluice.Apply(t, env, ns, manifest("example.com/web:v1", threshold))
 	waitStatus(t, c, ns, "Initialized", 30*time.Second, phase(canary.PhaseInitialized))
-	apply(t, ns, manifest("example.com/web:v2", threshold))
+	sluice.Apply(t, env, ns, manifest("example.com/web:v2", threshold))
 	return ns
 }
 

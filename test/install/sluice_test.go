@@ -63,7 +63,7 @@ func TestLeastPrivilege(t *testing.T) {
 // and one that fails; both with two shifters of which one acts.
 func TestCanariesThroughRestarts(t *testing.T) {
 	installed(t)
-	c := newClient(t)
+	c := sluice.NewClient(t, env)
 	webhook := startWebhook(t, "webhook")
 	shifterA := startShifter(t, "shifter-a")
 	shifterB := startShifter(t, "shifter-b")
@@ -149,7 +149,7 @@ var fast = []string{"--ca-validity=45s", "--cert-validity=15s", "--ca-overlap=3s
 // served by one replica while a second rotates the same Secret.
 func TestRotationDropsNoAdmission(t *testing.T) {
 	installed(t)
-	c := newClient(t)
+	c := sluice.NewClient(t, env)
 	cs := env.Clientset(t)
 	// Start over, so that the CA is one of the short-lived kind.
 	secret, err := cs.CoreV1().Secrets(system).Get(t.Context(), "sluice-webhook-cert", metav1.GetOptions{})
@@ -171,7 +171,7 @@ func TestRotationDropsNoAdmission(t *testing.T) {
 	t.Cleanup(func() { _ = second.Stop(10 * time.Second) })
 
 	ns := env.NewNamespace(t)
-	apply(t, ns, manifest("example.com/web:v1", 3))
+	sluice.Apply(t, env, ns, manifest("example.com/web:v1", 3))
 	cas, servings := map[string]bool{}, map[string]bool{}
 	retired := false
 	updates := 0
@@ -184,7 +184,7 @@ func TestRotationDropsNoAdmission(t *testing.T) {
 		// admit: without it the guard policy refuses the update.
 		updates++
 		img := fmt.Sprintf("example.com/web:v%d", updates+1)
-		apply(t, ns, manifest(img, 3))
+		sluice.Apply(t, env, ns, manifest(img, 3))
 		if d := deployment(t, c, ns, app); image(d) != "example.com/web:v1" || divertedImage(t, d) != img {
 			t.Fatalf("update %d: primary %s, diverted %s; want v1 and %s", updates, image(d), divertedImage(t, d), img)
 		}
@@ -207,7 +207,7 @@ func TestRotationDropsNoAdmission(t *testing.T) {
 // primary. This test removes the install: it runs last.
 func TestUninstallMidCanaryLosesNothing(t *testing.T) {
 	installed(t)
-	c := newClient(t)
+	c := sluice.NewClient(t, env)
 	// The Secret may hold the rotation test's certificates, which live
 	// seconds: this webhook keeps rotating them.
 	startWebhook(t, "webhook-last", fast...)

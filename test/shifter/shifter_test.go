@@ -26,7 +26,6 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"sluice.dev/sluice/pkg/canary"
-	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
 	"sluice.dev/sluice/test/sluice"
@@ -112,24 +111,12 @@ func patient(image string) string {
 
 func kubectlApply(t testing.TB, ns, yaml string) {
 	t.Helper()
-	cmd := env.Kubectl(t.Context(), "apply", "-n", ns, "-f", "-")
-	cmd.Stdin = strings.NewReader(yaml)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s", err, out)
-	}
+	sluice.Apply(t, env, ns, yaml)
 }
 
 func newClient(t testing.TB) client.Client {
 	t.Helper()
-	scheme, err := shift.NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(env.AdminConfig(), client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return sluice.NewClient(t, env)
 }
 
 func waitPhase(t testing.TB, c client.Client, ns string, phase canary.Phase, timeout time.Duration) *canary.Canary {
@@ -140,17 +127,7 @@ func waitPhase(t testing.TB, c client.Client, ns string, phase canary.Phase, tim
 // waitStatus waits until the Canary's status satisfies ok.
 func waitStatus(t testing.TB, c client.Client, ns, what string, timeout time.Duration, ok func(canary.CanaryStatus) bool) *canary.Canary {
 	t.Helper()
-	cr := &canary.Canary{}
-	cluster.Eventually(t, timeout, what, func(ctx context.Context) error {
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
-			return err
-		}
-		if st := cr.Status; !ok(st) {
-			return fmt.Errorf("phase %s, weight %d, failed checks %d (%s)", st.Phase, st.CanaryWeight, st.FailedChecks, st.Message)
-		}
-		return nil
-	})
-	return cr
+	return sluice.WaitCanary(t, c, client.ObjectKey{Namespace: ns, Name: app}, what, timeout, ok)
 }
 
 // weights records the canary weights the VirtualService goes through.

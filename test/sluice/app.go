@@ -1,8 +1,17 @@
 package sluice
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/shift"
+	"sluice.dev/sluice/test/cluster"
 )
 
 // App is an opted-in Deployment of one container, as the tests apply it.
@@ -47,3 +56,45 @@ func (a App) YAML() string {
 
 // Port8080 are the container lines of an app that serves on port 8080.
 var Port8080 = []string{"ports:", "  - containerPort: 8080"}
+
+// Apply applies yaml to namespace ns with kubectl, as the cluster's admin.
+func Apply(t testing.TB, env *cluster.Cluster, ns, yaml string) {
+	t.Helper()
+	cmd := env.Kubectl(t.Context(), "apply", "-n", ns, "-f", "-")
+	cmd.Stdin = strings.NewReader(yaml)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+}
+
+// NewClient is a client of the cluster's admin that knows sluice's types.
+func NewClient(t testing.TB, env *cluster.Cluster) client.Client {
+	t.Helper()
+	scheme, err := shift.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(env.AdminConfig(), client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// WaitCanary waits until the status of the Canary key satisfies ok, and
+// returns the Canary.
+func WaitCanary(t testing.TB, c client.Client, key client.ObjectKey, what string, timeout time.Duration,
+	ok func(canary.CanaryStatus) bool) *canary.Canary {
+	t.Helper()
+	cr := &canary.Canary{}
+	cluster.Eventually(t, timeout, what, func(ctx context.Context) error {
+		if err := c.Get(ctx, key, cr); err != nil {
+			return err
+		}
+		if st := cr.Status; !ok(st) {
+			return fmt.Errorf("phase %s, weight %d, failed checks %d (%s)", st.Phase, st.CanaryWeight, st.FailedChecks, st.Message)
+		}
+		return nil
+	})
+	return cr
+}
