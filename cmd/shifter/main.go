@@ -41,9 +41,9 @@ func main() {
 }
 
 type options struct {
-	kubeconfig, prometheusURL, metricsAddr, probeAddr, leaderNamespace, self string
-	// selfKey is self parsed.
-	selfKey        types.NamespacedName
+	kubeconfig, prometheusURL, metricsAddr, probeAddr, leaderNamespace string
+	// self is --deployment, the shifter's own Deployment as namespace/name.
+	self           string
 	leaderElect    bool
 	workers, burst int
 	qps            float32
@@ -63,13 +63,15 @@ func newCommand() *cobra.Command {
 			if err := o.defaults.Validate(); err != nil {
 				return err
 			}
+			var self types.NamespacedName
 			if o.self != "" {
-				if err := parseSelf(&o); err != nil {
+				var err error
+				if self, err = parseSelf(o.self); err != nil {
 					return err
 				}
 			}
 			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)).WithName("shifter"))
-			return run(o)
+			return run(o, self)
 		},
 	}
 	f := cmd.Flags()
@@ -96,7 +98,8 @@ func newCommand() *cobra.Command {
 	return cmd
 }
 
-func run(o options) error {
+// run runs the shifter; self, when set, is its own Deployment (--deployment).
+func run(o options, self types.NamespacedName) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
@@ -154,18 +157,17 @@ func run(o options) error {
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return err
 	}
-	return drainIfRemoved(cfg, scheme, o.selfKey)
+	return drainIfRemoved(cfg, scheme, self)
 }
 
 // parseSelf reads --deployment at start, so that a mistake shows then and
 // not when sluice is being removed.
-func parseSelf(o *options) error {
-	ns, name, err := k8scache.SplitMetaNamespaceKey(o.self)
+func parseSelf(value string) (types.NamespacedName, error) {
+	ns, name, err := k8scache.SplitMetaNamespaceKey(value)
 	if err != nil || ns == "" || name == "" {
-		return fmt.Errorf("--deployment %q: want namespace/name, such as sluice-system/sluice", o.self)
+		return types.NamespacedName{}, fmt.Errorf("--deployment %q: want namespace/name, such as sluice-system/sluice", value)
 	}
-	o.selfKey = types.NamespacedName{Namespace: ns, Name: name}
-	return nil
+	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }
 
 // drainIfRemoved drains every canary when the shifter stops because its own

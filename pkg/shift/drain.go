@@ -54,14 +54,24 @@ func drain(ctx context.Context, c client.Client, key types.NamespacedName) error
 	if err := c.Get(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}, run); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if !metav1.IsControlledBy(run, dep) || ptr.Deref(run.Spec.Replicas, 1) == 0 {
+	if !metav1.IsControlledBy(run, dep) {
 		return nil
+	}
+	_, err = scaleDown(ctx, c, run)
+	return err
+}
+
+// scaleDown sets the canary Deployment run to zero replicas unless it has
+// none already, and reports whether it wrote.
+func scaleDown(ctx context.Context, c client.Client, run *appsv1.Deployment) (bool, error) {
+	if ptr.Deref(run.Spec.Replicas, 1) == 0 {
+		return false, nil
 	}
 	run.Spec.Replicas = ptr.To[int32](0)
 	if err := c.Update(ctx, run); err != nil {
-		return fmt.Errorf("scale down canary Deployment %s: %w", run.Name, err)
+		return false, fmt.Errorf("scale down canary Deployment %s/%s: %w", run.Namespace, run.Name, err)
 	}
-	return nil
+	return true, nil
 }
 
 // managedRoutes returns the VirtualService whose weights sluice sets for dep:

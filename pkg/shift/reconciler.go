@@ -400,12 +400,14 @@ func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w 
 			return fmt.Errorf("update canary Deployment %s: %w", key, err)
 		}
 		r.wrote(current)
-	case d.Canary == CanaryScaleDown && current != nil && ptr.Deref(current.Spec.Replicas, 1) != 0:
-		current.Spec.Replicas = ptr.To[int32](0)
-		if err := r.Client.Update(ctx, current); err != nil {
-			return fmt.Errorf("scale down canary Deployment %s: %w", key, err)
+	case d.Canary == CanaryScaleDown && current != nil:
+		wrote, err := scaleDown(ctx, r.Client, current)
+		if err != nil {
+			return err
 		}
-		r.wrote(current)
+		if wrote {
+			r.wrote(current)
+		}
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 package shift
 
 import (
-	"fmt"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -23,7 +23,7 @@ type writes struct {
 }
 
 type writeKey struct {
-	kind      string
+	kind      reflect.Type
 	namespace string
 	name      string
 }
@@ -41,7 +41,7 @@ type written struct {
 const forgetAfter = 30 * time.Second
 
 func keyOf(obj client.Object) writeKey {
-	return writeKey{fmt.Sprintf("%T", obj), obj.GetNamespace(), obj.GetName()}
+	return writeKey{reflect.TypeOf(obj), obj.GetNamespace(), obj.GetName()}
 }
 
 // record notes that obj, as the API server returned it, was written at now;

@@ -368,25 +368,7 @@ func divertedImage(t *testing.T, d *appsv1.Deployment) string {
 	return tmpl.Spec.Containers[0].Image
 }
 
-func count(list []string, s string) int {
-	n := 0
-	for _, e := range list {
-		if e == s {
-			n++
-		}
-	}
-	return n
-}
-
 func eventMessages(t *testing.T, ns string) []string {
 	t.Helper()
-	events, err := sluice.Events(t.Context(), env.Clientset(t), ns, "Canary", app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range events {
-		out = append(out, e.Message)
-	}
-	return out
+	return sluice.EventMessages(t, env, ns, "Canary", app)
 }

@@ -95,8 +95,8 @@ func TestCanariesThroughRestarts(t *testing.T) {
 		t.Errorf("after the rollback the primary runs %s with %s diverted; want v1 with v2 kept", image(d), divertedImage(t, d))
 	}
 	cluster.Eventually(t, 10*time.Second, "one promotion, one rollback", func(context.Context) error {
-		promoted := count(eventMessages(t, good), "Promotion completed! Scaling down web-canary."+good)
-		failed := count(eventMessages(t, bad), "Canary failed! Scaling down web-canary."+bad)
+		promoted := sluice.Count(eventMessages(t, good), "Promotion completed! Scaling down web-canary."+good)
+		failed := sluice.Count(eventMessages(t, bad), "Canary failed! Scaling down web-canary."+bad)
 		if promoted != 1 || failed != 1 {
 			return fmt.Errorf("%d promotions, %d rollbacks", promoted, failed)
 		}

@@ -181,15 +181,7 @@ func canaryEvents(t *testing.T, ns string) []string {
 // of kind named app, oldest first.
 func shifterEvents(t *testing.T, ns, kind string) []string {
 	t.Helper()
-	events, err := sluice.Events(t.Context(), env.Clientset(t), ns, kind, app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range events {
-		out = append(out, e.Message)
-	}
-	return out
+	return sluice.EventMessages(t, env, ns, kind, app)
 }
 
 func TestHappyPathByKubectlApplyOnly(t *testing.T) {
@@ -538,7 +530,7 @@ func TestShifterRestartResumes(t *testing.T) {
 	cluster.Eventually(t, 10*time.Second, "each step once", func(context.Context) error {
 		events := canaryEvents(t, ns)
 		for _, w := range []string{"20", "40", "60", "80"} {
-			if n := countOf(events, "Advance web."+ns+" canary weight "+w); n != 1 {
+			if n := sluice.Count(events, "Advance web."+ns+" canary weight "+w); n != 1 {
 				return fmt.Errorf("%d events for weight %s in %v", n, w, events)
 			}
 		}
@@ -599,7 +591,7 @@ func TestShifterRestartWhilePromotingAndFinalising(t *testing.T) {
 	events := canaryEvents(t, ns)
 	for _, e := range []string{"Advance web." + ns + " canary weight 80", "Copying web-canary." + ns + " template spec to web." + ns,
 		"Routing all traffic to primary", "Promotion completed! Scaling down web-canary." + ns} {
-		if n := countOf(events, e); n != 1 {
+		if n := sluice.Count(events, e); n != 1 {
 			t.Errorf("%d events %q; want 1 in:\n  %s", n, e, strings.Join(events, "\n  "))
 		}
 	}
@@ -627,7 +619,7 @@ func TestNewRevisionDuringPromotion(t *testing.T) {
 	}
 	// The recorder writes events after the status: wait for the last one.
 	expectEvent(t, ns, "Promotion completed! Scaling down web-canary."+ns)
-	if n := countOf(canaryEvents(t, ns), "Promotion completed! Scaling down web-canary."+ns); n != 1 {
+	if n := sluice.Count(canaryEvents(t, ns), "Promotion completed! Scaling down web-canary."+ns); n != 1 {
 		t.Errorf("%d promotions completed; want 1, of v3", n)
 	}
 }
@@ -635,18 +627,12 @@ func TestNewRevisionDuringPromotion(t *testing.T) {
 // reportsPhase says whether the shifter serving metrics on port exports
 // phase for the Canary in ns.
 func reportsPhase(port int, ns string, phase canary.Phase) error {
-	families, err := sluice.Metrics(port)
+	phases, err := sluice.Phases(port)
 	if err != nil {
 		return err
 	}
-	for _, m := range families["sluice_canary_phase"].GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		if labels["namespace"] == ns && labels["phase"] == string(phase) && m.GetGauge().GetValue() == 1 {
-			return nil
-		}
+	if phases[ns] == phase {
+		return nil
 	}
 	return fmt.Errorf("no sluice_canary_phase{namespace=%q,phase=%q} 1", ns, phase)
 }
@@ -710,16 +696,6 @@ func kubectlRun(t testing.TB, args ...string) {
 	if out, err := env.Kubectl(t.Context(), args...).CombinedOutput(); err != nil {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-}
-
-func countOf(list []string, s string) int {
-	n := 0
-	for _, v := range list {
-		if v == s {
-			n++
-		}
-	}
-	return n
 }
 
 // TestLeaderElection runs two shifters with leader election: only the leader
@@ -878,19 +854,9 @@ func TestRestartAfterTheEnd(t *testing.T) {
 	}
 	// The new process exports a phase for a canary once it has reconciled it.
 	cluster.Eventually(t, 30*time.Second, "both canaries reconciled after the restart", func(context.Context) error {
-		families, err := sluice.Metrics(shifter.MetricsPort)
+		seen, err := sluice.Phases(shifter.MetricsPort)
 		if err != nil {
 			return err
-		}
-		seen := map[string]canary.Phase{}
-		for _, m := range families["sluice_canary_phase"].GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if m.GetGauge().GetValue() == 1 {
-				seen[labels["namespace"]] = canary.Phase(labels["phase"])
-			}
 		}
 		for ns, phase := range done {
 			if seen[ns] != phase {

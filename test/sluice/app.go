@@ -98,3 +98,50 @@ func WaitCanary(t testing.TB, c client.Client, key client.ObjectKey, what string
 	})
 	return cr
 }
+
+// EventMessages lists the messages of the shifter's events about the object
+// of kind named name in ns, oldest first.
+func EventMessages(t testing.TB, env *cluster.Cluster, ns, kind, name string) []string {
+	t.Helper()
+	events, err := Events(t.Context(), env.Clientset(t), ns, kind, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, 0, len(events))
+	for _, e := range events {
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+// Count is how many times s stands in list.
+func Count(list []string, s string) int {
+	n := 0
+	for _, v := range list {
+		if v == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Phases reads the shifter's sluice_canary_phase from its metrics endpoint on
+// a loopback port: the phase of each canary it has reconciled, by namespace.
+func Phases(port int) (map[string]canary.Phase, error) {
+	families, err := Metrics(port)
+	if err != nil {
+		return nil, err
+	}
+	phases := map[string]canary.Phase{}
+	for _, m := range families["sluice_canary_phase"].GetMetric() {
+		if m.GetGauge().GetValue() != 1 {
+			continue
+		}
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		phases[labels["namespace"]] = canary.Phase(labels["phase"])
+	}
+	return phases, nil
+}
