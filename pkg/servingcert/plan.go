@@ -51,8 +51,9 @@ func (p Policy) Validate() error {
 	// otherwise the serving certificate would be renewed under the old CA,
 	// capped at its end, and be due again at once.
 	if p.CAValidity-p.CertValidity < 3*p.Overlap || p.CAValidity <= p.CertValidity {
-		errs = append(errs, fmt.Errorf("--ca-validity %s, --cert-validity %s, --ca-overlap %s: the CA must outlive a serving certificate by more than three overlaps",
-			p.CAValidity, p.CertValidity, p.Overlap))
+		errs = append(errs, fmt.Errorf("--ca-validity %s, --cert-validity %s, --ca-overlap %s: the CA must outlive a serving certificate "+
+			"by at least three overlaps (%s); it does by %s",
+			p.CAValidity, p.CertValidity, p.Overlap, 3*p.Overlap, p.CAValidity-p.CertValidity))
 	}
 	if p.Overlap <= 0 {
 		errs = append(errs, fmt.Errorf("--ca-overlap %s: must be positive", p.Overlap))
