@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	k8scache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,6 +28,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"sluice.dev/sluice/internal/kubeflag"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/shift"
@@ -42,8 +42,8 @@ func main() {
 
 type options struct {
 	kubeconfig, prometheusURL, metricsAddr, probeAddr, leaderNamespace string
-	// self is --deployment, the shifter's own Deployment as namespace/name.
-	self           string
+	// self is --deployment, the shifter's own Deployment.
+	self           kubeflag.NamespacedName
 	leaderElect    bool
 	workers, burst int
 	qps            float32
@@ -52,7 +52,7 @@ type options struct {
 }
 
 func newCommand() *cobra.Command {
-	var o options
+	o := options{self: kubeflag.NamespacedName{Example: "sluice-system/sluice"}}
 	zapOpts := zap.Options{}
 	cmd := &cobra.Command{
 		Use:          "shifter",
@@ -60,18 +60,8 @@ func newCommand() *cobra.Command {
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(*cobra.Command, []string) error {
-			if err := o.defaults.Validate(); err != nil {
-				return err
-			}
-			var self types.NamespacedName
-			if o.self != "" {
-				var err error
-				if self, err = parseSelf(o.self); err != nil {
-					return err
-				}
-			}
 			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)).WithName("shifter"))
-			return run(o, self)
+			return run(o)
 		},
 	}
 	f := cmd.Flags()
@@ -81,8 +71,8 @@ func newCommand() *cobra.Command {
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "host:port of /healthz and /readyz")
 	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader with a Lease, so that of several replicas only one acts")
 	f.StringVar(&o.leaderNamespace, "leader-election-namespace", "sluice-system", "namespace of the leader election Lease")
-	f.StringVar(&o.self, "deployment", "",
-		"namespace/name of the shifter's own Deployment: when it is scaled to zero or deleted, the stopping shifter routes all traffic to the primaries and scales the canaries down")
+	f.Var(&o.self, "deployment",
+		"the shifter's own Deployment: when it is scaled to zero or deleted, the stopping shifter routes all traffic to the primaries and scales the canaries down")
 	f.IntVar(&o.workers, "workers", 100, "canaries reconciled at once")
 	// A rollout costs about 25 requests; the API server's priority and
 	// fairness protects it, so the client's own limit is set for a thousand
@@ -98,8 +88,8 @@ func newCommand() *cobra.Command {
 	return cmd
 }
 
-// run runs the shifter; self, when set, is its own Deployment (--deployment).
-func run(o options, self types.NamespacedName) error {
+// run runs the shifter.
+func run(o options) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
@@ -157,17 +147,7 @@ func run(o options, self types.NamespacedName) error {
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return err
 	}
-	return drainIfRemoved(cfg, scheme, self)
-}
-
-// parseSelf reads --deployment at start, so that a mistake shows then and
-// not when sluice is being removed.
-func parseSelf(value string) (types.NamespacedName, error) {
-	ns, name, err := k8scache.SplitMetaNamespaceKey(value)
-	if err != nil || ns == "" || name == "" {
-		return types.NamespacedName{}, fmt.Errorf("--deployment %q: want namespace/name, such as sluice-system/sluice", value)
-	}
-	return types.NamespacedName{Namespace: ns, Name: name}, nil
+	return drainIfRemoved(cfg, scheme, o.self.NamespacedName)
 }
 
 // drainIfRemoved drains every canary when the shifter stops because its own

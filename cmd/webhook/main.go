@@ -10,12 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/types"
-	k8scache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"sluice.dev/sluice/internal/kubeflag"
 	"sluice.dev/sluice/pkg/mutate"
+	"sluice.dev/sluice/pkg/webhookserver"
 )
 
 func main() {
@@ -25,10 +26,11 @@ func main() {
 }
 
 func newCommand() *cobra.Command {
-	opts := mutate.ServerOptions{}
+	opts := webhookserver.ServerOptions{}
 	zapOpts := zap.Options{}
-	var kubeconfig, secret string
-	certs := mutate.CertificateOptions{}
+	var kubeconfig string
+	secret := kubeflag.NamespacedName{Example: "sluice-system/sluice-webhook-cert"}
+	certs := webhookserver.CertificateOptions{}
 	cmd := &cobra.Command{
 		Use:   "webhook",
 		Short: "sluice's mutating admission webhook for Deployments",
@@ -41,26 +43,23 @@ write, to keep its own certificates and the CA bundle of its configuration.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := opts.Defaults.Validate(); err != nil {
-				return err
-			}
 			opts.Log = zap.New(zap.UseFlagOptions(&zapOpts)).WithName("webhook")
 			ctrl.SetLogger(opts.Log)
-			if secret != "" {
-				if err := selfManaged(&certs, kubeconfig, secret); err != nil {
+			if secret.Name != "" {
+				if err := selfManaged(&certs, kubeconfig, secret.NamespacedName); err != nil {
 					return err
 				}
 				opts.Certificates = &certs
 			}
-			return mutate.Serve(ctrl.SetupSignalHandler(), opts)
+			return webhookserver.Serve(ctrl.SetupSignalHandler(), opts)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.BindAddress, "webhook-bind-address", ":9443", "host:port of the HTTPS webhook server")
 	f.StringVar(&opts.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs",
 		"folder with the serving certificate tls.crt and key tls.key, reloaded when they change; unused with --cert-secret")
-	f.StringVar(&secret, "cert-secret", "",
-		"namespace/name of a Secret in which the webhook keeps its own CA and serving certificate, rotating them and the CA bundle of --webhook-configuration")
+	f.Var(&secret, "cert-secret",
+		"a Secret in which the webhook keeps its own CA and serving certificate, rotating them and the CA bundle of --webhook-configuration")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file, for --cert-secret; empty: the in-cluster service account")
 	f.StringVar(&certs.WebhookConfiguration, "webhook-configuration", "sluice", "MutatingWebhookConfiguration whose CA bundle --cert-secret keeps")
 	f.StringArrayVar(&certs.Policy.Hosts, "cert-host", nil, "DNS name or IP address the self-managed serving certificate covers; repeat for several")
@@ -79,12 +78,8 @@ write, to keep its own certificates and the CA bundle of its configuration.`,
 }
 
 // selfManaged completes c for --cert-secret.
-func selfManaged(c *mutate.CertificateOptions, kubeconfig, secret string) error {
-	ns, name, err := k8scache.SplitMetaNamespaceKey(secret)
-	if err != nil || ns == "" || name == "" {
-		return fmt.Errorf("--cert-secret %q: want namespace/name, such as sluice-system/sluice-webhook-cert", secret)
-	}
-	c.Secret = types.NamespacedName{Namespace: ns, Name: name}
+func selfManaged(c *webhookserver.CertificateOptions, kubeconfig string, secret types.NamespacedName) error {
+	c.Secret = secret
 	if err := c.Policy.Validate(); err != nil {
 		return err
 	}

@@ -5,21 +5,17 @@ import (
 )
 
 // Phase is where a canary stands.
-// +kubebuilder:validation:Enum=Initializing;Initialized;Progressing;Promoting;Finalising;Succeeded;Failed
+// +kubebuilder:validation:Enum=Initialized;Progressing;Promoting;Succeeded;Failed
 type Phase string
 
 // The phases of a canary, in the order of a rollout.
 const (
-	// PhaseInitializing: the shifter is creating the objects of a Deployment.
-	PhaseInitializing Phase = "Initializing"
 	// PhaseInitialized: routing is in place, all traffic goes to the primary.
 	PhaseInitialized Phase = "Initialized"
 	// PhaseProgressing: a canary runs and takes a share of the traffic.
 	PhaseProgressing Phase = "Progressing"
 	// PhasePromoting: the canary template is being copied to the primary.
 	PhasePromoting Phase = "Promoting"
-	// PhaseFinalising: all traffic returns to the promoted primary.
-	PhaseFinalising Phase = "Finalising"
 	// PhaseSucceeded: the last canary was promoted.
 	PhaseSucceeded Phase = "Succeeded"
 	// PhaseFailed: the last canary was rolled back.

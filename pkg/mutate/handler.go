@@ -10,6 +10,8 @@ import (
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"sluice.dev/sluice/pkg/canary"
@@ -108,4 +110,16 @@ func response(d Decision) admission.Response {
 		r.PatchType = &jsonPatch
 	}
 	return r
+}
+
+// NewWebhook wraps h in controller-runtime's admission webhook, as Serve
+// registers it at Path. Panics become error responses. The handler logs each
+// request with its own keys, so controller-runtime gets no per-request logger:
+// building one costs each request as much as sluice's decision to pass it.
+func NewWebhook(h *Handler) *webhook.Admission {
+	return &webhook.Admission{
+		Handler:        h,
+		RecoverPanic:   ptr.To(true),
+		LogConstructor: func(base logr.Logger, _ *admission.Request) logr.Logger { return base },
+	}
 }

@@ -13,8 +13,7 @@ import (
 
 // phases lists every phase, for sluice_canary_phase.
 var phases = []canary.Phase{
-	canary.PhaseInitializing, canary.PhaseInitialized, canary.PhaseProgressing, canary.PhasePromoting,
-	canary.PhaseFinalising, canary.PhaseSucceeded, canary.PhaseFailed,
+	canary.PhaseInitialized, canary.PhaseProgressing, canary.PhasePromoting, canary.PhaseSucceeded, canary.PhaseFailed,
 }
 
 // Metrics are the shifter's Prometheus metrics about canaries.

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
@@ -53,36 +52,6 @@ type Reconciler struct {
 	Now func() time.Time
 
 	writes writes
-}
-
-// errBehind says that the cache has not caught up with the shifter's own
-// last write of an object yet; the watch event of that write brings the
-// Deployment back.
-var errBehind = errors.New("the cache is behind the shifter's own writes")
-
-// wrote records an update the shifter made, as the API server returned it.
-func (r *Reconciler) wrote(obj client.Object) { r.writes.record(obj, false, r.now()) }
-
-// created records an object the shifter created, as the API server returned
-// it.
-func (r *Reconciler) created(obj client.Object) { r.writes.record(obj, true, r.now()) }
-
-// read gets obj from the cache and reports whether it is there, or
-// errBehind if the cache has not seen the shifter's last write of it yet.
-func (r *Reconciler) read(ctx context.Context, key types.NamespacedName, obj client.Object) (bool, error) {
-	err := r.Client.Get(ctx, key, obj)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return false, fmt.Errorf("read %T %s: %w", obj, key, err)
-	}
-	found := err == nil
-	if !found {
-		obj.SetNamespace(key.Namespace)
-		obj.SetName(key.Name)
-	}
-	if r.writes.stale(obj, found, r.now()) {
-		return found, errBehind
-	}
-	return found, nil
 }
 
 // SetupWithManager registers the reconciler: it watches opted-in
@@ -163,106 +132,6 @@ func (r *Reconciler) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
-}
-
-// ensureCanary gets or creates the Canary of dep, with the current settings
-// as its spec.
-func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, s canary.Settings) (*canary.Canary, error) {
-	cr := &canary.Canary{}
-	found, err := r.read(ctx, client.ObjectKeyFromObject(dep), cr)
-	switch {
-	case err != nil:
-		return nil, err
-	case !found:
-		cr = &canary.Canary{ObjectMeta: ownedBy(dep, dep.Name), Spec: s}
-		if err := r.Client.Create(ctx, cr); err != nil {
-			return nil, fmt.Errorf("create Canary %s/%s: %w", dep.Namespace, dep.Name, err)
-		}
-		r.created(cr)
-		return cr, nil
-	case !equality.Semantic.DeepEqual(cr.Spec, s):
-		cr.Spec = s
-		if err := r.Client.Update(ctx, cr); err != nil {
-			return nil, fmt.Errorf("update Canary %s/%s: %w", dep.Namespace, dep.Name, err)
-		}
-		r.wrote(cr)
-	}
-	return cr, nil
-}
-
-// ensureRouting creates the Services and the VirtualService of dep. It
-// returns a nil VirtualService when one of that name belongs to someone else.
-func (r *Reconciler) ensureRouting(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, s canary.Settings) (*istiov1.VirtualService, error) {
-	port := servicePort(dep, s)
-	selector := dep.Spec.Selector.MatchLabels
-	for _, svc := range []*corev1.Service{
-		service(dep, primaryName(dep.Name), selector, port),
-		service(dep, canaryName(dep.Name), canaryLabels(selector), port),
-		service(dep, dep.Name, selector, port),
-	} {
-		// Read from the cache first: most reconciles find them all there.
-		err := r.Client.Get(ctx, client.ObjectKeyFromObject(svc), &corev1.Service{})
-		if apierrors.IsNotFound(err) {
-			err = client.IgnoreAlreadyExists(r.Client.Create(ctx, svc))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("ensure Service %s/%s: %w", svc.Namespace, svc.Name, err)
-		}
-	}
-	if s.VirtualService != "" {
-		return r.adopt(ctx, dep, cr, s.VirtualService)
-	}
-	vs := &istiov1.VirtualService{}
-	found, err := r.read(ctx, client.ObjectKeyFromObject(dep), vs)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		vs = virtualService(dep, s, cr.Status.CanaryWeight)
-		if err := r.Client.Create(ctx, vs); err != nil {
-			return nil, fmt.Errorf("create VirtualService %s/%s: %w", dep.Namespace, dep.Name, err)
-		}
-		r.created(vs)
-		return vs, nil
-	}
-	if !metav1.IsControlledBy(vs, dep) {
-		return nil, r.conflict(ctx, dep, cr, fmt.Sprintf(
-			"VirtualService %s.%s exists and was not created by sluice; sluice leaves it alone and does nothing for this Deployment "+
-				"(to have sluice set only its weights, annotate the Deployment %s: %s)", dep.Name, dep.Namespace, canary.AnnotationVirtualService, dep.Name))
-	}
-	return vs, nil
-}
-
-// adopt returns the VirtualService that the user named for sluice to set the
-// weights of, or nil (and reports why) when it cannot serve.
-func (r *Reconciler) adopt(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, name string) (*istiov1.VirtualService, error) {
-	vs := &istiov1.VirtualService{}
-	found, err := r.read(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: name}, vs)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, r.conflict(ctx, dep, cr, fmt.Sprintf("VirtualService %s.%s, named by %s, does not exist", name, dep.Namespace, canary.AnnotationVirtualService))
-	}
-	if !routes(vs, dep.Name) {
-		return nil, r.conflict(ctx, dep, cr, fmt.Sprintf("VirtualService %s.%s, named by %s, has no HTTP route to both %s and %s",
-			name, dep.Namespace, canary.AnnotationVirtualService, primaryName(dep.Name), canaryName(dep.Name)))
-	}
-	return vs, nil
-}
-
-// conflict reports why sluice does nothing for dep, once per message.
-func (r *Reconciler) conflict(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, msg string) error {
-	if cr.Status.Message == msg {
-		return nil
-	}
-	r.Events.Event(cr, corev1.EventTypeWarning, "Conflict", msg)
-	cr.Status.Message = msg
-	if err := r.Client.Status().Update(ctx, cr); err != nil {
-		return fmt.Errorf("update Canary status %s/%s: %w", dep.Namespace, dep.Name, err)
-	}
-	r.wrote(cr)
-	return nil
 }
 
 // seen is what observe read beyond the Observation, for apply to use.
@@ -363,89 +232,4 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 		}
 	}
 	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
-}
-
-func (r *Reconciler) setWeight(ctx context.Context, vs *istiov1.VirtualService, name string, weight int32) error {
-	before := vs.ResourceVersion
-	if err := patchWeight(ctx, r.Client, vs, name, weight); err != nil {
-		return err
-	}
-	if vs.ResourceVersion != before {
-		r.wrote(vs)
-	}
-	return nil
-}
-
-func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w seen, d Decision) error {
-	key := types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}
-	current := w.canary
-	switch {
-	case d.Canary == CanaryRun && w.template != nil:
-		want := canaryDeployment(dep, *w.template, d.Status.CanaryRevision, ptr.Deref(dep.Spec.Replicas, 1))
-		if current == nil {
-			if err := r.Client.Create(ctx, want); err != nil {
-				return fmt.Errorf("create canary Deployment %s: %w", key, err)
-			}
-			r.created(want)
-			return nil
-		}
-		if current.Annotations[canary.AnnotationCanaryRevision] == d.Status.CanaryRevision &&
-			ptr.Deref(current.Spec.Replicas, 1) == ptr.Deref(want.Spec.Replicas, 1) {
-			return nil
-		}
-		current.Annotations = want.Annotations
-		current.Spec.Replicas = want.Spec.Replicas
-		current.Spec.Template = want.Spec.Template
-		if err := r.Client.Update(ctx, current); err != nil {
-			return fmt.Errorf("update canary Deployment %s: %w", key, err)
-		}
-		r.wrote(current)
-	case d.Canary == CanaryScaleDown && current != nil:
-		wrote, err := scaleDown(ctx, r.Client, current)
-		if err != nil {
-			return err
-		}
-		if wrote {
-			r.wrote(current)
-		}
-	}
-	return nil
-}
-
-// release runs when dep is no longer opted in: all traffic goes back to the
-// primary first, then every object sluice made for dep is deleted.
-func (r *Reconciler) release(ctx context.Context, dep *appsv1.Deployment) error {
-	named := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: dep.Namespace, Name: name} }
-	// The routes first: sluice's own VirtualService, or one it adopted.
-	vs, err := managedRoutes(ctx, r.Client, dep)
-	if err != nil {
-		return err
-	}
-	if vs != nil {
-		if err := r.setWeight(ctx, vs, dep.Name, 0); err != nil {
-			return err
-		}
-	}
-	for _, obj := range []client.Object{
-		&istiov1.VirtualService{ObjectMeta: named(dep.Name)},
-		&appsv1.Deployment{ObjectMeta: named(canaryName(dep.Name))},
-		&corev1.Service{ObjectMeta: named(primaryName(dep.Name))},
-		&corev1.Service{ObjectMeta: named(canaryName(dep.Name))},
-		&corev1.Service{ObjectMeta: named(dep.Name)},
-		&canary.Canary{ObjectMeta: named(dep.Name)},
-	} {
-		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); apierrors.IsNotFound(err) {
-			continue
-		} else if err != nil {
-			return fmt.Errorf("release %s/%s: %w", dep.Namespace, dep.Name, err)
-		}
-		if !metav1.IsControlledBy(obj, dep) {
-			continue
-		}
-		err := r.Client.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID())})
-		if client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("release %s/%s: delete %T %s: %w", dep.Namespace, dep.Name, obj, obj.GetName(), err)
-		}
-	}
-	return nil
 }

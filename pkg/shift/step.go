@@ -88,7 +88,7 @@ type Event struct {
 func Step(o Observation) Decision {
 	s := &stepper{o: o}
 	if o.Status == nil || o.Status.Phase == "" {
-		s.event("Initialized", "Initialization done! %s", s.id())
+		s.event(step, "Initialized", "Initialization done! %s", s.id())
 		s.transition(canary.PhaseInitialized, "all traffic to the primary")
 		s.st.PrimaryRevision = o.PrimaryRevision
 	} else {
@@ -108,16 +108,25 @@ func (s *stepper) id() string { return s.o.Name + "." + s.o.Namespace }
 
 func (s *stepper) canaryID() string { return s.o.Name + "-canary." + s.o.Namespace }
 
-func (s *stepper) event(reason, format string, args ...any) {
-	s.d.Events = append(s.d.Events, Event{Reason: reason, Message: fmt.Sprintf(format, args...)})
-}
+// kind is what an event tells and where it goes.
+type kind int
 
-func (s *stepper) mainEvent(warning bool, reason, format string, args ...any) {
-	s.d.Events = append(s.d.Events, Event{Warning: warning, Reason: reason, Message: fmt.Sprintf(format, args...), Main: true})
-}
+const (
+	// step: a step of the rollout, on the Canary.
+	step kind = iota
+	// stepWarning: a step that went wrong, on the Canary.
+	stepWarning
+	// outcome: a new revision or how a canary ended, also on the Deployment.
+	outcome
+	// outcomeWarning: a canary that failed, also on the Deployment.
+	outcomeWarning
+)
 
-func (s *stepper) warn(reason, format string, args ...any) {
-	s.d.Events = append(s.d.Events, Event{Warning: true, Reason: reason, Message: fmt.Sprintf(format, args...)})
+func (s *stepper) event(k kind, reason, format string, args ...any) {
+	s.d.Events = append(s.d.Events, Event{
+		Warning: k == stepWarning || k == outcomeWarning, Main: k >= outcome,
+		Reason: reason, Message: fmt.Sprintf(format, args...),
+	})
 }
 
 func (s *stepper) transition(phase canary.Phase, message string) {
@@ -161,9 +170,9 @@ func (s *stepper) newRevision(restart bool) {
 		return
 	}
 	if restart {
-		s.mainEvent(false, "NewRevision", "New revision detected! Restarting analysis for %s", s.id())
+		s.event(outcome, "NewRevision", "New revision detected! Restarting analysis for %s", s.id())
 	} else {
-		s.mainEvent(false, "NewRevision", "New revision detected! Scaling up %s", s.canaryID())
+		s.event(outcome, "NewRevision", "New revision detected! Scaling up %s", s.canaryID())
 	}
 	s.st.CanaryRevision = s.o.PendingRevision
 	s.st.RevisionStartTime = metav1.NewTime(s.o.Now)
@@ -190,7 +199,7 @@ func (s *stepper) waitForCanary() {
 		s.d.RequeueAfter = deadline.Sub(s.o.Now)
 		return
 	}
-	s.event("AnalysisStarted", "Starting canary analysis for %s", s.id())
+	s.event(step, "AnalysisStarted", "Starting canary analysis for %s", s.id())
 	s.advance()
 }
 
@@ -222,7 +231,7 @@ func (s *stepper) progress() {
 	if failed := failures(s.st.Checks); len(failed) > 0 {
 		s.st.FailedChecks++
 		for _, c := range failed {
-			s.warn("Halted", "Halt %s advancement %s", s.id(), c.Message)
+			s.event(stepWarning, "Halted", "Halt %s advancement %s", s.id(), c.Message)
 		}
 		if s.st.FailedChecks >= s.o.Settings.Threshold {
 			s.rollback(fmt.Sprintf("failed checks threshold reached %d", s.st.FailedChecks))
@@ -245,9 +254,9 @@ func (s *stepper) advance() {
 	}
 	s.st.CanaryWeight = next
 	s.st.LastStepTime = metav1.NewTime(s.o.Now)
-	s.event("Advanced", "Advance %s canary weight %d", s.id(), next)
+	s.event(step, "Advanced", "Advance %s canary weight %d", s.id(), next)
 	if next >= s.o.Settings.MaxWeight {
-		s.event("Promoting", "Copying %s template spec to %s", s.canaryID(), s.id())
+		s.event(step, "Promoting", "Copying %s template spec to %s", s.canaryID(), s.id())
 		s.transition(canary.PhasePromoting, "promoting revision "+s.st.CanaryRevision+"; waiting for the primary's rollout")
 		s.d.Promote = true
 		return
@@ -262,30 +271,29 @@ func (s *stepper) finishPromotion() {
 	if !s.o.PrimaryReady {
 		return
 	}
-	s.transition(canary.PhaseFinalising, "")
-	s.event("Finalising", "Routing all traffic to primary")
+	s.event(step, "Finalising", "Routing all traffic to primary")
 	s.st.CanaryWeight = 0
 	s.st.PrimaryRevision = s.st.CanaryRevision
 	s.d.Canary = CanaryScaleDown
-	s.mainEvent(false, "Promoted", "Promotion completed! Scaling down %s", s.canaryID())
+	s.event(outcome, "Promoted", "Promotion completed! Scaling down %s", s.canaryID())
 	s.transition(canary.PhaseSucceeded, "revision "+s.st.CanaryRevision+" promoted")
 	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionPromoted, Status: metav1.ConditionTrue,
 		Reason: "Succeeded", Message: "revision " + s.st.CanaryRevision + " promoted", LastTransitionTime: metav1.NewTime(s.o.Now)})
 }
 
 func (s *stepper) rollback(reason string) {
-	s.mainEvent(true, "RollingBack", "Rolling back %s %s", s.id(), reason)
+	s.event(outcomeWarning, "RollingBack", "Rolling back %s %s", s.id(), reason)
 	s.st.CanaryWeight = 0
 	s.st.LastFailedRevision = s.st.CanaryRevision
 	s.d.Canary = CanaryScaleDown
-	s.mainEvent(true, "Failed", "Canary failed! Scaling down %s", s.canaryID())
+	s.event(outcomeWarning, "Failed", "Canary failed! Scaling down %s", s.canaryID())
 	s.transition(canary.PhaseFailed, "revision "+s.st.CanaryRevision+" rolled back: "+reason)
 	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionPromoted, Status: metav1.ConditionFalse,
 		Reason: "Failed", Message: reason, LastTransitionTime: metav1.NewTime(s.o.Now)})
 }
 
 func (s *stepper) revert() {
-	s.mainEvent(false, "Reverted", "Canary reverted to the primary's template! Scaling down %s", s.canaryID())
+	s.event(outcome, "Reverted", "Canary reverted to the primary's template! Scaling down %s", s.canaryID())
 	s.st.CanaryWeight = 0
 	s.st.CanaryRevision = ""
 	s.st.FailedChecks = 0
@@ -311,6 +319,8 @@ func (s *stepper) verdicts() []canary.CheckStatus {
 			st.Value = fmt.Sprintf("%.0f", c.Value)
 			st.Passed = c.Err == nil && time.Duration(c.Value*float64(time.Millisecond)) <= limit
 			st.Message = fmt.Sprintf("request duration %.0fms > %s", c.Value, limit)
+		default:
+			st.Message = fmt.Sprintf("unknown check %q: the shifter knows %s and %s", c.Name, analysis.SuccessRate, analysis.RequestDuration)
 		}
 		if c.Err != nil {
 			st.Value = ""

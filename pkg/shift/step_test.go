@@ -2,6 +2,10 @@ package shift
 
 import (
 	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -39,29 +43,45 @@ var (
 	}
 )
 
+// update rewrites the golden transcripts: go test ./pkg/shift -run . -update
+var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/")
+
 // world plays the cluster around Step: it applies each decision the way the
 // reconciler does and lets the test change what the user and the kubelet do.
+// It writes what happens at each step into a transcript, which must equal the
+// test's golden file in testdata/, so that a change in the story a user reads
+// shows as a diff.
 type world struct {
-	t        *testing.T
-	o        Observation
-	events   []string
-	checks   []analysis.Result
-	promoted bool
+	t          *testing.T
+	o          Observation
+	events     []string
+	checks     []analysis.Result
+	promoted   bool
+	transcript strings.Builder
 }
 
 func newWorld(t *testing.T) *world {
-	return &world{t: t, o: Observation{Now: t0, Namespace: "shop", Name: "web", Settings: lesson(t), PrimaryRevision: "r1", PrimaryReady: true}}
+	w := &world{t: t, o: Observation{Now: t0, Namespace: "shop", Name: "web", Settings: lesson(t), PrimaryRevision: "r1", PrimaryReady: true}}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			w.compareGolden()
+		}
+	})
+	return w
 }
 
 // step runs Step until it asks for nothing more at this moment, running the
 // analysis with w.checks when asked.
 func (w *world) step() Decision {
 	w.t.Helper()
+	fmt.Fprintf(&w.transcript, "%s  primary %s, pending %q, canary ready %t, routed %d\n",
+		w.o.Now.Sub(t0), w.o.PrimaryRevision, w.o.PendingRevision, w.o.CanaryReady, w.o.RoutedWeight)
 	for range 3 {
 		d := Step(w.o)
 		for _, e := range d.Events {
 			w.events = append(w.events, e.Message)
 		}
+		w.record(d)
 		st := d.Status
 		w.o.Status = &st
 		w.o.RoutedWeight = st.CanaryWeight
@@ -79,6 +99,76 @@ func (w *world) step() Decision {
 	}
 	w.t.Fatal("Step keeps asking for checks")
 	return Decision{}
+}
+
+// record writes a decision into the transcript: the status, the events and
+// what the reconciler is asked to do.
+func (w *world) record(d Decision) {
+	st := d.Status
+	fmt.Fprintf(&w.transcript, "    %s weight %d, failed checks %d, canary %s, primary %s: %s\n",
+		st.Phase, st.CanaryWeight, st.FailedChecks, st.CanaryRevision, st.PrimaryRevision, st.Message)
+	for _, e := range d.Events {
+		kind := "Normal"
+		if e.Warning {
+			kind = "Warning"
+		}
+		where := "Canary"
+		if e.Main {
+			where = "Canary+Deployment"
+		}
+		fmt.Fprintf(&w.transcript, "    event %s %s (%s): %s\n", kind, e.Reason, where, e.Message)
+	}
+	var actions []string
+	if d.Canary != CanaryKeep {
+		actions = append(actions, map[CanaryAction]string{CanaryRun: "run the canary", CanaryScaleDown: "scale the canary down"}[d.Canary])
+	}
+	if d.Promote {
+		actions = append(actions, "promote")
+	}
+	if d.RunChecks {
+		actions = append(actions, "run the checks")
+	}
+	if d.RequeueAfter > 0 {
+		actions = append(actions, "look again in "+d.RequeueAfter.String())
+	}
+	if len(actions) > 0 {
+		fmt.Fprintf(&w.transcript, "    then: %s\n", strings.Join(actions, ", "))
+	}
+}
+
+// compareGolden compares the transcript with testdata/<test name>.golden, or
+// writes that file with -update.
+func (w *world) compareGolden() {
+	path := filepath.Join("testdata", strings.NewReplacer("/", "-", " ", "_").Replace(w.t.Name())+".golden")
+	got := w.transcript.String()
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			w.t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			w.t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		w.t.Fatalf("%v (write it with go test ./pkg/shift -run '%s$' -update)", err, w.t.Name())
+	}
+	if got != string(want) {
+		w.t.Errorf("the transcript differs from %s (review the change, then go test ./pkg/shift -update):\n%s",
+			path, lineDiff(string(want), got))
+	}
+}
+
+// lineDiff shows the lines of want and got from the first that differs.
+func lineDiff(want, got string) string {
+	a, b := strings.Split(want, "\n"), strings.Split(got, "\n")
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return fmt.Sprintf("from line %d\nwant:\n  %s\ngot:\n  %s", i+1,
+		strings.Join(a[i:min(len(a), i+8)], "\n  "), strings.Join(b[i:min(len(b), i+8)], "\n  "))
 }
 
 func (w *world) after(d time.Duration) *world { w.o.Now = w.o.Now.Add(d); return w }
@@ -324,4 +414,13 @@ func TestMainEvents(t *testing.T) {
 	if want := []string{"Halted"}; !slices.Equal(canaryOnly, want) {
 		t.Errorf("events on the Canary only %v; want %v", canaryOnly, want)
 	}
+}
+
+// TestUnknownCheckSaysSo: a result of a check the shifter does not know fails
+// with a message that names it, never an empty one.
+func TestUnknownCheckSaysSo(t *testing.T) {
+	w := startAnalysis(t)
+	w.checks = []analysis.Result{{Name: "error-budget", Value: 3}}
+	w.after(30 * time.Second).step()
+	w.expectEvents(t, `Halt web.shop advancement unknown check "error-budget": the shifter knows request-success-rate and request-duration`)
 }

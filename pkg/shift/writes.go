@@ -1,11 +1,16 @@
 package shift
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -106,4 +111,34 @@ func notOlder(a, b string) bool {
 		return a == b
 	}
 	return x >= y
+}
+
+// errBehind says that the cache has not caught up with the shifter's own
+// last write of an object yet; the watch event of that write brings the
+// Deployment back.
+var errBehind = errors.New("the cache is behind the shifter's own writes")
+
+// wrote records an update the shifter made, as the API server returned it.
+func (r *Reconciler) wrote(obj client.Object) { r.writes.record(obj, false, r.now()) }
+
+// created records an object the shifter created, as the API server returned
+// it.
+func (r *Reconciler) created(obj client.Object) { r.writes.record(obj, true, r.now()) }
+
+// read gets obj from the cache and reports whether it is there, or
+// errBehind if the cache has not seen the shifter's last write of it yet.
+func (r *Reconciler) read(ctx context.Context, key types.NamespacedName, obj client.Object) (bool, error) {
+	err := r.Client.Get(ctx, key, obj)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("read %T %s: %w", obj, key, err)
+	}
+	found := err == nil
+	if !found {
+		obj.SetNamespace(key.Namespace)
+		obj.SetName(key.Name)
+	}
+	if r.writes.stale(obj, found, r.now()) {
+		return found, errBehind
+	}
+	return found, nil
 }

@@ -1,4 +1,7 @@
-package mutate
+// Package webhookserver runs sluice's admission webhook as a process: the
+// HTTPS server of pkg/mutate's handler with its certificates (from files, or
+// kept by pkg/servingcert), the health endpoints and the metrics endpoint.
+package webhookserver
 
 import (
 	"context"
@@ -15,15 +18,14 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/mutate"
 	"sluice.dev/sluice/pkg/servingcert"
 )
 
@@ -103,7 +105,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 			}
 		}},
 	})
-	srv.Register(Path, NewWebhook(NewHandler(opts.ShifterIdentities, opts.Defaults, NewMetrics(ctrlmetrics.Registry), opts.Log)))
+	srv.Register(mutate.Path, mutate.NewWebhook(mutate.NewHandler(opts.ShifterIdentities, opts.Defaults, mutate.NewMetrics(ctrlmetrics.Registry), opts.Log)))
 	// healthz.Handler serves "" (all checks) and "/<check>" below its path.
 	srv.Register("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
 	ready := map[string]healthz.Checker{"webhook": srv.StartedChecker()}
@@ -121,18 +123,6 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		g.Go(func() error { return serveMetrics(ctx, opts.MetricsBindAddress) })
 	}
 	return g.Wait()
-}
-
-// NewWebhook wraps h in controller-runtime's admission webhook, as Serve
-// registers it at Path. Panics become error responses. The handler logs each
-// request with its own keys, so controller-runtime gets no per-request logger:
-// building one costs each request as much as sluice's decision to pass it.
-func NewWebhook(h *Handler) *webhook.Admission {
-	return &webhook.Admission{
-		Handler:        h,
-		RecoverPanic:   ptr.To(true),
-		LogConstructor: func(base logr.Logger, _ *admission.Request) logr.Logger { return base },
-	}
 }
 
 func serveMetrics(ctx context.Context, addr string) error {

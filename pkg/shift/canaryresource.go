@@ -1,0 +1,52 @@
+package shift
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/canary"
+)
+
+// ensureCanary gets or creates the Canary of dep, with the current settings
+// as its spec.
+func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, s canary.Settings) (*canary.Canary, error) {
+	cr := &canary.Canary{}
+	found, err := r.read(ctx, client.ObjectKeyFromObject(dep), cr)
+	switch {
+	case err != nil:
+		return nil, err
+	case !found:
+		cr = &canary.Canary{ObjectMeta: ownedBy(dep, dep.Name), Spec: s}
+		if err := r.Client.Create(ctx, cr); err != nil {
+			return nil, fmt.Errorf("create Canary %s/%s: %w", dep.Namespace, dep.Name, err)
+		}
+		r.created(cr)
+		return cr, nil
+	case !equality.Semantic.DeepEqual(cr.Spec, s):
+		cr.Spec = s
+		if err := r.Client.Update(ctx, cr); err != nil {
+			return nil, fmt.Errorf("update Canary %s/%s: %w", dep.Namespace, dep.Name, err)
+		}
+		r.wrote(cr)
+	}
+	return cr, nil
+}
+
+// conflict reports why sluice does nothing for dep, once per message.
+func (r *Reconciler) conflict(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, msg string) error {
+	if cr.Status.Message == msg {
+		return nil
+	}
+	r.Events.Event(cr, corev1.EventTypeWarning, "Conflict", msg)
+	cr.Status.Message = msg
+	if err := r.Client.Status().Update(ctx, cr); err != nil {
+		return fmt.Errorf("update Canary status %s/%s: %w", dep.Namespace, dep.Name, err)
+	}
+	r.wrote(cr)
+	return nil
+}

@@ -1,0 +1,100 @@
+package shift
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/canary"
+)
+
+// release runs when dep is no longer opted in: all traffic goes back to the
+// primary first, then every object sluice made for dep is deleted.
+func (r *Reconciler) release(ctx context.Context, dep *appsv1.Deployment) error {
+	named := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: dep.Namespace, Name: name} }
+	// The routes first: sluice's own VirtualService, or one it adopted.
+	vs, err := managedRoutes(ctx, r.Client, dep)
+	if err != nil {
+		return err
+	}
+	if vs != nil {
+		if err := r.setWeight(ctx, vs, dep.Name, 0); err != nil {
+			return err
+		}
+	}
+	for _, obj := range []client.Object{
+		&istiov1.VirtualService{ObjectMeta: named(dep.Name)},
+		&appsv1.Deployment{ObjectMeta: named(canaryName(dep.Name))},
+		&corev1.Service{ObjectMeta: named(primaryName(dep.Name))},
+		&corev1.Service{ObjectMeta: named(canaryName(dep.Name))},
+		&corev1.Service{ObjectMeta: named(dep.Name)},
+		&canary.Canary{ObjectMeta: named(dep.Name)},
+	} {
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); apierrors.IsNotFound(err) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("release %s/%s: %w", dep.Namespace, dep.Name, err)
+		}
+		if !metav1.IsControlledBy(obj, dep) {
+			continue
+		}
+		err := r.Client.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID())})
+		if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("release %s/%s: delete %T %s: %w", dep.Namespace, dep.Name, obj, obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// Drain sends all traffic of every canary back to its primary and scales the
+// canaries to zero: what sluice leaves behind when it is scaled to zero or
+// uninstalled, so that no user is served a version that nothing watches. Each
+// Deployment keeps its primary template and its diverted one in the
+// annotation; when sluice comes back, the canary starts again.
+func Drain(ctx context.Context, c client.Client) error {
+	list := &canary.CanaryList{}
+	if err := c.List(ctx, list); err != nil {
+		return fmt.Errorf("drain: list canaries: %w", err)
+	}
+	var errs []error
+	for _, cr := range list.Items {
+		if err := drain(ctx, c, types.NamespacedName{Namespace: cr.Namespace, Name: cr.Name}); err != nil {
+			errs = append(errs, fmt.Errorf("drain %s/%s: %w", cr.Namespace, cr.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func drain(ctx context.Context, c client.Client, key types.NamespacedName) error {
+	dep := &appsv1.Deployment{}
+	if err := c.Get(ctx, key, dep); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	vs, err := managedRoutes(ctx, c, dep)
+	if err != nil {
+		return err
+	}
+	if vs != nil {
+		if err := patchWeight(ctx, c, vs, dep.Name, 0); err != nil {
+			return err
+		}
+	}
+	run := &appsv1.Deployment{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}, run); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(run, dep) {
+		return nil
+	}
+	_, err = scaleDown(ctx, c, run)
+	return err
+}

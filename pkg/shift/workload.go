@@ -1,0 +1,112 @@
+package shift
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/canary"
+)
+
+func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w seen, d Decision) error {
+	key := types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}
+	current := w.canary
+	switch {
+	case d.Canary == CanaryRun && w.template != nil:
+		want := canaryDeployment(dep, *w.template, d.Status.CanaryRevision, ptr.Deref(dep.Spec.Replicas, 1))
+		if current == nil {
+			if err := r.Client.Create(ctx, want); err != nil {
+				return fmt.Errorf("create canary Deployment %s: %w", key, err)
+			}
+			r.created(want)
+			return nil
+		}
+		if current.Annotations[canary.AnnotationCanaryRevision] == d.Status.CanaryRevision &&
+			ptr.Deref(current.Spec.Replicas, 1) == ptr.Deref(want.Spec.Replicas, 1) {
+			return nil
+		}
+		current.Annotations = want.Annotations
+		current.Spec.Replicas = want.Spec.Replicas
+		current.Spec.Template = want.Spec.Template
+		if err := r.Client.Update(ctx, current); err != nil {
+			return fmt.Errorf("update canary Deployment %s: %w", key, err)
+		}
+		r.wrote(current)
+	case d.Canary == CanaryScaleDown && current != nil:
+		wrote, err := scaleDown(ctx, r.Client, current)
+		if err != nil {
+			return err
+		}
+		if wrote {
+			r.wrote(current)
+		}
+	}
+	return nil
+}
+
+// canaryDeployment is the Deployment that runs template as the canary of dep.
+func canaryDeployment(dep *appsv1.Deployment, template corev1.PodTemplateSpec, revision string, replicas int32) *appsv1.Deployment {
+	selector := dep.Spec.Selector.MatchLabels
+	labels := canaryLabels(selector)
+	template = *template.DeepCopy()
+	template.Labels = maps.Clone(template.Labels)
+	if template.Labels == nil {
+		template.Labels = map[string]string{}
+	}
+	maps.Copy(template.Labels, labels)
+	meta := ownedBy(dep, canaryName(dep.Name))
+	meta.Annotations = map[string]string{canary.AnnotationCanaryRevision: revision}
+	return &appsv1.Deployment{
+		ObjectMeta: meta,
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: template,
+			Strategy: dep.Spec.Strategy,
+		},
+	}
+}
+
+// canaryLabels are the primary's selector labels with each value suffixed
+// "-canary", so that no Service of the primary selects a canary pod.
+func canaryLabels(selector map[string]string) map[string]string {
+	out := make(map[string]string, len(selector))
+	for k, v := range selector {
+		out[k] = canaryValue(v)
+	}
+	return out
+}
+
+// canaryValue suffixes v with -canary, shortening it with a hash where the
+// result would pass the 63 characters a label value may have.
+func canaryValue(v string) string {
+	const suffix, limit = "-canary", 63
+	if len(v)+len(suffix) <= limit {
+		return v + suffix
+	}
+	sum := sha256.Sum256([]byte(v))
+	hash := hex.EncodeToString(sum[:4])
+	return v[:limit-len(suffix)-len(hash)-1] + "-" + hash + suffix
+}
+
+// scaleDown sets the canary Deployment run to zero replicas unless it has
+// none already, and reports whether it wrote.
+func scaleDown(ctx context.Context, c client.Client, run *appsv1.Deployment) (bool, error) {
+	if ptr.Deref(run.Spec.Replicas, 1) == 0 {
+		return false, nil
+	}
+	run.Spec.Replicas = ptr.To[int32](0)
+	if err := c.Update(ctx, run); err != nil {
+		return false, fmt.Errorf("scale down canary Deployment %s/%s: %w", run.Namespace, run.Name, err)
+	}
+	return true, nil
+}
