@@ -205,6 +205,11 @@ func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
 	if !ok {
 		return nil, fmt.Errorf("key of type %T cannot sign", key)
 	}
+	// A CA whose key is not the certificate's would sign certificates that
+	// nothing trusting the certificate accepts.
+	if pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(cert.PublicKey) {
+		return nil, errors.New("the key does not belong to the certificate")
+	}
 	return &CA{Cert: cert, Key: signer}, nil
 }
 

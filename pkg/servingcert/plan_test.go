@@ -145,19 +145,46 @@ func TestSecretRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDecodeReportsWhatItCannotRead: a part of the Secret that cannot serve
+// (unreadable, or a key that is not its certificate's) is reported by the
+// keys that hold it and left out, so that Decide makes it anew.
 func TestDecodeReportsWhatItCannotRead(t *testing.T) {
-	s := at(t, State{}, t0, Bootstrap, Renew)
-	secret := &corev1.Secret{}
-	if err := Encode(s, secret); err != nil {
-		t.Fatal(err)
+	other := at(t, State{}, t0, Bootstrap, Renew)
+	otherKey := func(key string) []byte {
+		secret := &corev1.Secret{}
+		if err := Encode(other, secret); err != nil {
+			t.Fatal(err)
+		}
+		return secret.Data[key]
 	}
-	secret.Data[keyCAKey] = []byte("garbage")
-	got, problems := Decode(secret)
-	if got.CA != nil || len(problems) != 1 || !strings.Contains(problems[0].Error(), keyCAKey) {
-		t.Errorf("Decode = CA %v, problems %v; want no CA and one problem naming %s", got.CA, problems, keyCAKey)
-	}
-	if steps, _ := Decide(got, true, policy, t0); !slices.Equal(steps, []Step{Bootstrap, Renew}) {
-		t.Errorf("steps = %v, want a new start", steps)
+	for _, tc := range []struct {
+		name       string
+		key        string
+		value      []byte
+		wantCA     bool
+		wantSteps  []Step
+		wantInName string
+	}{
+		{"unreadable CA key", keyCAKey, []byte("garbage"), false, []Step{Bootstrap, Renew}, keyCAKey},
+		{"CA key of another CA", keyCAKey, otherKey(keyCAKey), false, []Step{Bootstrap, Renew}, keyCAKey},
+		{"serving key of another certificate", keyKey, otherKey(keyKey), true, []Step{Renew}, keyKey},
+		{"unreadable serving key", keyKey, []byte("garbage"), true, []Step{Renew}, keyKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			secret := &corev1.Secret{}
+			if err := Encode(at(t, State{}, t0, Bootstrap, Renew), secret); err != nil {
+				t.Fatal(err)
+			}
+			secret.Data[tc.key] = tc.value
+			got, problems := Decode(secret)
+			if (got.CA != nil) != tc.wantCA || got.Serving != nil || len(problems) != 1 || !strings.Contains(problems[0].Error(), tc.wantInName) {
+				t.Errorf("Decode = CA %t, serving %t, problems %v; want CA %t, no serving pair, one problem naming %s",
+					got.CA != nil, got.Serving != nil, problems, tc.wantCA, tc.wantInName)
+			}
+			if steps, _ := Decide(got, true, policy, t0); !slices.Equal(steps, tc.wantSteps) {
+				t.Errorf("steps = %v, want %v", steps, tc.wantSteps)
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package servingcert
 
 import (
 	"bytes"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -67,8 +68,13 @@ func Decode(secret *corev1.Secret) (State, []error) {
 	}
 	if len(d[keyCert]) > 0 {
 		cert, err := certs.ParseCert(d[keyCert])
+		if err == nil {
+			// The pair as the webhook serves it: a key that is not the
+			// certificate's fails every handshake, so it must be renewed.
+			_, err = tls.X509KeyPair(d[keyCert], d[keyKey])
+		}
 		if err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", keyCert, err))
+			problems = append(problems, fmt.Errorf("%s, %s: %w", keyCert, keyKey, err))
 		} else {
 			s.Serving, s.ServingCert = &certs.KeyPair{CertPEM: d[keyCert], KeyPEM: d[keyKey]}, cert
 		}

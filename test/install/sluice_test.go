@@ -2,6 +2,7 @@ package install_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"sluice.dev/sluice/certs"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
@@ -139,6 +141,51 @@ func TestCanariesThroughRestarts(t *testing.T) {
 			t.Errorf("the dashboard has %d queries; want at least 10", queries)
 		}
 	})
+}
+
+// A certificate Secret whose tls.key is not the key of its tls.crt (a hand
+// edit, a bad restore) is renewed: the webhook becomes ready, serves a
+// matching pair, and admits updates again.
+func TestMismatchedServingKeyIsRenewed(t *testing.T) {
+	installed(t)
+	cs := env.Clientset(t)
+	secrets := cs.CoreV1().Secrets(system)
+	// A webhook fills the Secret if no earlier test did.
+	if err := startWebhook(t, "webhook-fill").Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := secrets.Get(t.Context(), "sluice-webhook-cert", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := certs.NewCA("stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangerPair, err := stranger.Issue(certs.Request{CommonName: "stranger", Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret.Data["tls.key"] = strangerPair.KeyPEM
+	if _, err := secrets.Update(t.Context(), secret, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// start fails the test unless /readyz answers 200 within 30s.
+	startWebhook(t, "webhook-mismatched-key")
+	renewed, err := secrets.Get(t.Context(), "sluice-webhook-cert", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.X509KeyPair(renewed.Data["tls.crt"], renewed.Data["tls.key"]); err != nil {
+		t.Errorf("after renewal tls.crt and tls.key: %v", err)
+	}
+	ns := env.NewNamespace(t)
+	sluice.Apply(t, env, ns, manifest("example.com/web:v1", 3))
+	sluice.Apply(t, env, ns, manifest("example.com/web:v2", 3))
+	if d := deployment(t, sluice.NewClient(t, env), ns, app); divertedImage(t, d) != "example.com/web:v2" {
+		t.Errorf("the update after renewal was not diverted: primary %s", image(d))
+	}
 }
 
 // fast makes certificates that live seconds.
