@@ -159,10 +159,7 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 	if cr.Status.Phase != "" {
 		obs.Status = &cr.Status
 	}
-	// With skip-analysis the webhook drops every canary; one still here came
-	// while the webhook was down, and promoting it would undo the plain
-	// rollout the user asked for.
-	if raw, ok := dep.Annotations[canary.AnnotationCanaryTemplate]; ok && !s.SkipAnalysis {
+	if raw, ok := dep.Annotations[canary.AnnotationCanaryTemplate]; ok {
 		w.template = &corev1.PodTemplateSpec{}
 		if err := json.Unmarshal([]byte(raw), w.template); err != nil {
 			// The webhook writes this annotation; a broken one is no canary.

@@ -145,6 +145,7 @@ func (s *stepper) decide() {
 		// Outside an analysis no canary serves; this also finishes a scale
 		// down that a restart interrupted after the status was written.
 		s.d.Canary = CanaryScaleDown
+		s.st.PrimaryRevision = o.PrimaryRevision
 	}
 	switch {
 	case s.st.Phase == canary.PhasePromoting && o.PendingRevision == "":
@@ -152,9 +153,12 @@ func (s *stepper) decide() {
 	case o.PendingRevision == "" && analysing:
 		s.revert()
 	case o.PendingRevision == "":
-		s.st.PrimaryRevision = o.PrimaryRevision
-	case o.PendingRevision != s.st.CanaryRevision:
+	case o.PendingRevision != s.st.CanaryRevision && !o.Settings.SkipAnalysis:
+		// With skip-analysis on, the webhook drops every canary; one still
+		// here was left by an update it did not see, and starts nothing.
 		s.newRevision(analysing)
+	case analysing && o.PrimaryRevision != s.st.PrimaryRevision:
+		s.supersede()
 	case s.st.Phase == canary.PhaseProgressing:
 		s.progress()
 	case s.st.Phase == canary.PhasePromoting:
@@ -175,6 +179,9 @@ func (s *stepper) newRevision(restart bool) {
 		s.event(outcome, "NewRevision", "New revision detected! Scaling up %s", s.canaryID())
 	}
 	s.st.CanaryRevision = s.o.PendingRevision
+	// The analysis judges the canary against this primary, and ends if
+	// anything but a promotion changes it.
+	s.st.PrimaryRevision = s.o.PrimaryRevision
 	s.st.RevisionStartTime = metav1.NewTime(s.o.Now)
 	s.st.CanaryWeight = 0
 	s.st.FailedChecks = 0
@@ -273,7 +280,7 @@ func (s *stepper) finishPromotion() {
 	}
 	s.event(step, "Finalising", "Routing all traffic to primary")
 	s.st.CanaryWeight = 0
-	s.st.PrimaryRevision = s.st.CanaryRevision
+	s.st.PrimaryRevision = s.o.PrimaryRevision
 	s.d.Canary = CanaryScaleDown
 	s.event(outcome, "Promoted", "Promotion completed! Scaling down %s", s.canaryID())
 	s.transition(canary.PhaseSucceeded, "revision "+s.st.CanaryRevision+" promoted")
@@ -281,15 +288,32 @@ func (s *stepper) finishPromotion() {
 		Reason: "Succeeded", Message: "revision " + s.st.CanaryRevision + " promoted", LastTransitionTime: metav1.NewTime(s.o.Now)})
 }
 
-func (s *stepper) rollback(reason string) {
-	s.event(outcomeWarning, "RollingBack", "Rolling back %s %s", s.id(), reason)
+// rollback ends the canary under analysis for good: the same revision
+// applied again does not start it over.
+func (s *stepper) rollback(reason string) { s.end("RollingBack", "Failed", reason) }
+
+// supersede ends a canary whose primary changed while it was analysed: an
+// update that the webhook did not divert (it was down, or sluice was not
+// installed) rolled a newer release out, which promoting the canary would
+// undo. It ends as a rollback, with a reason of its own.
+func (s *stepper) supersede() {
+	s.end("Superseded", "Superseded", fmt.Sprintf(
+		"superseded: the primary changed from revision %s to %s, an update sluice did not divert, while the canary was analysed; "+
+			"a canary is never promoted over a newer release", s.st.PrimaryRevision, s.o.PrimaryRevision))
+	s.st.PrimaryRevision = s.o.PrimaryRevision
+}
+
+// end rolls the canary under analysis back, recording eventReason on the
+// first event and conditionReason on the Promoted condition.
+func (s *stepper) end(eventReason, conditionReason, reason string) {
+	s.event(outcomeWarning, eventReason, "Rolling back %s %s", s.id(), reason)
 	s.st.CanaryWeight = 0
 	s.st.LastFailedRevision = s.st.CanaryRevision
 	s.d.Canary = CanaryScaleDown
 	s.event(outcomeWarning, "Failed", "Canary failed! Scaling down %s", s.canaryID())
 	s.transition(canary.PhaseFailed, "revision "+s.st.CanaryRevision+" rolled back: "+reason)
 	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionPromoted, Status: metav1.ConditionFalse,
-		Reason: "Failed", Message: reason, LastTransitionTime: metav1.NewTime(s.o.Now)})
+		Reason: conditionReason, Message: reason, LastTransitionTime: metav1.NewTime(s.o.Now)})
 }
 
 func (s *stepper) revert() {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"sluice.dev/sluice/pkg/analysis"
@@ -414,6 +415,95 @@ func TestMainEvents(t *testing.T) {
 	if want := []string{"Halted"}; !slices.Equal(canaryOnly, want) {
 		t.Errorf("events on the Canary only %v; want %v", canaryOnly, want)
 	}
+}
+
+// TestStaleCanaryIsNeverPromoted: a primary that changes under an analysis
+// (an update the webhook did not divert, after an uninstall or during an
+// outage) ends the canary as superseded, in both phases of the analysis, and
+// the same revision does not start again.
+func TestStaleCanaryIsNeverPromoted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// toPhase brings the canary of r2 into the phase under test.
+		toPhase func(*world)
+	}{
+		{"progressing", func(*world) {}},
+		{"promoting, its promotion not written", func(w *world) {
+			w.checks = healthy
+			for range 3 {
+				w.after(30 * time.Second).step()
+			}
+			w.expectStatus(w.t, canary.PhasePromoting, 80, 0)
+			// The promotion failed: the template is still pending.
+			w.o.PendingRevision, w.o.PrimaryRevision, w.promoted = "r2", "r1", false
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := startAnalysis(t)
+			tc.toPhase(w)
+			w.events = nil
+			w.o.PrimaryRevision = "r9"
+			d := w.after(time.Second).step()
+			w.expectEvents(t, "Rolling back web.shop superseded: the primary changed from revision r1 to r9, an update sluice did not divert, "+
+				"while the canary was analysed; a canary is never promoted over a newer release", "Canary failed! Scaling down web-canary.shop")
+			w.expectStatus(t, canary.PhaseFailed, 0, 0)
+			st := w.o.Status
+			cond := apimeta.FindStatusCondition(st.Conditions, canary.ConditionPromoted)
+			if d.Promote || w.promoted || d.Canary != CanaryScaleDown || st.LastFailedRevision != "r2" || st.PrimaryRevision != "r9" ||
+				cond == nil || cond.Reason != "Superseded" {
+				t.Errorf("promote %v (promoted %v), canary %v, last failed %q, primary %q, condition %+v; "+
+					"want no promotion, a scale down, r2 failed, primary r9, reason Superseded", d.Promote, w.promoted, d.Canary,
+					st.LastFailedRevision, st.PrimaryRevision, cond)
+			}
+			w.after(time.Minute).step()
+			w.expectEvents(t)
+			w.expectStatus(t, canary.PhaseFailed, 0, 0)
+		})
+	}
+}
+
+// TestNewRevisionOverAChangedPrimary: a template diverted after the primary
+// changed under the analysis is judged against the new primary.
+func TestNewRevisionOverAChangedPrimary(t *testing.T) {
+	w := startAnalysis(t)
+	w.o.PrimaryRevision, w.o.PendingRevision, w.o.CanaryReady = "r9", "r3", true
+	w.checks = healthy
+	w.after(time.Second).step()
+	w.expectEvents(t, "New revision detected! Restarting analysis for web.shop", "Starting canary analysis for web.shop", "Advance web.shop canary weight 20")
+	if st := w.o.Status; st.PrimaryRevision != "r9" || st.CanaryRevision != "r3" {
+		t.Errorf("primary %s, canary %s; want r9, r3", st.PrimaryRevision, st.CanaryRevision)
+	}
+	w.after(30 * time.Second).step()
+	w.expectStatus(t, canary.PhaseProgressing, 40, 0)
+}
+
+// TestSkipAnalysisLeftover: with skip-analysis on, a pending canary left by an
+// update the webhook did not see never starts; if the plain rollout changed
+// the primary under a running analysis, the analysis ends as superseded.
+func TestSkipAnalysisLeftover(t *testing.T) {
+	t.Run("not started", func(t *testing.T) {
+		w := newWorld(t)
+		w.step()
+		w.events = nil
+		w.o.Settings.SkipAnalysis = true
+		w.o.PendingRevision, w.o.PrimaryRevision = "r2", "r3"
+		d := w.after(time.Second).step()
+		w.expectEvents(t)
+		w.expectStatus(t, canary.PhaseInitialized, 0, 0)
+		if d.Canary != CanaryScaleDown || w.o.Status.PrimaryRevision != "r3" {
+			t.Errorf("canary %v, primary %s; want no canary, r3", d.Canary, w.o.Status.PrimaryRevision)
+		}
+	})
+	t.Run("analysing", func(t *testing.T) {
+		w := startAnalysis(t)
+		w.o.Settings.SkipAnalysis = true
+		w.o.PrimaryRevision = "r3"
+		w.after(time.Second).step()
+		w.expectStatus(t, canary.PhaseFailed, 0, 0)
+		if cond := apimeta.FindStatusCondition(w.o.Status.Conditions, canary.ConditionPromoted); cond == nil || cond.Reason != "Superseded" || w.promoted {
+			t.Errorf("condition %+v, promoted %v; want Superseded, no promotion", cond, w.promoted)
+		}
+	})
 }
 
 // TestUnknownCheckSaysSo: a result of a check the shifter does not know fails

@@ -19,6 +19,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
@@ -881,9 +882,10 @@ func TestRestartAfterTheEnd(t *testing.T) {
 
 // TestSkipAnalysisDuringAWebhookOutage: skip-analysis set while the webhook is
 // down rolls the new template out plainly and leaves the pending canary's
-// annotations behind. The shifter reverts that canary rather than promote it
-// over the rollout the user asked for, and turning skip-analysis off later,
-// with the webhook back, drops the leftover instead of starting it again.
+// annotations behind. The primary changed under the analysis, so the shifter
+// ends that canary as superseded rather than promote it over the rollout the
+// user asked for, and turning skip-analysis off later, with the webhook back,
+// drops the leftover instead of starting it again.
 func TestSkipAnalysisDuringAWebhookOutage(t *testing.T) {
 	// Failing checks with a high threshold hold the canary at 20.
 	ns, c := initialized(t, patient, telemetry.Behaviour{ErrorRate: 0.5})
@@ -894,8 +896,7 @@ func TestSkipAnalysisDuringAWebhookOutage(t *testing.T) {
 	skipping := strings.Replace(patient("example.com/web:v3"), "sluice.dev/canary: enabled",
 		"sluice.dev/canary: enabled\n    sluice.dev/skip-analysis: \"true\"", 1)
 	kubectlApply(t, ns, skipping)
-	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
-	expectEvent(t, ns, "Canary reverted to the primary's template! Scaling down web-canary."+ns)
+	expectSuperseded(t, c, ns)
 	dep := &appsv1.Deployment{}
 	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
 		t.Fatal(err)
@@ -914,4 +915,83 @@ func TestSkipAnalysisDuringAWebhookOutage(t *testing.T) {
 	if img, left := dep.Spec.Template.Spec.Containers[0].Image, dep.Annotations[canary.AnnotationCanaryTemplate]; img != "example.com/web:v3" || left != "" {
 		t.Errorf("after skip-analysis is off: primary %s, canary annotation %q; want v3 and none", img, left)
 	}
+}
+
+// TestStaleCanaryAfterReinstall: a canary of v2 is under analysis when sluice
+// is removed (the Canary stays); v3 is applied and rolls out plainly; sluice
+// comes back. The canary of v2 passes its checks, yet must end as superseded
+// and never be promoted over v3.
+func TestStaleCanaryAfterReinstall(t *testing.T) {
+	// Failing checks with a high threshold hold the canary at 20 while sluice
+	// is away; healthy ones would promote it after.
+	ns, c := initialized(t, patient, telemetry.Behaviour{ErrorRate: 1})
+	kubectlApply(t, ns, patient("example.com/web:v2"))
+	waitStatus(t, c, ns, "canary held at 20", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight == 20 && st.FailedChecks > 0 })
+
+	// Removed: no shifter, no webhook, no guard policy.
+	shifter.Stop()
+	t.Cleanup(func() {
+		if shifter.Pid() == 0 {
+			if err := shifter.Start(); err != nil {
+				t.Errorf("restart the shifter: %v", err)
+			}
+		}
+	})
+	restart := hook.Outage(t)
+	reinstall := func() error { return sluice.Install(env, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding") }
+	if out, err := env.Kubectl(t.Context(), "delete", "validatingadmissionpolicybinding", "sluice-webhook-guard").CombinedOutput(); err != nil {
+		t.Fatalf("remove the guard policy: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if err := reinstall(); err != nil {
+			t.Errorf("reinstall the guard policy: %v", err)
+		}
+	})
+	kubectlApply(t, ns, patient("example.com/web:v3"))
+	dep := &appsv1.Deployment{}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "example.com/web:v3" {
+		t.Fatalf("without sluice the primary runs %s; want v3, rolled out plainly", img)
+	}
+
+	// Installed again, with the canary's checks passing.
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
+	if err := reinstall(); err != nil {
+		t.Fatal(err)
+	}
+	restart()
+	if err := shifter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	expectSuperseded(t, c, ns)
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "example.com/web:v3" {
+		t.Errorf("after sluice came back the primary runs %s; want v3", img)
+	}
+	if n := sluice.Count(canaryEvents(t, ns), "Promotion completed! Scaling down web-canary."+ns); n != 0 {
+		t.Errorf("%d promotions of the stale canary", n)
+	}
+}
+
+// expectSuperseded waits until the Canary in ns ended as superseded, with all
+// traffic on the primary and its events recorded.
+func expectSuperseded(t *testing.T, c client.Client, ns string) {
+	t.Helper()
+	cr := waitPhase(t, c, ns, canary.PhaseFailed, time.Minute)
+	if cond := apimeta.FindStatusCondition(cr.Status.Conditions, canary.ConditionPromoted); cond == nil || cond.Reason != "Superseded" {
+		t.Errorf("condition Promoted %+v; want reason Superseded", cond)
+	}
+	cluster.Eventually(t, 10*time.Second, "the superseded events", func(context.Context) error {
+		events := canaryEvents(t, ns)
+		for _, prefix := range []string{"Rolling back web." + ns + " superseded: the primary changed from revision ", "Canary failed! Scaling down web-canary." + ns} {
+			if !slices.ContainsFunc(events, func(e string) bool { return strings.HasPrefix(e, prefix) }) {
+				return fmt.Errorf("no event %q... in:\n  %s", prefix, strings.Join(events, "\n  "))
+			}
+		}
+		return nil
+	})
 }
