@@ -938,7 +938,9 @@ func TestStaleCanaryAfterReinstall(t *testing.T) {
 		}
 	})
 	restart := hook.Outage(t)
-	reinstall := func() error { return sluice.Install(env, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding") }
+	reinstall := func() error {
+		return sluice.Install(env, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+	}
 	if out, err := env.Kubectl(t.Context(), "delete", "validatingadmissionpolicybinding", "sluice-webhook-guard").CombinedOutput(); err != nil {
 		t.Fatalf("remove the guard policy: %v\n%s", err, out)
 	}
