@@ -949,7 +949,15 @@ func TestStaleCanaryAfterReinstall(t *testing.T) {
 			t.Errorf("reinstall the guard policy: %v", err)
 		}
 	})
-	kubectlApply(t, ns, patient("example.com/web:v3"))
+	// The API server drops the binding from its policy cache a moment later.
+	cluster.Eventually(t, 30*time.Second, "v3 applied without sluice", func(ctx context.Context) error {
+		cmd := env.Kubectl(ctx, "apply", "-n", ns, "-f", "-")
+		cmd.Stdin = strings.NewReader(patient("example.com/web:v3"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
 	dep := &appsv1.Deployment{}
 	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, dep); err != nil {
 		t.Fatal(err)
