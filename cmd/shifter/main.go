@@ -101,10 +101,9 @@ func run(o options) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
-		// The shifter never reads managed fields from the cache, and they are
-		// a good part of a Deployment's size; an update without them keeps
-		// the server's.
-		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// Managed fields are a good part of a Deployment's size; the shifter
+		// keeps only who owns the pod template, for its promotions.
+		Cache:                   cache.Options{DefaultTransform: shift.TransformManagedFields},
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,

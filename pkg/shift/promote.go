@@ -3,11 +3,13 @@
 package shift
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 
+	"github.com/tidwall/gjson"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"sluice.dev/sluice/pkg/canary"
 )
@@ -30,15 +33,21 @@ const EventSource = "sluice-shifter"
 // resourceVersion dep was read at: if the user diverted a newer template
 // meanwhile, the update fails with a conflict and nothing is promoted.
 //
-// An update takes the ownership of the fields it changes, which would make the
-// user's next server-side apply of the template conflict with the shifter. So
-// when the update's answer shows that a server-side apply manages dep too,
-// Promote then drops the shifter's ownership record, as that answer has it.
-// Only if another write came in between does it read the record again,
-// through reader, which must not be a cache that strips managed fields. dep
-// itself may come from such a cache: an update without managed fields keeps
-// the server's. Promote returns the promoted Deployment whenever the update
-// went through, also with the error of a failed ownership cleanup.
+// The promoted template must end up owned as if the user's own update had
+// set it, or the user's next server-side apply would conflict with the
+// shifter. The user is the template's latest owner in dep's managed fields
+// (the update that diverted the template claimed its fields, although the
+// webhook kept their values); dep may come from a cache that keeps only those
+// entries (TransformManagedFields). When that owner wrote with an update
+// (client-side kubectl apply, helm, kubectl replace, a client), the promotion
+// is an update under its name, and its entry takes the fields. When it was a
+// server-side apply, an update under its name would make a second entry that
+// conflicts with its next apply; so the promotion is the shifter's, and the
+// fields it took are then handed to the apply's entry, as the update's answer
+// has them. Only if another write came in between does Promote read the
+// entries again, through reader, which must not be a cache that strips
+// managed fields. Promote returns the promoted Deployment whenever the update
+// went through, also with the error of a failed hand-over.
 func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *appsv1.Deployment) (*appsv1.Deployment, error) {
 	raw, ok := dep.Annotations[canary.AnnotationCanaryTemplate]
 	if !ok {
@@ -48,25 +57,30 @@ func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *ap
 	if err := json.Unmarshal([]byte(raw), &template); err != nil {
 		return nil, fmt.Errorf("promote %s/%s: decode %s: %w", dep.Namespace, dep.Name, canary.AnnotationCanaryTemplate, err)
 	}
+	owner := templateOwner(dep.ManagedFields)
 	promoted := dep.DeepCopy()
 	promoted.Spec.Template = template
 	delete(promoted.Annotations, canary.AnnotationCanaryTemplate)
 	delete(promoted.Annotations, canary.AnnotationCanaryRevision)
-	if err := c.Update(ctx, promoted, client.FieldOwner(FieldManager)); err != nil {
+	// Managed fields sent with an update replace the server's: send none.
+	promoted.ManagedFields = nil
+	manager := FieldManager
+	if owner != nil && owner.Operation == metav1.ManagedFieldsOperationUpdate {
+		manager = owner.Manager
+	}
+	if err := c.Update(ctx, promoted, client.FieldOwner(manager)); err != nil {
 		return nil, fmt.Errorf("promote %s/%s: %w", dep.Namespace, dep.Name, err)
 	}
-	if !appliedServerSide(promoted) {
-		// Whoever updates the template next takes the fields over without a
-		// conflict; only a server-side apply would meet the shifter's claim.
+	if manager != FieldManager || owner == nil {
 		return promoted, nil
 	}
 	current := promoted.DeepCopy()
 	err := retry.OnError(retry.DefaultBackoff, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsInvalid(err) },
 		func() error {
-			err := disown(ctx, c, current)
+			err := handOver(ctx, c, current, owner.Manager)
 			if apierrors.IsConflict(err) || apierrors.IsInvalid(err) {
 				// The deployment controller writes the status right after the
-				// promotion and may have moved the record.
+				// promotion and may have moved the entries.
 				if getErr := reader.Get(ctx, client.ObjectKeyFromObject(dep), current); getErr != nil {
 					return getErr
 				}
@@ -74,40 +88,109 @@ func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *ap
 			return err
 		})
 	if err != nil {
-		// The template is promoted; only the ownership record stayed.
-		return promoted, fmt.Errorf("promote %s/%s: give up the ownership of the promoted fields: %w", dep.Namespace, dep.Name, err)
+		// The template is promoted; only the ownership stayed with the shifter.
+		return promoted, fmt.Errorf("promote %s/%s: hand the promoted fields to %s: %w", dep.Namespace, dep.Name, owner.Manager, err)
 	}
 	return current, nil
 }
 
-// appliedServerSide reports whether a server-side apply manages fields of
-// dep, other than its status.
-func appliedServerSide(dep *appsv1.Deployment) bool {
-	return slices.ContainsFunc(dep.ManagedFields, func(f metav1.ManagedFieldsEntry) bool {
-		return f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == ""
-	})
+// ownsTemplate reports whether a managed fields entry of a Deployment, other
+// than its status, owns part of spec.template.
+func ownsTemplate(f metav1.ManagedFieldsEntry) bool {
+	return f.Subresource == "" && f.FieldsV1 != nil && gjson.GetBytes(f.FieldsV1.Raw, "f:spec.f:template").Exists()
 }
 
-// disown removes the shifter's entry from the managed fields of current,
-// leaving every other manager's as it is, and updates current to the result.
-// The patch tests that the entry is
-// still where current has it, so a concurrent write makes it fail rather
-// than remove someone else's.
-func disown(ctx context.Context, c client.Client, current *appsv1.Deployment) error {
-	i := slices.IndexFunc(current.ManagedFields, func(f metav1.ManagedFieldsEntry) bool {
+// templateOwner is the manager that wrote spec.template last: of the entries
+// that own part of it, the latest; nil when none does.
+func templateOwner(entries []metav1.ManagedFieldsEntry) *metav1.ManagedFieldsEntry {
+	var owner *metav1.ManagedFieldsEntry
+	for i, f := range entries {
+		if ownsTemplate(f) && (owner == nil || !f.Time.Before(owner.Time)) {
+			owner = &entries[i]
+		}
+	}
+	return owner
+}
+
+// templateMarker stands for an entry's field set in the cache: it says that
+// the entry owns part of spec.template, which is all Promote asks of it.
+var templateMarker = &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:template":{}}}`)}
+
+// TransformManagedFields is the shifter's cache transform. It drops the
+// managed fields of every object, a good part of a Deployment's size, except
+// that a Deployment keeps the entries that own part of its pod template,
+// each with a marker instead of its field set: Promote names the latest of
+// them as the owner of the promoted template.
+func TransformManagedFields(obj any) (any, error) {
+	o, ok := obj.(client.Object)
+	if !ok {
+		return obj, nil
+	}
+	var kept []metav1.ManagedFieldsEntry
+	if _, isDeployment := obj.(*appsv1.Deployment); isDeployment {
+		for _, f := range o.GetManagedFields() {
+			if ownsTemplate(f) {
+				f.FieldsV1 = templateMarker
+				kept = append(kept, f)
+			}
+		}
+	}
+	o.SetManagedFields(kept)
+	return obj, nil
+}
+
+// handOver moves the fields of the shifter's update entry into the apply
+// entry of manager and updates current to the result. The patch tests that
+// both entries are still where current has them, so a concurrent write makes
+// it fail rather than change someone else's.
+func handOver(ctx context.Context, c client.Client, current *appsv1.Deployment, manager string) error {
+	entries := current.ManagedFields
+	ours := slices.IndexFunc(entries, func(f metav1.ManagedFieldsEntry) bool {
 		return f.Manager == FieldManager && f.Operation == metav1.ManagedFieldsOperationUpdate && f.Subresource == ""
 	})
-	if i < 0 || len(current.ManagedFields) == 1 {
-		// Nothing of ours; or ours alone, and an empty list would not remove it.
+	theirs := slices.IndexFunc(entries, func(f metav1.ManagedFieldsEntry) bool {
+		return f.Manager == manager && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == ""
+	})
+	if ours < 0 || theirs < 0 {
 		return nil
 	}
-	entry := fmt.Sprintf("/metadata/managedFields/%d", i)
-	patch, err := json.Marshal([]map[string]any{
-		{"op": "test", "path": entry, "value": current.ManagedFields[i]},
-		{"op": "remove", "path": entry},
-	})
+	merged, err := union(entries[theirs].FieldsV1, entries[ours].FieldsV1)
+	if err != nil {
+		return err
+	}
+	given := entries[theirs]
+	given.FieldsV1 = merged
+	entry := func(i int) string { return fmt.Sprintf("/metadata/managedFields/%d", i) }
+	// The replace comes before the remove, which shifts the entries after
+	// it: both indices still point where the tests found them.
+	ops := []map[string]any{
+		{"op": "test", "path": entry(ours), "value": entries[ours]},
+		{"op": "test", "path": entry(theirs), "value": entries[theirs]},
+		{"op": "replace", "path": entry(theirs), "value": given},
+		{"op": "remove", "path": entry(ours)},
+	}
+	patch, err := json.Marshal(ops)
 	if err != nil {
 		return err
 	}
 	return c.Patch(ctx, current, client.RawPatch(types.JSONPatchType, patch))
+}
+
+// union is the union of two field sets.
+func union(a, b *metav1.FieldsV1) (*metav1.FieldsV1, error) {
+	sets := make([]*fieldpath.Set, 2)
+	for i, f := range []*metav1.FieldsV1{a, b} {
+		sets[i] = &fieldpath.Set{}
+		if f == nil {
+			continue
+		}
+		if err := sets[i].FromJSON(bytes.NewReader(f.Raw)); err != nil {
+			return nil, fmt.Errorf("read a managed fields entry: %w", err)
+		}
+	}
+	raw, err := sets[0].Union(sets[1]).ToJSON()
+	if err != nil {
+		return nil, err
+	}
+	return &metav1.FieldsV1{Raw: raw}, nil
 }

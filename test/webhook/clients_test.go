@@ -322,6 +322,15 @@ func TestDryRunStoresNothing(t *testing.T) {
 
 func promoteAsShifter(t *testing.T, dep *appsv1.Deployment) {
 	t.Helper()
+	c := shifterClient(t)
+	if _, err := shift.Promote(t.Context(), c, c, dep); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shifterClient is a client with the shifter's identity and rights.
+func shifterClient(t *testing.T) client.Client {
+	t.Helper()
 	cfg, err := env.UserConfig(shifterUser, "system:serviceaccounts", "system:serviceaccounts:sluice-system")
 	if err != nil {
 		t.Fatal(err)
@@ -331,9 +340,7 @@ func promoteAsShifter(t *testing.T, dep *appsv1.Deployment) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := shift.Promote(t.Context(), c, c, dep); err != nil {
-		t.Fatal(err)
-	}
+	return c
 }
 
 // grantShifter installs the shifter's RBAC as deploy/install.yaml ships it.
