@@ -38,6 +38,12 @@ const maxAnnotationBytes = 256 * 1024
 // Request is what Decide needs of an admission request.
 type Request struct {
 	Operation admissionv1.Operation
+	// FieldManager is the fieldManager of the request's options, which names
+	// the client: kubectl-client-side-apply for `kubectl apply`,
+	// kubectl-replace for `kubectl replace`. The API server hands a PATCH to
+	// admission as an UPDATE with UpdateOptions, as it does a PUT, so the
+	// field manager is all that tells an apply from a replace or an edit.
+	FieldManager string
 	// FromShifter is true when the requester is one of the shifter's identities.
 	FromShifter bool
 	// Object and OldObject are the Deployment after and before, as JSON.
@@ -78,7 +84,7 @@ func Decide(defaults canary.Defaults, req Request) Decision {
 		// The API server always sends both; anything else is not a Deployment.
 		return Decision{Verdict: Errored, Message: "the object or the oldObject has no spec.template object; is it an apps/v1 Deployment?"}
 	}
-	return decideUpdate(old, obj)
+	return decideUpdate(old, obj, req.FieldManager)
 }
 
 func decideCreate(obj deployment) Decision {
@@ -90,7 +96,7 @@ func decideCreate(obj deployment) Decision {
 	return Decision{Verdict: Passed}
 }
 
-func decideUpdate(old, obj deployment) Decision {
+func decideUpdate(old, obj deployment, manager string) Decision {
 	switch {
 	case !canary.Enabled(obj.annotations):
 		// Opted out (or never in): the update rolls out as a plain rolling
@@ -105,7 +111,7 @@ func decideUpdate(old, obj deployment) Decision {
 		// and seen again on reinvocation.
 		return takeOver(old, obj, "turns "+canary.AnnotationSkipAnalysis+" off")
 	case obj.template == old.template:
-		return decideUnchanged(old, obj)
+		return decideUnchanged(old, obj, manager)
 	default:
 		return divert(old, obj)
 	}
@@ -146,13 +152,14 @@ func ownDiversion(old, obj deployment) bool {
 
 // decideUnchanged handles an update that leaves the pod template as the
 // primary's.
-func decideUnchanged(old, obj deployment) Decision {
+func decideUnchanged(old, obj deployment, manager string) Decision {
 	switch {
 	case !obj.pending.set() && old.pending.set():
 		// A PUT from scratch (kubectl replace, some Helm upgrades) lacks the
-		// annotations: keep the pending canary rather than lose it.
-		if appliedTemplateChanged(old, obj) {
-			return Decision{Verdict: Cleared, Warnings: []string{cancelWarning(old.pending.revision)}}
+		// annotations, as does an edit that removed them: keep the pending
+		// canary rather than lose it, unless kubectl apply cancels it.
+		if cancel := cancellation(old, obj, manager); cancel != "" {
+			return Decision{Verdict: Cleared, Warnings: []string{cancel}}
 		}
 		var p patch
 		if old.pending.hasTemplate {
@@ -163,9 +170,11 @@ func decideUnchanged(old, obj deployment) Decision {
 		}
 		return Decision{Verdict: Passed, Patch: p.bytes(), Revision: old.pending.revision}
 	case obj.pending.equal(old.pending):
-		if old.pending.set() && appliedTemplateChanged(old, obj) {
-			// `kubectl apply` of the primary's template: the user cancels.
-			return Decision{Verdict: Cleared, Patch: obj.removePending(), Warnings: []string{cancelWarning(old.pending.revision)}}
+		if !old.pending.set() {
+			return Decision{Verdict: Passed}
+		}
+		if cancel := cancellation(old, obj, manager); cancel != "" {
+			return Decision{Verdict: Cleared, Patch: obj.removePending(), Warnings: []string{cancel}}
 		}
 		return Decision{Verdict: Passed, Revision: obj.pending.revision}
 	case ownDiversion(old, obj):
@@ -221,33 +230,55 @@ func (obj deployment) dropPending(old deployment, why string) Decision {
 	return d
 }
 
-// appliedTemplateChanged reports whether a client-side `kubectl apply`
-// changed the pod template it applies. When it did and yet the merged
-// template equals the primary's, the user applied the primary's version again.
+// applyCommands maps the field managers under which `kubectl apply` writes
+// its record of the applied manifest to the command, for the warning. With
+// --server-side, the API server keeps an existing client-side record up to
+// date for the field manager kubectl only.
+var applyCommands = map[string]string{
+	"kubectl-client-side-apply": "kubectl apply",
+	"kubectl":                   "kubectl apply --server-side",
+}
+
+// cancellation returns the warning for an update that keeps the primary's
+// template and cancels the pending canary, or "" when it cancels nothing.
+// Only `kubectl apply` under its own field manager cancels: when its record
+// shows that the user applied another template than before, and the update
+// still holds the primary's, the user applied the primary's version again.
 //
 // `kubectl replace` and `kubectl edit` rewrite an existing record with the
-// object they send, which for a copy of the live Deployment holds the
-// primary's template and sluice's own annotations. Such a record is not the
-// user's manifest and cancels nothing.
+// object they send, often a copy of the live Deployment without sluice's
+// annotations, whose template is the primary's: no request to cancel. Other
+// clients that name no such field manager cancel nothing either.
+func cancellation(old, obj deployment, manager string) string {
+	command, ok := applyCommands[manager]
+	if !ok || !appliedTemplateChanged(old, obj) {
+		return ""
+	}
+	return fmt.Sprintf("sluice: %s (field manager %s) set the pod template back to the running primary's, "+
+		"so the pending canary (revision %s) is cancelled; to run it after all, apply its version again",
+		command, manager, old.pending.revision)
+}
+
+// appliedTemplateChanged reports whether the update rewrote kubectl's record
+// of the last apply with a manifest of the user's whose pod template differs
+// from the one recorded before.
+//
+// A record that copies the live object (what `kubectl get` printed) is no
+// manifest of the user's: as the new record it changes nothing, and as the
+// old one it says nothing of what the user applied last.
 func appliedTemplateChanged(old, obj deployment) bool {
 	if obj.lastApplied == "" || obj.lastApplied == old.lastApplied {
 		return false
 	}
 	applied, before := parseApplied(obj.lastApplied), parseApplied(old.lastApplied)
 	switch {
-	case applied.recordsPending():
+	case applied.copiesLiveObject():
 		return false
-	case before.recordsPending():
-		// The user's manifest replaces a copy of the live object: whatever
-		// its template, the user applied it now.
+	case before.copiesLiveObject():
 		return true
 	default:
 		return applied.template() != before.template()
 	}
-}
-
-func cancelWarning(revision string) string {
-	return fmt.Sprintf("sluice: the applied pod template is the running primary's, so the pending canary (revision %s) is cancelled", revision)
 }
 
 func deny(message string) Decision {

@@ -20,8 +20,9 @@ import (
 func object(t *testing.T, image string, replicas int32, annotations map[string]string) []byte {
 	t.Helper()
 	raw, err := json.Marshal(appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Annotations: annotations},
+		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: "0f3c5a2e-8d41-4b6f-9a7c-2e5d1b8f4c60",
+			Annotations: annotations},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
 			Template: podTemplate(image),
@@ -79,6 +80,21 @@ func TestDecide(t *testing.T) {
 		return `{"apiVersion":"apps/v1","kind":"Deployment","spec":{"template":` + templateJSON(t, image) + `}}`
 	}
 	const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+	// The field managers of kubectl's commands.
+	const (
+		apply      = "kubectl-client-side-apply"
+		serverSide = "kubectl"
+		replace    = "kubectl-replace"
+		edit       = "kubectl-edit"
+	)
+	// printed is what `kubectl get` printed of the Deployment with a pending
+	// canary, without sluice's annotations: as kubectl replace or apply
+	// sends it, and writes it to its record.
+	printed := string(object(t, "web:v1", 2, on))
+	cancelled := func(command, manager string) string {
+		return "sluice: " + command + " (field manager " + manager + ") set the pod template back to the running primary's, " +
+			"so the pending canary (revision " + canary.Revision([]byte(v2)) + ") is cancelled; to run it after all, apply its version again"
+	}
 	optInForged := "sluice.dev/canary-template and sluice.dev/canary-revision are written only by sluice, " +
 		"and this update sets them while it turns sluice.dev/canary on; leave them out of the manifest"
 	forged := "sluice.dev/canary-template and sluice.dev/canary-revision are written only by sluice: this update sets or changes them. " +
@@ -97,6 +113,7 @@ func TestDecide(t *testing.T) {
 		name     string
 		op       admissionv1.Operation
 		shifter  bool
+		manager  string
 		old, obj []byte
 		want     want
 	}{
@@ -273,39 +290,95 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "kubectl apply of the primary's template cancels the pending canary",
-			op:   admissionv1.Update,
-			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
-			obj:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v1"))),
+			op:   admissionv1.Update, manager: apply,
+			old: object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
+			obj: object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v1"))),
 			want: want{verdict: Cleared, image: "web:v1", annotations: with(on, lastApplied, applied("web:v1")),
-				warning: "sluice: the applied pod template is the running primary's, so the pending canary (revision " + canary.Revision([]byte(v2)) + ") is cancelled"},
+				warning: cancelled("kubectl apply", apply)},
+		},
+		{
+			// The API server rewrites the client-side record for the field
+			// manager of kubectl apply --server-side.
+			name: "kubectl apply --server-side of the primary's template cancels the pending canary",
+			op:   admissionv1.Update, manager: serverSide,
+			old: object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
+			obj: object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v1"))),
+			want: want{verdict: Cleared, image: "web:v1", annotations: with(on, lastApplied, applied("web:v1")),
+				warning: cancelled("kubectl apply --server-side", serverSide)},
 		},
 		{
 			name: "kubectl apply of the pending version with other changes keeps it",
-			op:   admissionv1.Update,
+			op:   admissionv1.Update, manager: apply,
 			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
 			obj:  object(t, "web:v1", 4, with(pendingV2, lastApplied, applied("web:v2")+" ")),
 			want: want{verdict: Passed, image: "web:v1", annotations: with(pendingV2, lastApplied, applied("web:v2")+" ")},
 		},
 		{
-			// kubectl replace and kubectl edit rewrite an existing record
-			// with the object they send: here a copy of the live one.
-			name: "a record rewritten from the live object does not cancel",
-			op:   admissionv1.Update,
+			name: "kubectl apply of what kubectl get printed does not cancel",
+			op:   admissionv1.Update, manager: apply,
 			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
 			obj:  object(t, "web:v1", 3, with(pendingV2, lastApplied, string(object(t, "web:v1", 3, pendingV2)))),
 			want: want{verdict: Passed, image: "web:v1", annotations: with(pendingV2, lastApplied, string(object(t, "web:v1", 3, pendingV2)))},
 		},
 		{
-			name: "kubectl apply of the primary's template after a record rewritten from the live object cancels",
+			name: "kubectl apply of what kubectl get printed, without the canary annotations, does not cancel",
+			op:   admissionv1.Update, manager: apply,
+			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
+			obj:  object(t, "web:v1", 2, with(pendingV2, lastApplied, printed)),
+			want: want{verdict: Passed, image: "web:v1", annotations: with(pendingV2, lastApplied, printed)},
+		},
+		{
+			// kubectl replace rewrites the record that the object it sends
+			// carries with that object.
+			name: "kubectl replace of what kubectl get printed, without the canary annotations, keeps the pending canary",
+			op:   admissionv1.Update, manager: replace,
+			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
+			obj:  object(t, "web:v1", 2, with(on, lastApplied, printed)),
+			want: want{verdict: Passed, image: "web:v1", annotations: with(pendingV2, lastApplied, printed)},
+		},
+		{
+			name: "kubectl replace of a manifest with kubectl's record and the primary's template keeps the pending canary",
+			op:   admissionv1.Update, manager: replace,
+			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
+			obj:  object(t, "web:v1", 2, with(on, lastApplied, applied("web:v1"))),
+			want: want{verdict: Passed, image: "web:v1", annotations: with(pendingV2, lastApplied, applied("web:v1"))},
+		},
+		{
+			name: "kubectl edit that removes the canary annotations and rewrites the record keeps the pending canary",
+			op:   admissionv1.Update, manager: edit,
+			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
+			obj:  object(t, "web:v1", 2, with(on, lastApplied, applied("web:v1"))),
+			want: want{verdict: Passed, image: "web:v1", annotations: with(pendingV2, lastApplied, applied("web:v1"))},
+		},
+		{
+			// kubectl apply set-last-applied names none, for one.
+			name: "a record of the primary's template written under no field manager of kubectl apply does not cancel",
 			op:   admissionv1.Update,
-			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, string(object(t, "web:v1", 2, pendingV2)))),
+			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
 			obj:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v1"))),
+			want: want{verdict: Passed, image: "web:v1", annotations: with(pendingV2, lastApplied, applied("web:v1"))},
+		},
+		{
+			name: "kubectl apply of the primary's template after a record rewritten from the live object cancels",
+			op:   admissionv1.Update, manager: apply,
+			old: object(t, "web:v1", 2, with(pendingV2, lastApplied, string(object(t, "web:v1", 2, pendingV2)))),
+			obj: object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v1"))),
 			want: want{verdict: Cleared, image: "web:v1", annotations: with(on, lastApplied, applied("web:v1")),
-				warning: "sluice: the applied pod template is the running primary's, so the pending canary (revision " + canary.Revision([]byte(v2)) + ") is cancelled"},
+				warning: cancelled("kubectl apply", apply)},
+		},
+		{
+			// The record holds the primary's template, as the new one does;
+			// yet it was never the user's manifest.
+			name: "kubectl apply of the primary's template after a replace of what kubectl get printed cancels",
+			op:   admissionv1.Update, manager: apply,
+			old: object(t, "web:v1", 2, with(pendingV2, lastApplied, printed)),
+			obj: object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v1"))),
+			want: want{verdict: Cleared, image: "web:v1", annotations: with(on, lastApplied, applied("web:v1")),
+				warning: cancelled("kubectl apply", apply)},
 		},
 		{
 			name: "a PUT without kubectl's record does not cancel",
-			op:   admissionv1.Update,
+			op:   admissionv1.Update, manager: replace,
 			old:  object(t, "web:v1", 2, with(pendingV2, lastApplied, applied("web:v2"))),
 			obj:  object(t, "web:v1", 2, on),
 			want: want{verdict: Passed, image: "web:v1", annotations: pendingV2},
@@ -352,7 +425,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := Decide(canary.BuiltinDefaults(), Request{Operation: tc.op, FromShifter: tc.shifter, Object: tc.obj, OldObject: tc.old})
+			d := Decide(canary.BuiltinDefaults(), Request{Operation: tc.op, FieldManager: tc.manager, FromShifter: tc.shifter, Object: tc.obj, OldObject: tc.old})
 			if d.Verdict != tc.want.verdict || d.Message != tc.want.message {
 				t.Fatalf("verdict %s, message %q; want %s, %q", d.Verdict, d.Message, tc.want.verdict, tc.want.message)
 			}

@@ -39,11 +39,16 @@ type pending struct {
 	hasRevision bool
 }
 
-// parse reads a Deployment's JSON. The strings it keeps point into raw rather
-// than copying it: raw is the request's body, which nothing changes while the
-// webhook decides, and no string outlives the decision (the patch is a copy).
+// view is raw as a string, without copying it: raw is part of the request's
+// body, which nothing changes while the webhook decides, and no string read
+// from it outlives the decision (the patch and the warnings are copies).
+func view(raw []byte) string {
+	return unsafe.String(unsafe.SliceData(raw), len(raw))
+}
+
+// parse reads a Deployment's JSON. The strings it keeps point into raw.
 func parse(raw []byte) deployment {
-	doc := unsafe.String(unsafe.SliceData(raw), len(raw))
+	doc := view(raw)
 	d := deployment{template: gjson.Get(doc, "spec.template").Raw}
 	d.allAnnotations = gjson.Get(doc, "metadata.annotations")
 	d.allAnnotations.ForEach(func(k, v gjson.Result) bool {
@@ -139,11 +144,17 @@ func (m appliedManifest) template() string {
 	return gjson.Get(string(m), "spec.template").Raw
 }
 
-// recordsPending reports whether the manifest carries sluice's own
-// annotations, which only a copy of the live object does.
-func (m appliedManifest) recordsPending() bool {
+// copiesLiveObject reports whether the manifest is a copy of a stored
+// Deployment (what `kubectl get` printed) rather than one the user wrote: it
+// carries the uid, which only the API server sets, or sluice's own
+// annotations.
+func (m appliedManifest) copiesLiveObject() bool {
+	metadata := gjson.Get(string(m), "metadata")
+	if metadata.Get("uid").Exists() {
+		return true
+	}
 	found := false
-	gjson.Get(string(m), "metadata.annotations").ForEach(func(k, _ gjson.Result) bool {
+	metadata.Get("annotations").ForEach(func(k, _ gjson.Result) bool {
 		found = k.Str == canary.AnnotationCanaryTemplate || k.Str == canary.AnnotationCanaryRevision
 		return !found
 	})

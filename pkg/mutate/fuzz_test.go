@@ -177,11 +177,15 @@ func reviewSeeds(tb testing.TB) []reviewSeed {
 		small1  = `{"metadata":{"annotations":{` + on + `}},"spec":{"replicas":1,"template":{"spec":{"containers":[{"image":"a:1"}]}}}}`
 		small2  = `{"metadata":{"annotations":{` + on + `}},"spec":{"replicas":1,"template":{"spec":{"containers":[{"image":"a:2"}]}}}}`
 		pending = `{"metadata":{"annotations":{` + on + `,"sluice.dev/canary-template":"{\"spec\":{\"containers\":[{\"image\":\"a:2\"}]}}","sluice.dev/canary-revision":"x"}},"spec":{"replicas":1,"template":{"spec":{"containers":[{"image":"a:1"}]}}}}`
+		// kubectl's record of the last apply, from the canary's template to
+		// the primary's.
+		recorded  = `{"metadata":{"annotations":{` + on + `,"sluice.dev/canary-template":"{\"a\":2}","sluice.dev/canary-revision":"x","kubectl.kubernetes.io/last-applied-configuration":"{\"spec\":{\"template\":{\"a\":2}}}"}},"spec":{"template":{"a":1}}}`
+		reapplied = `{"metadata":{"annotations":{` + on + `,"kubectl.kubernetes.io/last-applied-configuration":"{\"spec\":{\"template\":{\"a\":1}}}"}},"spec":{"template":{"a":1}}}`
 	)
 	review := func(op, obj, old string) []byte {
 		return []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",` +
 			`"kind":{"group":"apps","version":"v1","kind":"Deployment"},"operation":"` + op + `","userInfo":{"username":"alice"},` +
-			`"object":` + obj + `,"oldObject":` + old + `}}`)
+			`"object":` + obj + `,"oldObject":` + old + `,"options":{"fieldManager":"kubectl-client-side-apply"}}}`)
 	}
 	seeds = append(seeds,
 		reviewSeed{"small divert", review("UPDATE", small2, small1)},
@@ -189,6 +193,7 @@ func reviewSeeds(tb testing.TB) []reviewSeed {
 		reviewSeed{"small create", review("CREATE", small1, "null")},
 		reviewSeed{"small pending, PUT", review("UPDATE", small1, pending)},
 		reviewSeed{"small pending, kept", review("UPDATE", pending, pending)},
+		reviewSeed{"small pending, applied the primary again", review("UPDATE", reapplied, recorded)},
 	)
 	return seeds
 }
@@ -248,34 +253,45 @@ func FuzzHandle(f *testing.F) {
 func FuzzDecide(f *testing.F) {
 	raw := func(d *appsv1.Deployment) []byte { return mustJSON(f, d) }
 	old, obj := divertingUpdate()
-	f.Add(raw(obj), raw(old), false)
-	f.Add(raw(obj), []byte(nil), true)
+	f.Add(raw(obj), raw(old), false, "")
+	f.Add(raw(obj), []byte(nil), true, "")
 	old, obj = passingUpdate()
-	f.Add(raw(obj), raw(old), false)
+	f.Add(raw(obj), raw(old), false, "")
 	stored, next := pendingPair(f)
-	f.Add(raw(next), raw(stored), false)
+	f.Add(raw(next), raw(stored), false, "")
 	delete(next.Annotations, canary.AnnotationCanaryTemplate)
 	delete(next.Annotations, canary.AnnotationCanaryRevision)
-	f.Add(raw(next), raw(stored), false)
+	f.Add(raw(next), raw(stored), false, "")
 	stored, next = pendingPair(f)
 	next.Annotations[canary.AnnotationEnabled] = canary.DisabledValue
-	f.Add(raw(next), raw(stored), false)
+	f.Add(raw(next), raw(stored), false, "")
 	stored, next = pendingPair(f)
 	next.Annotations[canary.AnnotationSkipAnalysis] = "true"
-	f.Add(raw(next), raw(stored), false)
-	f.Add(raw(withPending(obj, []byte(`{"spec":`), "0123456789")), raw(old), false)
-	f.Add(raw(withPending(obj, []byte(`{"spec":`), "0123456789")), []byte(nil), true)
+	f.Add(raw(next), raw(stored), false, "")
+	f.Add(raw(withPending(obj, []byte(`{"spec":`), "0123456789")), raw(old), false, "")
+	f.Add(raw(withPending(obj, []byte(`{"spec":`), "0123456789")), []byte(nil), true, "")
 	// Small objects, which the fuzzer mutates faster.
 	f.Add([]byte(`{"metadata":{"annotations":{"sluice.dev/canary":"enabled"}},"spec":{"template":{"a":2}}}`),
-		[]byte(`{"metadata":{"annotations":{"sluice.dev/canary":"enabled"}},"spec":{"template":{"a":1}}}`), false)
+		[]byte(`{"metadata":{"annotations":{"sluice.dev/canary":"enabled"}},"spec":{"template":{"a":1}}}`), false, "")
 	f.Add([]byte(`{"metadata":{"annotations":{"sluice.dev/canary":"enabled"}},"spec":{"template":{"a":1}}}`),
-		[]byte(`{"metadata":{"annotations":{"sluice.dev/canary":"enabled","sluice.dev/canary-template":"{\"a\":2}","sluice.dev/canary-revision":"x"}},"spec":{"template":{"a":1}}}`), false)
-	f.Add([]byte(`{}`), []byte(`{}`), false)
-	f.Add([]byte(``), []byte(``), false)
-	f.Add([]byte(`not json`), []byte(`{"metadata":`), false)
+		[]byte(`{"metadata":{"annotations":{"sluice.dev/canary":"enabled","sluice.dev/canary-template":"{\"a\":2}","sluice.dev/canary-revision":"x"}},"spec":{"template":{"a":1}}}`), false, "")
+	// kubectl's record of the last apply goes from the canary's template to
+	// the primary's: kubectl apply cancels, kubectl replace carries over.
+	const (
+		recorded = `{"metadata":{"annotations":{"sluice.dev/canary":"enabled","sluice.dev/canary-template":"{\"a\":2}","sluice.dev/canary-revision":"x",` +
+			`"kubectl.kubernetes.io/last-applied-configuration":"{\"spec\":{\"template\":{\"a\":2}}}"}},"spec":{"template":{"a":1}}}`
+		reapplied = `{"metadata":{"annotations":{"sluice.dev/canary":"enabled",` +
+			`"kubectl.kubernetes.io/last-applied-configuration":"{\"spec\":{\"template\":{\"a\":1}}}"}},"spec":{"template":{"a":1}}}`
+	)
+	for _, manager := range []string{"kubectl-client-side-apply", "kubectl", "kubectl-replace", "kubectl-edit"} {
+		f.Add([]byte(reapplied), []byte(recorded), false, manager)
+	}
+	f.Add([]byte(`{}`), []byte(`{}`), false, "")
+	f.Add([]byte(``), []byte(``), false, "")
+	f.Add([]byte(`not json`), []byte(`{"metadata":`), false, "")
 
-	f.Fuzz(func(t *testing.T, object, oldObject []byte, create bool) {
-		req := mutate.Request{Operation: admissionv1.Update, Object: object, OldObject: oldObject}
+	f.Fuzz(func(t *testing.T, object, oldObject []byte, create bool, manager string) {
+		req := mutate.Request{Operation: admissionv1.Update, FieldManager: manager, Object: object, OldObject: oldObject}
 		if create {
 			req.Operation = admissionv1.Create
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/tidwall/gjson"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -84,10 +85,11 @@ func (h *Handler) decide(req admission.Request) Decision {
 		return Decision{Verdict: Errored, Message: fmt.Sprintf("the %s request carries no object", req.Operation)}
 	}
 	return Decide(h.defaults, Request{
-		Operation:   req.Operation,
-		FromShifter: slices.Contains(h.shifters, req.UserInfo.Username),
-		Object:      req.Object.Raw,
-		OldObject:   req.OldObject.Raw,
+		Operation:    req.Operation,
+		FieldManager: gjson.Get(view(req.Options.Raw), "fieldManager").Str,
+		FromShifter:  slices.Contains(h.shifters, req.UserInfo.Username),
+		Object:       req.Object.Raw,
+		OldObject:    req.OldObject.Raw,
 	})
 }
 

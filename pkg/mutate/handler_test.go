@@ -2,12 +2,16 @@ package mutate_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"sluice.dev/sluice/pkg/canary"
@@ -76,5 +80,55 @@ func TestDiversionLogLine(t *testing.T) {
 		if strings.Contains(line, secret) {
 			t.Errorf("log line %s shows the template (%s)", line, secret)
 		}
+	}
+}
+
+// TestHandlerReadsTheFieldManager: the field manager in the request's options
+// is what tells `kubectl apply` of the primary's template, which cancels a
+// pending canary, from `kubectl replace`, which rewrites kubectl's record of
+// the last apply just the same and keeps it.
+func TestHandlerReadsTheFieldManager(t *testing.T) {
+	const v1, v2 = `{"spec":{"containers":[{"name":"app","image":"web:v1"}]}}`, `{"spec":{"containers":[{"name":"app","image":"web:v2"}]}}`
+	const record = "kubectl.kubernetes.io/last-applied-configuration"
+	deployment := func(template string, annotations map[string]string) []byte {
+		return mustJSON(t, map[string]any{
+			"metadata": map[string]any{"annotations": annotations},
+			"spec":     map[string]any{"template": json.RawMessage(template)},
+		})
+	}
+	revision := canary.Revision([]byte(v2))
+	stored := deployment(v1, map[string]string{canary.AnnotationEnabled: canary.EnabledValue,
+		canary.AnnotationCanaryTemplate: v2, canary.AnnotationCanaryRevision: revision, record: string(deployment(v2, nil))})
+	update := deployment(v1, map[string]string{canary.AnnotationEnabled: canary.EnabledValue, record: string(deployment(v1, nil))})
+	tests := []struct {
+		manager, warning string
+		carriedOver      bool
+	}{
+		{"kubectl-client-side-apply", "sluice: kubectl apply (field manager kubectl-client-side-apply) set the pod template back to the running primary's, " +
+			"so the pending canary (revision " + revision + ") is cancelled; to run it after all, apply its version again", false},
+		{"kubectl-replace", "", true},
+	}
+	h := mutate.NewHandler(nil, canary.BuiltinDefaults(), mutate.NewMetrics(prometheus.NewRegistry()), logr.Discard())
+	for _, tt := range tests {
+		t.Run(tt.manager, func(t *testing.T) {
+			res := h.Handle(t.Context(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+				UID:       reviewUID,
+				Kind:      metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"},
+				Operation: admissionv1.Update,
+				Object:    runtime.RawExtension{Raw: update},
+				OldObject: runtime.RawExtension{Raw: stored},
+				Options: runtime.RawExtension{Raw: []byte(`{"kind":"UpdateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"` +
+					tt.manager + `"}`)},
+			}})
+			if !res.Allowed {
+				t.Fatalf("refused: %+v", res.Result)
+			}
+			if got := strings.Join(res.Warnings, "\n"); got != tt.warning {
+				t.Errorf("warnings %q; want %q", got, tt.warning)
+			}
+			if carriedOver := len(res.Patch) > 0; carriedOver != tt.carriedOver {
+				t.Errorf("patch %s; want the pending canary carried over: %v", res.Patch, tt.carriedOver)
+			}
+		})
 	}
 }

@@ -1,10 +1,12 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -243,17 +245,49 @@ func TestSameTemplateTwiceIsIdempotent(t *testing.T) {
 }
 
 // TestApplyingThePrimaryAgainCancels: `kubectl apply` of the running version
-// clears the pending canary, and kubectl shows the webhook's warning.
+// clears the pending canary, and kubectl shows the webhook's warning, which
+// names the command. With --server-side, the API server rewrites the record
+// of the earlier client-side applies, and the apply cancels as well.
 func TestApplyingThePrimaryAgainCancels(t *testing.T) {
 	setup(t)
-	ns := env.NewNamespace(t)
-	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
-	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
-	expectState(t, ns, diverted)
-	_, warnings := kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
-	expectState(t, ns, state{primary: "example.com/web:v1", replicaSets: []string{"example.com/web:v1"}, replicas: 2})
-	if !strings.Contains(warnings, "the pending canary (revision ") || !strings.Contains(warnings, "is cancelled") {
-		t.Errorf("kubectl printed %q; want the webhook's cancel warning", warnings)
+	for _, tc := range []struct{ name, command, manager string }{
+		{"client-side", "kubectl apply", "kubectl-client-side-apply"},
+		{"server-side", "kubectl apply --server-side", "kubectl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := env.NewNamespace(t)
+			kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+			kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
+			revision := expectState(t, ns, diverted).Annotations[canary.AnnotationCanaryRevision]
+			args := []string{"apply", "-n", ns, "-f", "-"}
+			if tc.name == "server-side" {
+				args = append(args, "--server-side")
+			}
+			_, stderr := kubectl(t, manifest("example.com/web:v1"), args...)
+			expectState(t, ns, state{primary: "example.com/web:v1", replicaSets: []string{"example.com/web:v1"}, replicas: 2})
+			expectWarnings(t, stderr, cancelWarning(tc.command, tc.manager, revision))
+		})
+	}
+}
+
+// cancelWarning is the webhook's warning when command cancels the pending
+// canary of revision.
+func cancelWarning(command, manager, revision string) string {
+	return "sluice: " + command + " (field manager " + manager + ") set the pod template back to the running primary's, " +
+		"so the pending canary (revision " + revision + ") is cancelled; to run it after all, apply its version again"
+}
+
+// expectWarnings checks the warnings that kubectl printed on stderr.
+func expectWarnings(t *testing.T, stderr string, want ...string) {
+	t.Helper()
+	var got []string
+	for _, line := range strings.Split(stderr, "\n") {
+		if w, ok := strings.CutPrefix(line, "Warning: "); ok {
+			got = append(got, w)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("kubectl printed the warnings %q; want %q\nstderr: %s", got, want, stderr)
 	}
 }
 
@@ -413,9 +447,9 @@ func TestDivertKeepsEveryOtherChange(t *testing.T) {
 }
 
 // TestEditingTheLiveObjectKeepsThePendingCanary: `kubectl replace` of what
-// `kubectl get` printed, and `kubectl edit`, rewrite kubectl's record of the
-// last apply with a copy of the live object, whose template is the primary's.
-// That is no request to cancel the canary.
+// `kubectl get` printed rewrites kubectl's record of the last apply with a
+// copy of the live object, whose template is the primary's. That is no
+// request to cancel the canary, and neither is `kubectl edit`.
 func TestEditingTheLiveObjectKeepsThePendingCanary(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
@@ -445,5 +479,105 @@ func TestEditingTheLiveObjectKeepsThePendingCanary(t *testing.T) {
 	edited := expectState(t, ns, want)
 	if edited.Annotations[canary.AnnotationCanaryRevision] != before.Annotations[canary.AnnotationCanaryRevision] {
 		t.Errorf("revision %s became %s", before.Annotations[canary.AnnotationCanaryRevision], edited.Annotations[canary.AnnotationCanaryRevision])
+	}
+}
+
+// withoutCanaryAnnotations removes the sluice.dev/canary-* annotations from
+// what `kubectl get -o yaml` printed, as a user would in an editor: the line
+// of each key and the continuation lines of its value. It also removes the
+// resourceVersion, so that the replace is unconditional: the controllers'
+// status writes in between must not make it conflict.
+func withoutCanaryAnnotations(t *testing.T, printed string) string {
+	t.Helper()
+	var kept []string
+	value := false
+	for _, line := range strings.SplitAfter(printed, "\n") {
+		switch {
+		case strings.HasPrefix(line, "    sluice.dev/canary-"):
+			value = true
+		case value && strings.HasPrefix(line, "      "):
+		case strings.HasPrefix(line, "  resourceVersion: "):
+			value = false
+		default:
+			value = false
+			kept = append(kept, line)
+		}
+	}
+	stripped := strings.Join(kept, "")
+	if strings.Contains(stripped, "sluice.dev/canary-") || !strings.Contains(stripped, "\n  uid: ") {
+		t.Fatalf("the canary annotations were not removed from what kubectl get printed, or it has no uid:\n%s", stripped)
+	}
+	return stripped
+}
+
+// TestReplacingWhatGetPrintedKeepsThePendingCanary: a user who replaces the
+// Deployment with what `kubectl get -o yaml` printed, without sluice's
+// annotations, keeps the pending canary. kubectl replace rewrites kubectl's
+// record of the last apply with that copy, whose template is the primary's:
+// no request to cancel. A later `kubectl apply` of the primary's version
+// still cancels.
+func TestReplacingWhatGetPrintedKeepsThePendingCanary(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
+	before := expectState(t, ns, diverted)
+	revision := before.Annotations[canary.AnnotationCanaryRevision]
+	const record = "kubectl.kubernetes.io/last-applied-configuration"
+
+	printed, _ := kubectl(t, "", "get", "-n", ns, "deployment/"+app, "-o", "yaml")
+	_, stderr := kubectl(t, withoutCanaryAnnotations(t, printed), "replace", "-n", ns, "-f", "-")
+	replaced := expectState(t, ns, diverted)
+	expectWarnings(t, stderr)
+	if replaced.Annotations[canary.AnnotationCanaryRevision] != revision {
+		t.Errorf("revision %s became %s", revision, replaced.Annotations[canary.AnnotationCanaryRevision])
+	}
+	if replaced.Annotations[record] == before.Annotations[record] {
+		t.Fatal("kubectl replace left the record of the last apply alone; this test no longer tests what it says")
+	}
+
+	_, stderr = kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	expectState(t, ns, state{primary: "example.com/web:v1", replicaSets: []string{"example.com/web:v1"}, replicas: 2})
+	expectWarnings(t, stderr, cancelWarning("kubectl apply", "kubectl-client-side-apply", revision))
+}
+
+// TestEditingOutTheCanaryAnnotationsKeepsThePendingCanary: `kubectl edit
+// --save-config` that deletes sluice's annotations and scales is no request
+// to cancel either, although it rewrites kubectl's record of the last apply
+// with the edited object.
+func TestEditingOutTheCanaryAnnotationsKeepsThePendingCanary(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
+	before := expectState(t, ns, diverted)
+	revision := before.Annotations[canary.AnnotationCanaryRevision]
+	const record = "kubectl.kubernetes.io/last-applied-configuration"
+
+	// The editor is a script that kubectl runs on the file to edit.
+	editor := filepath.Join(t.TempDir(), "editor.sh")
+	script := `#!/bin/sh
+awk '/^    sluice\.dev\/canary-/ { value = 1; next } value && /^      / { next } { value = 0; sub(/^  replicas: 2$/, "  replicas: 3"); print }' "$1" >"$1.new" &&
+mv "$1.new" "$1"
+`
+	if err := os.WriteFile(editor, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	edit := env.Kubectl(t.Context(), "edit", "--save-config", "-n", ns, "deployment/"+app)
+	edit.Env = append(edit.Env, "KUBE_EDITOR="+editor)
+	var stderr bytes.Buffer
+	edit.Stderr = &stderr
+	if out, err := edit.Output(); err != nil {
+		t.Fatalf("kubectl edit: %v\n%s%s", err, out, stderr.String())
+	}
+	want := diverted
+	want.replicas = 3
+	edited := expectState(t, ns, want)
+	expectWarnings(t, stderr.String())
+	if edited.Annotations[record] == before.Annotations[record] {
+		t.Fatal("kubectl edit left the record of the last apply alone; this test no longer tests what it says")
+	}
+	if edited.Annotations[canary.AnnotationCanaryRevision] != revision {
+		t.Errorf("revision %s became %s", revision, edited.Annotations[canary.AnnotationCanaryRevision])
 	}
 }

@@ -399,6 +399,13 @@ func TestWebhookOutage(t *testing.T) {
 	if err == nil || !strings.Contains(stderr, "this update would drop the pending canary") {
 		t.Errorf("replace without the canary annotations during the outage: err %v, stderr %q; want a refusal", err, stderr)
 	}
+	// kubectl replace rewrites kubectl's record of the last apply with what
+	// kubectl get printed; only an apply may drop the canary.
+	printed, _ := kubectl(t, "", "get", "-n", ns, "deployment/"+app, "-o", "yaml")
+	_, stderr, err = tryKubectl(t, withoutCanaryAnnotations(t, printed), "replace", "-n", ns, "-f", "-")
+	if err == nil || !strings.Contains(stderr, "this update would drop the pending canary") {
+		t.Errorf("replace of what kubectl get printed, without the canary annotations, during the outage: err %v, stderr %q; want a refusal", err, stderr)
+	}
 	kubectl(t, "", "scale", "-n", ns, "deployment/"+app, "--replicas=4")
 	kubectl(t, "", "annotate", "-n", ns, "deployment/"+app, "note=still works")
 	scaled := diverted
