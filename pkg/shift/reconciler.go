@@ -9,6 +9,7 @@ import (
 
 	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -60,6 +62,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	if err := r.Defaults.Validate(); err != nil {
 		return fmt.Errorf("shifter: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &autoscalingv2.HorizontalPodAutoscaler{}, autoscalerTarget,
+		indexAutoscalerTarget); err != nil {
+		return fmt.Errorf("shifter: index autoscalers by target: %w", err)
+	}
 	optedIn := predicate.Funcs{
 		CreateFunc:  func(e event.CreateEvent) bool { return canary.Enabled(e.Object.GetAnnotations()) },
 		DeleteFunc:  func(event.DeleteEvent) bool { return false },
@@ -75,6 +81,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&canary.Canary{}).
 		Owns(&istiov1.VirtualService{}).
+		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.autoscaledDeployments)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
@@ -140,6 +147,8 @@ type seen struct {
 	template *corev1.PodTemplateSpec
 	// canary is the canary Deployment; nil if there is none.
 	canary *appsv1.Deployment
+	// autoscaler scales the primary; nil if none does.
+	autoscaler *autoscalingv2.HorizontalPodAutoscaler
 }
 
 // observe reads what Step needs.
@@ -169,6 +178,9 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 		}
 		obs.PendingRevision = dep.Annotations[canary.AnnotationCanaryRevision]
 	}
+	if w.autoscaler, err = r.primaryAutoscaler(ctx, dep); err != nil {
+		return obs, w, err
+	}
 	can := &appsv1.Deployment{}
 	found, err := r.read(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}, can)
 	if err != nil {
@@ -176,10 +188,7 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 	}
 	if found {
 		w.canary = can
-		want := ptr.Deref(can.Spec.Replicas, 1)
-		obs.CanaryReady = obs.PendingRevision != "" && can.Annotations[canary.AnnotationCanaryRevision] == obs.PendingRevision &&
-			want == replicas && can.Status.ObservedGeneration >= can.Generation &&
-			can.Status.UpdatedReplicas == want && can.Status.ReadyReplicas == want && can.Status.Replicas == want
+		obs.CanaryReady = canaryReady(can, obs.PendingRevision, replicas, w.autoscaler != nil)
 	}
 	return obs, w, nil
 }

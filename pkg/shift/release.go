@@ -95,6 +95,6 @@ func drain(ctx context.Context, c client.Client, key types.NamespacedName) error
 	if !metav1.IsControlledBy(run, dep) {
 		return nil
 	}
-	_, err = scaleDown(ctx, c, run)
+	_, err = stopCanary(ctx, c, run)
 	return err
 }

@@ -17,32 +17,34 @@ import (
 	"sluice.dev/sluice/pkg/canary"
 )
 
+// applyCanary runs the canary Deployment as d says: the pending template,
+// with an autoscaler of its own when the primary has one, or scaled down.
 func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w seen, d Decision) error {
 	key := types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}
 	current := w.canary
 	switch {
 	case d.Canary == CanaryRun && w.template != nil:
-		want := canaryDeployment(dep, *w.template, d.Status.CanaryRevision, ptr.Deref(dep.Spec.Replicas, 1))
+		want := canaryDeployment(dep, *w.template, d.Status.CanaryRevision, canaryReplicas(dep, current, d.Status.CanaryRevision, w.autoscaler != nil))
 		if current == nil {
 			if err := r.Client.Create(ctx, want); err != nil {
 				return fmt.Errorf("create canary Deployment %s: %w", key, err)
 			}
 			r.created(want)
-			return nil
+			return r.ensureCanaryAutoscaler(ctx, want, w.autoscaler)
 		}
-		if current.Annotations[canary.AnnotationCanaryRevision] == d.Status.CanaryRevision &&
-			ptr.Deref(current.Spec.Replicas, 1) == ptr.Deref(want.Spec.Replicas, 1) {
-			return nil
+		if current.Annotations[canary.AnnotationCanaryRevision] != d.Status.CanaryRevision ||
+			ptr.Deref(current.Spec.Replicas, 1) != ptr.Deref(want.Spec.Replicas, 1) {
+			current.Annotations = want.Annotations
+			current.Spec.Replicas = want.Spec.Replicas
+			current.Spec.Template = want.Spec.Template
+			if err := r.Client.Update(ctx, current); err != nil {
+				return fmt.Errorf("update canary Deployment %s: %w", key, err)
+			}
+			r.wrote(current)
 		}
-		current.Annotations = want.Annotations
-		current.Spec.Replicas = want.Spec.Replicas
-		current.Spec.Template = want.Spec.Template
-		if err := r.Client.Update(ctx, current); err != nil {
-			return fmt.Errorf("update canary Deployment %s: %w", key, err)
-		}
-		r.wrote(current)
+		return r.ensureCanaryAutoscaler(ctx, current, w.autoscaler)
 	case d.Canary == CanaryScaleDown && current != nil:
-		wrote, err := scaleDown(ctx, r.Client, current)
+		wrote, err := stopCanary(ctx, r.Client, current)
 		if err != nil {
 			return err
 		}
@@ -51,6 +53,28 @@ func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w 
 		}
 	}
 	return nil
+}
+
+// canaryReplicas is how many replicas the canary Deployment run of revision
+// should have: the primary's, as they are now; but once an autoscaler scales
+// a running canary, as many as it says.
+func canaryReplicas(dep, run *appsv1.Deployment, revision string, autoscaled bool) int32 {
+	if autoscaled && run != nil && run.Annotations[canary.AnnotationCanaryRevision] == revision && ptr.Deref(run.Spec.Replicas, 1) > 0 {
+		return ptr.Deref(run.Spec.Replicas, 1)
+	}
+	return ptr.Deref(dep.Spec.Replicas, 1)
+}
+
+// canaryReady reports whether run, the canary Deployment, runs revision with
+// all the replicas it should have: the primary's number, or whatever its own
+// autoscaler set.
+func canaryReady(run *appsv1.Deployment, revision string, primaryReplicas int32, autoscaled bool) bool {
+	if run == nil || revision == "" || run.Annotations[canary.AnnotationCanaryRevision] != revision {
+		return false
+	}
+	want := ptr.Deref(run.Spec.Replicas, 1)
+	return (autoscaled && want > 0 || want == primaryReplicas) && run.Status.ObservedGeneration >= run.Generation &&
+		run.Status.UpdatedReplicas == want && run.Status.ReadyReplicas == want && run.Status.Replicas == want
 }
 
 // canaryDeployment is the Deployment that runs template as the canary of dep.
@@ -98,9 +122,13 @@ func canaryValue(v string) string {
 	return v[:limit-len(suffix)-len(hash)-1] + "-" + hash + suffix
 }
 
-// scaleDown sets the canary Deployment run to zero replicas unless it has
-// none already, and reports whether it wrote.
-func scaleDown(ctx context.Context, c client.Client, run *appsv1.Deployment) (bool, error) {
+// stopCanary deletes the autoscaler of the canary Deployment run, if any, and
+// sets it to zero replicas unless it has none already; it reports whether it
+// wrote run.
+func stopCanary(ctx context.Context, c client.Client, run *appsv1.Deployment) (bool, error) {
+	if err := deleteCanaryAutoscaler(ctx, c, run); err != nil {
+		return false, err
+	}
 	if ptr.Deref(run.Spec.Replicas, 1) == 0 {
 		return false, nil
 	}
