@@ -232,8 +232,17 @@ func (s *Server) handler() http.Handler {
 	// makes it skip) and for its availability check.
 	mux.HandleFunc("GET "+groupVersionPath, s.serveDiscovery)
 	mux.HandleFunc("GET "+groupVersionPath+"/namespaces/{namespace}/{metric}", s.serveMetric)
+	// The aggregator merges every APIService's OpenAPI document into its own
+	// and, finding none, retries and logs an error each time.
+	mux.HandleFunc("GET /openapi/v2", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", runtime.ContentTypeJSON)
+		_, _ = w.Write([]byte(openAPIv2))
+	})
 	return mux
 }
+
+// openAPIv2 describes no path: nothing reads the stand-in's schema.
+const openAPIv2 = `{"swagger":"2.0","info":{"title":"sluice external metrics stand-in","version":"v1beta1"},"paths":{}}`
 
 func (s *Server) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
