@@ -20,13 +20,14 @@ import (
 // controllers are the kube-controller-manager controllers the tests rely on:
 // Deployments roll out through ReplicaSets to Pods, owners are garbage
 // collected, Namespaces are cleaned up, Services get endpoints, PDBs have a
-// status and aggregated ClusterRoles (admin, edit, view) are filled in.
+// status, aggregated ClusterRoles (admin, edit, view) are filled in and
+// HorizontalPodAutoscalers scale their targets.
 var controllers = []string{
 	"deployment-controller", "replicaset-controller", "garbage-collector-controller",
 	"namespace-controller", "serviceaccount-controller", "serviceaccount-token-controller",
 	"root-ca-certificate-publisher-controller", "endpoints-controller", "endpointslice-controller",
 	"disruption-controller", "clusterrole-aggregation-controller", "pod-garbage-collector-controller",
-	"validatingadmissionpolicy-status-controller",
+	"validatingadmissionpolicy-status-controller", "horizontal-pod-autoscaler-controller",
 	// Lifts the not-ready taint that new nodes carry once kwok reports them Ready.
 	"node-lifecycle-controller",
 }
@@ -206,6 +207,11 @@ func (c *Cluster) startControllerManager(ctx context.Context) error {
 		"--concurrent-deployment-syncs=20",
 		"--concurrent-replicaset-syncs=20",
 		"--concurrent-gc-syncs=50",
+		// An HPA acts within a second of a metric's change instead of 15. The
+		// 5-minute default downscale stabilization stays, as in a real
+		// cluster: a test that wants a quick scale-down says so in the HPA's
+		// spec.behavior, which is also what sluice must carry over.
+		"--horizontal-pod-autoscaler-sync-period=1s",
 	)
 }
 
