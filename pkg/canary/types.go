@@ -51,8 +51,12 @@ type CanaryStatus struct {
 	FailedChecks int32 `json:"failedChecks"`
 	// CanaryRevision is the revision under analysis.
 	CanaryRevision string `json:"canaryRevision,omitempty"`
-	// PrimaryRevision is the revision the primary runs.
+	// PrimaryRevision is the revision the primary runs; during an analysis,
+	// the one it ran when the analysis started.
 	PrimaryRevision string `json:"primaryRevision,omitempty"`
+	// PromotedPrimaryRevision is, while Promoting, the revision the primary
+	// runs once the canary is promoted, counted as PrimaryRevision is.
+	PromotedPrimaryRevision string `json:"promotedPrimaryRevision,omitempty"`
 	// LastFailedRevision is the revision of the last rolled-back canary.
 	LastFailedRevision string `json:"lastFailedRevision,omitempty"`
 	// RevisionStartTime is when the canary under analysis was detected.

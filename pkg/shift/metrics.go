@@ -57,17 +57,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// observe records the status st that follows prev.
-func (m *Metrics) observe(dep *appsv1.Deployment, prev canary.Phase, st canary.CanaryStatus) {
-	if st.Phase != prev && (st.Phase == canary.PhaseSucceeded || st.Phase == canary.PhaseFailed) {
+// observe records the decision d about dep.
+func (m *Metrics) observe(dep *appsv1.Deployment, d Decision) {
+	st := d.Status
+	if o := d.Outcome; o.Phase != "" {
 		result := "promoted"
-		if st.Phase == canary.PhaseFailed {
+		if o.Phase == canary.PhaseFailed {
 			result = "rolled_back"
 		}
 		m.rollouts.WithLabelValues(dep.Namespace, dep.Name, result).Inc()
-		if !st.RevisionStartTime.IsZero() {
-			m.duration.Observe(st.LastTransitionTime.Sub(st.RevisionStartTime.Time).Seconds())
-		}
+		m.duration.Observe(o.Took.Seconds())
 	}
 	for _, c := range st.Checks {
 		if v, err := strconv.ParseFloat(c.Value, 64); err == nil {

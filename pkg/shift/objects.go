@@ -1,8 +1,14 @@
 package shift
 
 import (
+	"encoding/json"
+	"fmt"
+
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"sluice.dev/sluice/pkg/canary"
 )
 
 // Labels on every object sluice creates.
@@ -25,4 +31,16 @@ func ownedBy(dep *appsv1.Deployment, name string) metav1.ObjectMeta {
 		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(dep,
 			appsv1.SchemeGroupVersion.WithKind("Deployment"))},
 	}
+}
+
+// templateRevision is a pod template's revision as the shifter counts it,
+// the hash of its JSON as the shifter encodes it: the primary's, and the
+// primary's to be once the pending template is promoted. (The webhook's
+// revision of the pending template hashes the API server's JSON instead.)
+func templateRevision(t corev1.PodTemplateSpec) (string, error) {
+	raw, err := json.Marshal(t)
+	if err != nil {
+		return "", fmt.Errorf("encode a pod template: %w", err)
+	}
+	return canary.Revision(raw), nil
 }

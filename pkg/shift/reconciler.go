@@ -154,14 +154,14 @@ type seen struct {
 // observe reads what Step needs.
 func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, s canary.Settings) (Observation, seen, error) {
 	var w seen
-	primary, err := json.Marshal(dep.Spec.Template)
+	primary, err := templateRevision(dep.Spec.Template)
 	if err != nil {
 		return Observation{}, w, err
 	}
 	replicas := ptr.Deref(dep.Spec.Replicas, 1)
 	obs := Observation{
 		Now: r.now(), Namespace: dep.Namespace, Name: dep.Name, Settings: s,
-		PrimaryRevision: canary.Revision(primary),
+		PrimaryRevision: primary,
 		PrimaryReady: dep.Status.ObservedGeneration >= dep.Generation && dep.Status.UpdatedReplicas == replicas &&
 			dep.Status.AvailableReplicas == replicas && dep.Status.Replicas == replicas,
 	}
@@ -177,6 +177,9 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 			return obs, seen{}, nil
 		}
 		obs.PendingRevision = dep.Annotations[canary.AnnotationCanaryRevision]
+		if obs.PendingPrimaryRevision, err = templateRevision(*w.template); err != nil {
+			return obs, w, err
+		}
 	}
 	if w.autoscaler, err = r.primaryAutoscaler(ctx, dep); err != nil {
 		return obs, w, err
@@ -198,7 +201,6 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, vs *istiov1.VirtualService,
 	w seen, d Decision) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
-	prev := cr.Status.Phase
 	if !equality.Semantic.DeepEqual(cr.Status, d.Status) {
 		cr.Status = d.Status
 		if err := r.Client.Status().Update(ctx, cr); err != nil {
@@ -223,7 +225,7 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 	if err := r.applyCanary(ctx, dep, w, d); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.Metrics.observe(dep, prev, d.Status)
+	r.Metrics.observe(dep, d)
 	if d.Promote {
 		promoted, err := Promote(ctx, r.Client, r.APIReader, dep)
 		if promoted != nil {

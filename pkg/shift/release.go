@@ -26,11 +26,7 @@ func (r *Reconciler) release(ctx context.Context, dep *appsv1.Deployment) error 
 	if err != nil {
 		return err
 	}
-	if vs != nil {
-		if err := r.setWeight(ctx, vs, dep.Name, 0); err != nil {
-			return err
-		}
-	}
+	var owned []client.Object
 	for _, obj := range []client.Object{
 		&istiov1.VirtualService{ObjectMeta: named(dep.Name)},
 		&appsv1.Deployment{ObjectMeta: named(canaryName(dep.Name))},
@@ -44,9 +40,27 @@ func (r *Reconciler) release(ctx context.Context, dep *appsv1.Deployment) error 
 		} else if err != nil {
 			return fmt.Errorf("release %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
-		if !metav1.IsControlledBy(obj, dep) {
-			continue
+		if metav1.IsControlledBy(obj, dep) {
+			owned = append(owned, obj)
 		}
+	}
+	if vs == nil && len(owned) == 0 {
+		return nil
+	}
+	// An opt-out followed at once by an opt-in may reach the cache apart:
+	// the release must not undo a canary that the opt-in has started.
+	live := &appsv1.Deployment{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(dep), live); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("release %s/%s: %w", dep.Namespace, dep.Name, err)
+	} else if err == nil && live.DeletionTimestamp == nil && canary.Enabled(live.Annotations) {
+		return errBehind
+	}
+	if vs != nil {
+		if err := r.setWeight(ctx, vs, dep.Name, 0); err != nil {
+			return err
+		}
+	}
+	for _, obj := range owned {
 		err := r.Client.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID())})
 		if client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("release %s/%s: delete %T %s: %w", dep.Namespace, dep.Name, obj, obj.GetName(), err)

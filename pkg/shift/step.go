@@ -26,6 +26,9 @@ type Observation struct {
 	PrimaryReady bool
 	// PendingRevision is the revision of the diverted template; "" for none.
 	PendingRevision string
+	// PendingPrimaryRevision is the pending template's revision as
+	// PrimaryRevision counts it: the primary's once it is promoted.
+	PendingPrimaryRevision string
 	// CanaryReady: the canary Deployment runs PendingRevision with all its
 	// replicas ready.
 	CanaryReady bool
@@ -54,6 +57,16 @@ type Decision struct {
 	Events []Event
 	// RequeueAfter is when to look again if nothing changes; 0 for never.
 	RequeueAfter time.Duration
+	// Outcome is the rollout this decision ends, if any.
+	Outcome Outcome
+}
+
+// Outcome is how a rollout ended.
+type Outcome struct {
+	// Phase is PhaseSucceeded or PhaseFailed; "" when no rollout ended.
+	Phase canary.Phase
+	// Took is the time from the new revision to the end.
+	Took time.Duration
 }
 
 // CanaryAction is the desired state of the canary Deployment.
@@ -147,10 +160,20 @@ func (s *stepper) decide() {
 		s.d.Canary = CanaryScaleDown
 		s.st.PrimaryRevision = o.PrimaryRevision
 	}
+	// The promotion is written when the primary runs the promoted template;
+	// the pending one may be gone with it, or already newer.
+	promoted := s.st.Phase == canary.PhasePromoting && o.PrimaryRevision == s.st.PromotedPrimaryRevision
 	switch {
-	case s.st.Phase == canary.PhasePromoting && o.PendingRevision == "":
+	case promoted && o.PendingRevision == "":
 		s.finishPromotion()
+	case promoted:
+		// A newer template came right after the promotion: that rollout
+		// ended, the next one starts.
+		s.completePromotion()
+		s.newRevision(false)
 	case o.PendingRevision == "" && analysing:
+		// The user's update dropped the canary: `kubectl apply` of the
+		// primary's template, or skip-analysis.
 		s.revert()
 	case o.PendingRevision == "":
 	case o.PendingRevision != s.st.CanaryRevision && !o.Settings.SkipAnalysis:
@@ -179,6 +202,7 @@ func (s *stepper) newRevision(restart bool) {
 		s.event(outcome, "NewRevision", "New revision detected! Scaling up %s", s.canaryID())
 	}
 	s.st.CanaryRevision = s.o.PendingRevision
+	s.st.PromotedPrimaryRevision = ""
 	// The analysis judges the canary against this primary, and ends if
 	// anything but a promotion changes it.
 	s.st.PrimaryRevision = s.o.PrimaryRevision
@@ -264,6 +288,7 @@ func (s *stepper) advance() {
 	s.event(step, "Advanced", "Advance %s canary weight %d", s.id(), next)
 	if next >= s.o.Settings.MaxWeight {
 		s.event(step, "Promoting", "Copying %s template spec to %s", s.canaryID(), s.id())
+		s.st.PromotedPrimaryRevision = s.o.PendingPrimaryRevision
 		s.transition(canary.PhasePromoting, "promoting revision "+s.st.CanaryRevision+"; waiting for the primary's rollout")
 		s.d.Promote = true
 		return
@@ -272,18 +297,25 @@ func (s *stepper) advance() {
 	s.d.RequeueAfter = s.o.Settings.Interval.Duration
 }
 
-// finishPromotion waits for the promoted primary to be ready, then sends all
-// traffic back to it and scales the canary down.
+// finishPromotion waits for the promoted primary to be ready, then completes
+// the promotion.
 func (s *stepper) finishPromotion() {
-	if !s.o.PrimaryReady {
-		return
+	if s.o.PrimaryReady {
+		s.completePromotion()
 	}
+}
+
+// completePromotion sends all traffic back to the promoted primary, scales
+// the canary down and ends the rollout as Succeeded.
+func (s *stepper) completePromotion() {
 	s.event(step, "Finalising", "Routing all traffic to primary")
 	s.st.CanaryWeight = 0
 	s.st.PrimaryRevision = s.o.PrimaryRevision
 	s.d.Canary = CanaryScaleDown
 	s.event(outcome, "Promoted", "Promotion completed! Scaling down %s", s.canaryID())
+	s.st.PromotedPrimaryRevision = ""
 	s.transition(canary.PhaseSucceeded, "revision "+s.st.CanaryRevision+" promoted")
+	s.ended()
 	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionPromoted, Status: metav1.ConditionTrue,
 		Reason: "Succeeded", Message: "revision " + s.st.CanaryRevision + " promoted", LastTransitionTime: metav1.NewTime(s.o.Now)})
 }
@@ -311,15 +343,23 @@ func (s *stepper) end(eventReason, conditionReason, reason string) {
 	s.st.LastFailedRevision = s.st.CanaryRevision
 	s.d.Canary = CanaryScaleDown
 	s.event(outcomeWarning, "Failed", "Canary failed! Scaling down %s", s.canaryID())
+	s.st.PromotedPrimaryRevision = ""
 	s.transition(canary.PhaseFailed, "revision "+s.st.CanaryRevision+" rolled back: "+reason)
+	s.ended()
 	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionPromoted, Status: metav1.ConditionFalse,
 		Reason: conditionReason, Message: reason, LastTransitionTime: metav1.NewTime(s.o.Now)})
+}
+
+// ended records the outcome of the rollout that just took its final phase.
+func (s *stepper) ended() {
+	s.d.Outcome = Outcome{Phase: s.st.Phase, Took: s.o.Now.Sub(s.st.RevisionStartTime.Time)}
 }
 
 func (s *stepper) revert() {
 	s.event(outcome, "Reverted", "Canary reverted to the primary's template! Scaling down %s", s.canaryID())
 	s.st.CanaryWeight = 0
 	s.st.CanaryRevision = ""
+	s.st.PromotedPrimaryRevision = ""
 	s.st.FailedChecks = 0
 	s.d.Canary = CanaryScaleDown
 	s.transition(canary.PhaseInitialized, "the pending canary was cancelled")

@@ -77,6 +77,9 @@ func (w *world) step() Decision {
 	w.t.Helper()
 	fmt.Fprintf(&w.transcript, "%s  primary %s, pending %q, canary ready %t, routed %d\n",
 		w.o.Now.Sub(t0), w.o.PrimaryRevision, w.o.PendingRevision, w.o.CanaryReady, w.o.RoutedWeight)
+	// The world counts the pending template's revisions alike as the webhook
+	// and the shifter do.
+	w.o.PendingPrimaryRevision = w.o.PendingRevision
 	for range 3 {
 		d := Step(w.o)
 		for _, e := range d.Events {
@@ -89,8 +92,8 @@ func (w *world) step() Decision {
 		w.o.Checks = nil
 		if d.Promote {
 			w.promoted = true
-			w.o.PendingRevision = ""
-			w.o.PrimaryRevision = st.CanaryRevision
+			w.o.PrimaryRevision = w.o.PendingPrimaryRevision
+			w.o.PendingRevision, w.o.PendingPrimaryRevision = "", ""
 			w.o.PrimaryReady = false
 		}
 		if !d.RunChecks {
@@ -131,6 +134,9 @@ func (w *world) record(d Decision) {
 	}
 	if d.RequeueAfter > 0 {
 		actions = append(actions, "look again in "+d.RequeueAfter.String())
+	}
+	if d.Outcome.Phase != "" {
+		actions = append(actions, fmt.Sprintf("count a rollout %s after %s", d.Outcome.Phase, d.Outcome.Took))
 	}
 	if len(actions) > 0 {
 		fmt.Fprintf(&w.transcript, "    then: %s\n", strings.Join(actions, ", "))
@@ -513,4 +519,66 @@ func TestUnknownCheckSaysSo(t *testing.T) {
 	w.checks = []analysis.Result{{Name: "error-budget", Value: 3}}
 	w.after(30 * time.Second).step()
 	w.expectEvents(t, `Halt web.shop advancement unknown check "error-budget": the shifter knows request-success-rate and request-duration`)
+}
+
+// promotingWorld brings a world to the promotion of r2, whose revision as
+// the shifter counts it is p2, and stops before the promotion is written.
+func promotingWorld(t *testing.T) *world {
+	w := startAnalysis(t)
+	w.checks = healthy
+	w.after(30 * time.Second).step()
+	w.after(30 * time.Second).step()
+	w.o.PendingPrimaryRevision, w.o.Checks = "p2", healthy
+	d := Step(w.after(30 * time.Second).o)
+	w.o.Checks = nil
+	w.record(d)
+	if !d.Promote || d.Status.PromotedPrimaryRevision != "p2" {
+		t.Fatalf("promote %t, promoted primary %q; want a promotion to p2", d.Promote, d.Status.PromotedPrimaryRevision)
+	}
+	w.o.Status = &d.Status
+	w.o.RoutedWeight = d.Status.CanaryWeight
+	w.events = nil
+	return w
+}
+
+// TestPromotionsAreJudgedByThePrimary: whether the promotion is written is
+// read from the primary, not from the pending template's absence, which a
+// user's update can also cause.
+func TestPromotionsAreJudgedByThePrimary(t *testing.T) {
+	t.Run("a newer template right after the promotion", func(t *testing.T) {
+		w := promotingWorld(t)
+		w.o.PrimaryRevision, w.o.PendingRevision, w.o.CanaryReady = "p2", "r3", false
+		d := Step(w.after(time.Second).o)
+		w.record(d)
+		var events []string
+		for _, e := range d.Events {
+			events = append(events, e.Message)
+		}
+		want := []string{"Routing all traffic to primary", "Promotion completed! Scaling down web-canary.shop", "New revision detected! Scaling up web-canary.shop"}
+		if !slices.Equal(events, want) || d.Outcome.Phase != canary.PhaseSucceeded || d.Status.Phase != canary.PhaseProgressing ||
+			d.Status.CanaryRevision != "r3" || d.Status.PrimaryRevision != "p2" || d.Canary != CanaryRun {
+			t.Errorf("events %v, outcome %q, phase %s, canary %s over primary %s, action %v; want %v, Succeeded counted, r3 progressing over p2",
+				events, d.Outcome.Phase, d.Status.Phase, d.Status.CanaryRevision, d.Status.PrimaryRevision, d.Canary, want)
+		}
+	})
+	t.Run("the user dropped the canary before it was written", func(t *testing.T) {
+		w := promotingWorld(t)
+		w.o.PendingRevision = ""
+		d := Step(w.after(time.Second).o)
+		w.record(d)
+		if d.Status.Phase != canary.PhaseInitialized || d.Outcome.Phase != "" || len(d.Events) != 1 || d.Events[0].Reason != "Reverted" {
+			t.Errorf("phase %s, outcome %q, events %+v; want a revert, no rollout counted", d.Status.Phase, d.Outcome.Phase, d.Events)
+		}
+	})
+	t.Run("a plain rollout, then the same template again", func(t *testing.T) {
+		w := promotingWorld(t)
+		// A skip-analysis update rolled r9 out while the webhook was down;
+		// `kubectl rollout undo` then diverted r2 again.
+		w.o.PrimaryRevision = "p9"
+		d := Step(w.after(time.Second).o)
+		w.record(d)
+		if d.Promote || d.Status.Phase != canary.PhaseFailed || d.Outcome.Phase != canary.PhaseFailed {
+			t.Errorf("promote %t, phase %s, outcome %q; want the canary superseded, not promoted", d.Promote, d.Status.Phase, d.Outcome.Phase)
+		}
+	})
 }
