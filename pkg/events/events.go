@@ -4,7 +4,7 @@
 //
 //   - An event recorded with Event (in sluice: a new revision, an outcome, or
 //     why a Deployment is left alone) is never dropped while the process runs:
-//     its queue has no bound, and its events are written before any step's.
+//     its queue has no bound, and the writers take its events before any step.
 //   - An event recorded with StepEvent waits in a queue of bounded length;
 //     when that is full the oldest step is dropped, so the API server gets as
 //     many steps as it can take and the newest ones.
