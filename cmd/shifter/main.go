@@ -128,6 +128,8 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("events client: %w", err)
 	}
+	// Without it, events have no reporting instance, which the API server
+	// allows.
 	host, _ := os.Hostname()
 	recorder := events.New(eventsClient, scheme, events.Options{
 		Component: shift.EventSource, Instance: host, Registerer: ctrlmetrics.Registry, Logger: ctrl.Log.WithName("events"),

@@ -60,7 +60,8 @@ type Options struct {
 	Backoff wait.Backoff
 	// Registerer receives the metrics; none when nil.
 	Registerer prometheus.Registerer
-	Logger     logr.Logger
+	// Logger receives what could not be written, and the drain's start.
+	Logger logr.Logger
 }
 
 // The kinds of events, as the metrics label them.
