@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -31,6 +32,7 @@ import (
 	"sluice.dev/sluice/internal/kubeflag"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/events"
 	"sluice.dev/sluice/pkg/shift"
 )
 
@@ -121,15 +123,27 @@ func run(o options) error {
 		return fmt.Errorf("prometheus client for %s: %w", o.prometheusURL, err)
 	}
 	analyzer := analysis.New(promv1.NewAPI(prom), analysis.QueryMetrics(ctrlmetrics.Registry))
-	// The core/v1 recorder: the events.k8s.io one folds events of one reason
-	// into a series that keeps only the first message, and each step of a
-	// rollout must stay visible in kubectl describe canary.
-	//lint:ignore SA1019 see above
-	events := mgr.GetEventRecorderFor(shift.EventSource)
+	eventsClient, err := corev1client.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("events client: %w", err)
+	}
+	// Without it, events have no reporting instance, which the API server
+	// allows.
+	host, _ := os.Hostname()
+	recorder := events.New(eventsClient, scheme, events.Options{
+		Component: shift.EventSource, Instance: host, Registerer: ctrlmetrics.Registry, Logger: ctrl.Log.WithName("events"),
+	})
+	// Not a runnable of the manager: it stops those that need no leader
+	// election before the reconcilers, and the others with them, and the
+	// recorder must take every event the reconcilers record. So it stops
+	// when the manager has returned, and writes what is left within 5s:
+	// with drainIfRemoved's 20s, inside the pod's grace period of 30s.
+	stopEvents := recorder.Start()
+	defer stopEvents()
 	r := &shift.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Events:    events,
+		Events:    recorder,
 		Checker:   analysis.NewBatcher(analyzer, o.batchDelay, 30*time.Second),
 		Metrics:   shift.NewMetrics(ctrlmetrics.Registry),
 		Defaults:  o.defaults,

@@ -13,8 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -34,6 +34,16 @@ type Checker interface {
 	Check(ctx context.Context, t analysis.Target) []analysis.Result
 }
 
+// EventRecorder records the reconciler's events, as pkg/events does.
+type EventRecorder interface {
+	// Event records an event that must reach the API server: a main event,
+	// or why sluice leaves a Deployment alone.
+	Event(obj runtime.Object, eventtype, reason, message string)
+	// StepEvent records a step of a rollout, which may be dropped when the
+	// API server falls behind.
+	StepEvent(obj runtime.Object, eventtype, reason, message string)
+}
+
 // Reconciler applies Step to opted-in Deployments: it observes, decides, and
 // writes what the decision says. Its only state is the resourceVersions of
 // its own recent writes, so that it does not act on a cache that has not
@@ -42,7 +52,7 @@ type Reconciler struct {
 	Client client.Client
 	// APIReader reads from the API server, bypassing the cache.
 	APIReader client.Reader
-	Events    record.EventRecorder
+	Events    EventRecorder
 	Checker   Checker
 	Metrics   *Metrics
 	// Defaults are the installation's defaults of the settings, the same as
@@ -109,8 +119,8 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	settings, problems := r.Defaults.Parse(dep.Annotations)
 	if len(problems) > 0 {
 		// The webhook refuses such settings; they can only predate it.
-		r.Events.Eventf(dep, corev1.EventTypeWarning, "InvalidSettings",
-			"sluice ignores this Deployment until its settings are fixed: %v", problems)
+		r.Events.Event(dep, corev1.EventTypeWarning, "InvalidSettings",
+			fmt.Sprintf("sluice ignores this Deployment until its settings are fixed: %v", problems))
 		return ctrl.Result{}, nil
 	}
 	cr, err := r.ensureCanary(ctx, dep, settings)
@@ -172,8 +182,8 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 		w.template = &corev1.PodTemplateSpec{}
 		if err := json.Unmarshal([]byte(raw), w.template); err != nil {
 			// The webhook writes this annotation; a broken one is no canary.
-			r.Events.Eventf(dep, corev1.EventTypeWarning, "InvalidTemplate",
-				"%s does not hold a pod template: %v", canary.AnnotationCanaryTemplate, err)
+			r.Events.Event(dep, corev1.EventTypeWarning, "InvalidTemplate",
+				fmt.Sprintf("%s does not hold a pod template: %v", canary.AnnotationCanaryTemplate, err))
 			return obs, seen{}, nil
 		}
 		obs.PendingRevision = dep.Annotations[canary.AnnotationCanaryRevision]
@@ -213,9 +223,11 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 		if e.Warning {
 			kind = corev1.EventTypeWarning
 		}
-		r.Events.Event(cr, kind, e.Reason, e.Message)
 		if e.Main {
+			r.Events.Event(cr, kind, e.Reason, e.Message)
 			r.Events.Event(dep, kind, e.Reason, e.Message)
+		} else {
+			r.Events.StepEvent(cr, kind, e.Reason, e.Message)
 		}
 		logger.Info(e.Message)
 	}

@@ -83,15 +83,15 @@ const (
 )
 
 // Event is a Kubernetes event for the Canary. Each kind of event has a
-// reason of its own: the event recorder folds more than ten events of one
-// reason into one.
+// reason of its own.
 type Event struct {
 	Warning bool
 	Reason  string
 	Message string
 	// Main events (a new revision, the outcome) are also recorded on the
-	// Deployment; the steps in between only on the Canary, since each event
-	// costs an API request.
+	// Deployment, and are never dropped; the steps in between go only on the
+	// Canary, since each event costs an API request, and may be dropped when
+	// the API server falls behind.
 	Main bool
 }
 

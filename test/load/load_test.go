@@ -9,10 +9,11 @@ import (
 )
 
 // TestLoadCommand runs a small round of the load command: every canary
-// succeeds, each step is measured, and a rollout costs at most 25 API
-// requests, counted from the audit log, besides what halts cost. At a 2s
-// interval the first analysis may find no data in Prometheus yet; such a halt
-// costs a status write and an event for each failing check.
+// succeeds, each step is measured, every main event is written, and a
+// rollout costs at most 25 API requests, counted from the audit log, besides
+// what halts cost. At a 2s interval the first analysis may find no data in
+// Prometheus yet; such a halt costs a status write and an event for each
+// failing check.
 func TestLoadCommand(t *testing.T) {
 	var out bytes.Buffer
 	o := options{canaries: []int{3}, interval: 2 * time.Second, timeout: 5 * time.Minute, binDir: cluster.DefaultBinDir(),
@@ -29,6 +30,9 @@ func TestLoadCommand(t *testing.T) {
 	if perRollout := float64(r.totalRequests()-r.haltRequests) / 3; perRollout > 25 || r.requests["update canaries/status"] == 0 {
 		t.Errorf("%.1f API requests per rollout besides %d halts (%d requests), by kind %v; want at most 25",
 			perRollout, r.halts, r.haltRequests, r.requests)
+	}
+	if r.events.main != 3*mainEventsPerRollout {
+		t.Errorf("%d main events written; want %d", r.events.main, 3*mainEventsPerRollout)
 	}
 	if r.peakRSS == 0 || r.cpuBy["kube-apiserver"] == 0 {
 		t.Errorf("peak RSS %d, CPU by process %v; want both measured", r.peakRSS, r.cpuBy)

@@ -7,8 +7,10 @@
 // For each N it prints the lag of each step behind its schedule (p50, p99,
 // max), the median and maximum time from the apply to Succeeded, the
 // shifter's average CPU and peak RSS, the API requests the shifter made per
-// rollout (counted from the API server's audit log) and the Prometheus
-// queries per second (counted from Prometheus' own metrics).
+// rollout (counted from the API server's audit log), the events it wrote per
+// rollout and of them the main ones, against those expected (counted from the
+// Events in the round's namespace), and the Prometheus queries per second
+// (counted from Prometheus' own metrics).
 package main
 
 import (

@@ -15,8 +15,11 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/sluice"
 )
@@ -188,6 +191,47 @@ func prometheusQueries(baseURL string) (float64, error) {
 	return n, nil
 }
 
+// A rollout with passing checks has 11 events: the new revision and the
+// promotion on the Canary and on the Deployment, which are its main events,
+// and 7 steps on the Canary. A halt adds one per failing check.
+const (
+	eventsPerRollout     = 11
+	mainEventsPerRollout = 4
+)
+
+// mainReasons are the reasons of the main events of a rollout with passing
+// checks (pkg/shift's step.go).
+var mainReasons = []string{"NewRevision", "Promoted"}
+
+// eventCount counts the shifter's events of a round's rollouts.
+type eventCount struct {
+	written, main int
+}
+
+// countEvents counts the shifter's events in ns, but for the Initialized ones
+// that come before the rollouts.
+func countEvents(ctx context.Context, c client.Client, ns string) (eventCount, error) {
+	var n eventCount
+	page := []client.ListOption{client.InNamespace(ns), client.MatchingFields{"source": shift.EventSource}, client.Limit(500)}
+	for cont := ""; ; {
+		list := &corev1.EventList{}
+		if err := c.List(ctx, list, append(page, client.Continue(cont))...); err != nil {
+			return n, fmt.Errorf("list the events in %s: %w", ns, err)
+		}
+		for _, e := range list.Items {
+			if e.Reason != "Initialized" {
+				n.written++
+			}
+			if slices.Contains(mainReasons, e.Reason) {
+				n.main++
+			}
+		}
+		if cont = list.Continue; cont == "" {
+			return n, nil
+		}
+	}
+}
+
 // report is the outcome of one round.
 type report struct {
 	n          int
@@ -207,6 +251,7 @@ type report struct {
 	peakRSS                       int64
 	requests                      map[string]int
 	queries                       float64
+	events                        eventCount
 }
 
 func (tl *timeline) report(n int, interval time.Duration, before, after sample) report {
@@ -287,5 +332,8 @@ func (r report) print(w io.Writer) {
 	for _, k := range kinds {
 		fmt.Fprintf(w, "      %-40s %.2f\n", k, float64(r.requests[k])/float64(r.n))
 	}
+	fmt.Fprintf(w, "  events per rollout        %.2f written of %.2f; main events %.2f of %d\n",
+		float64(r.events.written)/float64(r.n), float64(eventsPerRollout*r.n+r.haltRequests-r.halts)/float64(r.n),
+		float64(r.events.main)/float64(r.n), mainEventsPerRollout)
 	fmt.Fprintf(w, "  Prometheus queries        %.2f/s  (%.0f in all)\n", r.queries/r.window.Seconds(), r.queries)
 }

@@ -108,7 +108,11 @@ func (b *bench) round(ctx context.Context, n int) (report, error) {
 	if err != nil {
 		return report{}, err
 	}
-	return tl.report(n, b.o.interval, before, after), nil
+	r := tl.report(n, b.o.interval, before, after)
+	if r.events, err = countEvents(ctx, b.client, ns); err != nil {
+		return report{}, err
+	}
+	return r, nil
 }
 
 // deployment is an opted-in Deployment of one replica with the classic

@@ -85,6 +85,9 @@ func (r *running) Pid() int {
 	return r.proc.Pid()
 }
 
+// Log is the path of the running binary's log file.
+func (r *running) Log() string { return r.proc.Log() }
+
 // Stop stops the process.
 func (r *running) Stop() {
 	if r.proc != nil {
