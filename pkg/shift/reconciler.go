@@ -206,11 +206,21 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 	return obs, w, nil
 }
 
+// applyTimeout bounds the writes of one decision, which go on when the
+// shifter is stopping: well inside the manager's 30s graceful shutdown.
+const applyTimeout = 15 * time.Second
+
 // apply writes what d says: the status first (so that a restart resumes from
 // it), then the weights, the canary Deployment and a promotion.
 func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, vs *istiov1.VirtualService,
 	w seen, d Decision) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
+	// A stopping shifter cancels ctx: a status write cut off after the API
+	// server took it would leave the step's events unrecorded, and the next
+	// shifter would not record them again. The writes of a decision finish,
+	// within the manager's grace period.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
+	defer cancel()
 	if !equality.Semantic.DeepEqual(cr.Status, d.Status) {
 		cr.Status = d.Status
 		if err := r.Client.Status().Update(ctx, cr); err != nil {
