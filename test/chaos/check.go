@@ -1,0 +1,419 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/test/sluice"
+)
+
+// checkWeights checks that every HTTP route of a VirtualService sends all of
+// the traffic somewhere: its weights add up to 100. The shifter patches the
+// weights of both destinations in one write, so no state in between may
+// ever be stored.
+func (l *ledger) checkWeights(vs *istiov1.VirtualService) {
+	for i, route := range vs.Spec.GetHttp() {
+		dests := route.GetRoute()
+		if len(dests) < 2 {
+			continue
+		}
+		sum, parts := int32(0), []string{}
+		for _, d := range dests {
+			sum += d.GetWeight()
+			parts = append(parts, fmt.Sprintf("%s=%d", d.GetDestination().GetHost(), d.GetWeight()))
+		}
+		if sum != 100 {
+			l.mu.Lock()
+			l.violate(vs.Name, fmt.Sprintf("VirtualService %s (resourceVersion %s) route %d: weights %s add up to %d, not 100",
+				vs.Name, vs.ResourceVersion, i, strings.Join(parts, ", "), sum))
+			l.mu.Unlock()
+		}
+	}
+}
+
+// checkPrimaries checks every change of a primary seen so far that is
+// settled: seen at least minAge ago and not possibly the work of an update
+// whose answer is not in yet. With minAge 0 it checks all that are left.
+func (l *ledger) checkPrimaries(minAge time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	for _, a := range l.apps {
+		for ; a.checked < len(a.versions); a.checked++ {
+			i := a.checked
+			v := a.versions[i]
+			if minAge > 0 && (now.Sub(v.at) < minAge || (!a.inflight.IsZero() && a.inflight.Before(v.at))) {
+				break
+			}
+			if i == 0 || a.versions[i-1].primary == v.primary {
+				continue
+			}
+			for _, p := range a.checkPrimary(a.versions[i-1], v) {
+				l.violate(a.name, p)
+			}
+		}
+	}
+}
+
+// byRV lists the accepted updates of a, in the order etcd stored them.
+func (a *app) byRV() []*update {
+	var out []*update
+	for _, u := range a.updates {
+		if u.accepted() {
+			out = append(out, u)
+		}
+	}
+	slices.SortStableFunc(out, func(x, y *update) int { return cmp.Compare(x.rv, y.rv) })
+	return out
+}
+
+// windowAt replays the updates stored up to rv: open is the diverted update
+// whose template is pending then (nil if none), and last the last update
+// that changed a template or the canary.
+func (a *app) windowAt(rv uint64) (open, last *update) {
+	for _, u := range a.byRV() {
+		if u.rv > rv {
+			break
+		}
+		switch u.result {
+		case diverted:
+			if open == nil || open.pendingRevision != u.pendingRevision {
+				open = u
+			}
+			last = u
+		case plain, cleared:
+			// A plain rollout during an outage leaves the canary
+			// annotations behind; sluice must drop them, not run them.
+			open, last = nil, u
+		}
+	}
+	return open, last
+}
+
+// appliedLast is the last accepted update up to rv that sent template t.
+func (a *app) appliedLast(t string, rv uint64) *update {
+	var found *update
+	for _, u := range a.byRV() {
+		if u.rv <= rv && u.template == t {
+			found = u
+		}
+	}
+	return found
+}
+
+// checkPrimary checks one change of the primary template: the new template
+// is one the user applied, rolled out plainly by the update that sent it,
+// or promoted after passing analysis while it was the pending canary; its
+// update is not older than that of the template it replaces; and it was
+// promoted once.
+func (a *app) checkPrimary(prev, v version) []string {
+	change := fmt.Sprintf("the primary changed from template %s to %s at resourceVersion %d", prev.primary, v.primary, v.rv)
+	applied := a.appliedLast(v.primary, v.rv)
+	if applied == nil {
+		return []string{change + ", a template that no update applied before"}
+	}
+	var problems []string
+	if replaced := a.appliedLast(prev.primary, v.rv); replaced != nil && applied.rv < replaced.rv {
+		problems = append(problems, fmt.Sprintf("stale promotion: %s, applied by update #%d (resourceVersion %d), older than update #%d (resourceVersion %d) that applied the template it replaced",
+			change, applied.id, applied.rv, replaced.id, replaced.rv))
+	}
+	open, last := a.windowAt(v.rv)
+	switch {
+	case open == nil && last != nil && last.result == plain && last.primary == v.primary:
+		return problems
+	case open == nil || open.pendingTemplate != v.primary:
+		what := "no update"
+		if last != nil {
+			what = fmt.Sprintf("the last update, #%d (%s of template %s), left %s pending", last.id, last.result, last.template, orNone(open))
+		}
+		return append(problems, fmt.Sprintf("%s, but %s: neither a plain rollout of it nor its canary", change, what))
+	}
+	rev := open.pendingRevision
+	if open.promotedRV != 0 && open.promotedRV != v.rv {
+		problems = append(problems, fmt.Sprintf("promoted twice: %s, promoting update #%d (revision %s) again after resourceVersion %d",
+			change, open.id, rev, open.promotedRV))
+	}
+	open.promotedRV = v.rv
+	passed, failed := false, uint64(0)
+	for _, s := range a.statuses {
+		if s.rv <= open.rv || s.deleted {
+			continue
+		}
+		if s.st.CanaryRevision == rev && slices.Contains([]canary.Phase{canary.PhasePromoting, canary.PhaseFinalising, canary.PhaseSucceeded}, s.st.Phase) {
+			passed = true
+		}
+		if s.rv < v.rv && s.st.Phase == canary.PhaseFailed && s.st.LastFailedRevision == rev && failed == 0 {
+			failed = s.rv
+		}
+	}
+	if !passed {
+		problems = append(problems, fmt.Sprintf("%s without passing analysis: the Canary was never seen promoting revision %s of update #%d", change, rev, open.id))
+	}
+	if failed != 0 {
+		problems = append(problems, fmt.Sprintf("%s: revision %s of update #%d had failed (Canary Failed at resourceVersion %d)", change, rev, open.id, failed))
+	}
+	return problems
+}
+
+func orNone(u *update) string {
+	if u == nil {
+		return "no canary"
+	}
+	return fmt.Sprintf("template %s (update #%d) as the canary", u.pendingTemplate, u.id)
+}
+
+// outcomeEvents are the messages of the shifter's events that end a rollout.
+var outcomeEvents = []string{"Promotion completed!", "Canary failed!"}
+
+// account gives every diverted update of a its outcome once all is quiet:
+// promoted, failed, cancelled by a later update, or still pending where
+// sluice must leave it; and checks that the Canary's events tell the same
+// outcomes in the same order. final is the Deployment as it is now.
+func (a *app) account(final *appsv1.Deployment, events []string) []string {
+	var problems, expected []string
+	ups := a.byRV()
+	for i, u := range ups {
+		if u.result != diverted {
+			continue
+		}
+		open, _ := a.windowAt(u.rv)
+		if open != u {
+			u.outcome = fmt.Sprintf("the same template as update #%d, pending", open.id)
+			continue
+		}
+		var by *update
+		for _, later := range ups[i+1:] {
+			if o, _ := a.windowAt(later.rv); o != u {
+				by = later
+				break
+			}
+		}
+		failed, failedBefore := a.failure(u)
+		switch {
+		case u.promotedRV != 0 && failed:
+			problems = append(problems, fmt.Sprintf("update #%d (template %s, revision %s) was both promoted and failed", u.id, u.pendingTemplate, u.pendingRevision))
+		case u.promotedRV != 0:
+			u.outcome = "promoted"
+			expected = append(expected, outcomeEvents[0])
+		case failed:
+			u.outcome = "failed"
+			expected = append(expected, outcomeEvents[1])
+		case failedBefore:
+			u.outcome = "failed before, not restarted"
+		case by != nil:
+			u.outcome = fmt.Sprintf("cancelled by update #%d", by.id)
+		case final.Annotations[canary.AnnotationSkipAnalysis] == "true":
+			u.outcome = "left pending under skip-analysis"
+		default:
+			problems = append(problems, fmt.Sprintf("update #%d (template %s, revision %s) is unaccounted for: neither promoted, failed nor cancelled once quiet",
+				u.id, u.pendingTemplate, u.pendingRevision))
+		}
+	}
+	var actual []string
+	for _, e := range events {
+		for _, o := range outcomeEvents {
+			if strings.HasPrefix(e, o) {
+				actual = append(actual, o)
+			}
+		}
+	}
+	if !slices.Equal(actual, expected) {
+		problems = append(problems, fmt.Sprintf("the Canary's events tell the outcomes %q; the updates' outcomes are %q", actual, expected))
+	}
+	return problems
+}
+
+// failure reports whether the canary of diverted update u failed: the
+// Canary went Failed with its revision after u and before it took up the
+// revision of a later update, or before a later update opened a canary of
+// the same revision again; or whether it had failed before u, which sluice
+// does not restart.
+func (a *app) failure(u *update) (failed, before bool) {
+	rev := u.pendingRevision
+	later, until := map[string]bool{}, uint64(0)
+	for _, v := range a.byRV() {
+		if v.rv <= u.rv || v.result != diverted {
+			continue
+		}
+		if open, _ := a.windowAt(v.rv); open == v && v.pendingRevision == rev && until == 0 {
+			until = v.rv
+		}
+		if v.pendingRevision != rev {
+			later[v.pendingRevision] = true
+		}
+	}
+	for _, s := range a.statuses {
+		if s.rv < u.rv {
+			before = !s.deleted && s.st.Phase == canary.PhaseFailed && s.st.LastFailedRevision == rev
+			continue
+		}
+		if s.deleted || later[s.st.CanaryRevision] || (until != 0 && s.rv >= until) {
+			return false, before
+		}
+		if s.st.Phase == canary.PhaseFailed && s.st.LastFailedRevision == rev {
+			return true, before
+		}
+	}
+	return false, before
+}
+
+// quiet lists how the live objects of one Deployment differ from a quiet
+// state that agrees with its Canary's status: a terminal phase, all traffic
+// on the primary, no canary running, the primary's revision as the shifter
+// computes it, a pending template only as the failed one.
+func quiet(ctx context.Context, c client.Client, ns, name string) (*appsv1.Deployment, []string) {
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	dep := &appsv1.Deployment{}
+	if err := c.Get(ctx, key, dep); err != nil {
+		return nil, []string{fmt.Sprintf("read the Deployment: %v", err)}
+	}
+	cr, vs, run := &canary.Canary{}, &istiov1.VirtualService{}, &appsv1.Deployment{}
+	found := map[string]bool{}
+	var problems []string
+	for what, obj := range map[string]client.Object{"Canary": cr, "VirtualService": vs, "canary Deployment": run} {
+		k := key
+		if what == "canary Deployment" {
+			k.Name += "-canary"
+		}
+		err := c.Get(ctx, k, obj)
+		found[what] = err == nil
+		if err != nil && !apierrors.IsNotFound(err) {
+			problems = append(problems, fmt.Sprintf("read the %s: %v", what, err))
+		}
+	}
+	if !canary.Enabled(dep.Annotations) {
+		for what, ok := range found {
+			if ok {
+				problems = append(problems, fmt.Sprintf("opted out, yet its %s is still there", what))
+			}
+		}
+		return dep, problems
+	}
+	if !found["Canary"] || !found["VirtualService"] {
+		return dep, append(problems, fmt.Sprintf("opted in, yet Canary found %v, VirtualService found %v", found["Canary"], found["VirtualService"]))
+	}
+	st := cr.Status
+	if !slices.Contains([]canary.Phase{canary.PhaseInitialized, canary.PhaseSucceeded, canary.PhaseFailed}, st.Phase) {
+		problems = append(problems, fmt.Sprintf("Canary in phase %q, not Initialized, Succeeded or Failed", st.Phase))
+	}
+	if st.CanaryWeight != 0 {
+		problems = append(problems, fmt.Sprintf("Canary weight %d, not 0", st.CanaryWeight))
+	}
+	for _, route := range vs.Spec.GetHttp() {
+		for _, d := range route.GetRoute() {
+			host, w := d.GetDestination().GetHost(), d.GetWeight()
+			if strings.HasPrefix(host, name+"-canary") && w != 0 || strings.HasPrefix(host, name+"-primary") && w != 100 {
+				problems = append(problems, fmt.Sprintf("VirtualService sends %d%% to %s", w, host))
+			}
+		}
+	}
+	if found["canary Deployment"] && ptr.Deref(run.Spec.Replicas, 1) != 0 {
+		problems = append(problems, fmt.Sprintf("the canary Deployment runs %d replicas", ptr.Deref(run.Spec.Replicas, 1)))
+	}
+	raw, err := json.Marshal(dep.Spec.Template)
+	if err != nil {
+		return dep, append(problems, err.Error())
+	}
+	if rev := canary.Revision(raw); st.PrimaryRevision != rev {
+		problems = append(problems, fmt.Sprintf("status.primaryRevision %s, but the primary runs revision %s (template %s)", st.PrimaryRevision, rev, templateID(&dep.Spec.Template)))
+	}
+	if pending := dep.Annotations[canary.AnnotationCanaryRevision]; pending != "" && dep.Annotations[canary.AnnotationSkipAnalysis] != "true" &&
+		(st.Phase != canary.PhaseFailed || st.LastFailedRevision != pending) {
+		problems = append(problems, fmt.Sprintf("revision %s is pending, but the Canary is %s (last failed %q)", pending, st.Phase, st.LastFailedRevision))
+	}
+	return dep, problems
+}
+
+// final waits until every Deployment is quiet and the watches have caught up
+// with it, then accounts for every update; what is still wrong at the
+// deadline is a violation.
+func (l *ledger) final(ctx context.Context, c client.Client, cs kubernetes.Interface, ns string, deadline time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		problems := l.finalProblems(ctx, c, cs, ns)
+		if len(problems) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			// Zero times: the whole schedule led to them.
+			for _, p := range problems {
+				l.violations = append(l.violations, violation{app: p.app, what: "once quiet: " + p.what})
+			}
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// finalProblems checks each Deployment once: first that it is quiet and
+// seen so by the watches, then, when all are, every change of its primary
+// and the outcome of every update.
+func (l *ledger) finalProblems(ctx context.Context, c client.Client, cs kubernetes.Interface, ns string) []violation {
+	var out []violation
+	deps := map[string]*appsv1.Deployment{}
+	for _, name := range l.names() {
+		dep, problems := quiet(ctx, c, ns, name)
+		if dep != nil {
+			l.mu.Lock()
+			if seen := l.apps[name].seenRV; seen < parseRV(dep.ResourceVersion) {
+				problems = append(problems, fmt.Sprintf("the watch is behind: resourceVersion %d seen, %s stored", seen, dep.ResourceVersion))
+			}
+			l.mu.Unlock()
+		}
+		deps[name] = dep
+		for _, p := range problems {
+			out = append(out, violation{app: name, what: p})
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	l.checkPrimaries(0)
+	for _, name := range l.names() {
+		events, err := sluice.Events(ctx, cs, ns, "Canary", name)
+		if err != nil {
+			out = append(out, violation{app: name, what: fmt.Sprintf("list events: %v", err)})
+			continue
+		}
+		messages := make([]string, 0, len(events))
+		for _, e := range events {
+			messages = append(messages, e.Message)
+		}
+		l.mu.Lock()
+		for _, p := range l.apps[name].account(deps[name], messages) {
+			out = append(out, violation{app: name, what: p})
+		}
+		l.mu.Unlock()
+	}
+	return out
+}
+
+func (l *ledger) names() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	names := make([]string, 0, len(l.apps))
+	for n := range l.apps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

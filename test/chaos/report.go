@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"sluice.dev/sluice/pkg/canary"
+)
+
+// print writes the report: the seed, the faults, the updates and rollouts,
+// and every violation with the schedule lines that led to it.
+func (rep *report) print(w io.Writer, o options) {
+	l := rep.ledger
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(w, "seed %d (again: %s); %s\n", rep.seed, o.command(), rep.duration.Round(time.Second))
+
+	injected := 0
+	fmt.Fprintf(w, "\nfaults:\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  #\tkind\tat\tlasted\tfirst progress after")
+	var recovery []time.Duration
+	for _, f := range rep.faults {
+		after := "none"
+		if f.err != nil {
+			after = "not injected: " + f.err.Error()
+		} else {
+			injected++
+			if p, ok := firstAfter(l.progress, f.end); ok {
+				recovery = append(recovery, p.Sub(f.end))
+				after = p.Sub(f.end).Round(10 * time.Millisecond).String()
+			}
+		}
+		kind := f.kind.String()
+		if f.kind == killShifter {
+			kind += fmt.Sprintf(" %d", f.replica)
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", f.n, kind, f.start.Sub(rep.began).Round(100*time.Millisecond),
+			f.end.Sub(f.start).Round(100*time.Millisecond), after)
+	}
+	tw.Flush()
+	slices.Sort(recovery)
+	if n := len(recovery); n > 0 {
+		fmt.Fprintf(w, "%d faults injected; first progress after a fault: median %s, max %s\n", injected,
+			recovery[n/2].Round(10*time.Millisecond), recovery[n-1].Round(10*time.Millisecond))
+	}
+
+	results, outcomes := map[string]int{}, map[string]int{}
+	sent := 0
+	for _, a := range l.apps {
+		for _, u := range a.updates {
+			sent++
+			results[u.result.String()]++
+			if u.outcome != "" {
+				outcomes[strings.Fields(u.outcome)[0]]++
+			}
+		}
+	}
+	fmt.Fprintf(w, "\nupdates: %d sent: %s\n", sent, counts(results))
+	fmt.Fprintf(w, "rollouts completed: %d (%d promoted, %d failed); diverted updates by outcome: %s\n",
+		l.rollouts[canary.PhaseSucceeded]+l.rollouts[canary.PhaseFailed], l.rollouts[canary.PhaseSucceeded], l.rollouts[canary.PhaseFailed], counts(outcomes))
+	fmt.Fprintf(w, "sluice processes that ended by themselves and were restarted: %s\n", counts(rep.selfExits))
+
+	fmt.Fprintf(w, "\nviolations: %d\n", len(rep.violations))
+	for i, v := range rep.violations {
+		fmt.Fprintf(w, "\n%d. %s: %s\n   seed %d; again: %s\n", i+1, orAll(v.app), v.what, rep.seed, o.command())
+		if a, ok := l.apps[v.app]; ok {
+			fmt.Fprintf(w, "   the schedule of %s up to it:\n", v.app)
+			for _, line := range a.lines {
+				if v.at.IsZero() || !line.ran.After(v.at) {
+					fmt.Fprintf(w, "     %s\n", line)
+				}
+			}
+			fmt.Fprintf(w, "   its updates:\n")
+			for _, u := range a.updates {
+				fmt.Fprintf(w, "     #%d (line #%d, %s): template %q %s at resourceVersion %d, canary %q %s %s\n",
+					u.id, u.line.n, u.line.act, u.template, u.result, u.rv, u.pendingTemplate, u.outcome, firstLine(u.err))
+			}
+		}
+		fmt.Fprintf(w, "   the faults in the minute before:\n")
+		for _, f := range rep.faults {
+			if !v.at.IsZero() && (f.start.After(v.at) || f.end.Before(v.at.Add(-time.Minute))) {
+				continue
+			}
+			fmt.Fprintf(w, "     %s\n", f.fault)
+		}
+	}
+}
+
+func firstAfter(times []time.Time, t time.Time) (time.Time, bool) {
+	for _, p := range times {
+		if p.After(t) {
+			return p, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func counts(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func orAll(app string) string {
+	if app == "" {
+		return "all"
+	}
+	return app
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
+}
