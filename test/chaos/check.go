@@ -11,6 +11,7 @@ import (
 
 	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -130,14 +131,28 @@ func (a *app) checkPrimary(prev, v version) []string {
 		problems = append(problems, fmt.Sprintf("stale promotion: %s, applied by update #%d (resourceVersion %d), older than update #%d (resourceVersion %d) that applied the template it replaced",
 			change, applied.id, applied.rv, replaced.id, replaced.rv))
 	}
-	open, last := a.windowAt(v.rv)
-	switch {
-	case open == nil && last != nil && last.result == plain && last.primary == v.primary:
-		return problems
-	case open == nil || open.pendingTemplate != v.primary:
+	// A watch that lists again skips versions: the change happened after
+	// the previous version seen, at v or before.
+	var open *update
+	for _, u := range a.byRV() {
+		if u.rv <= prev.rv || u.rv > v.rv {
+			continue
+		}
+		if u.result == plain && u.primary == v.primary {
+			return problems
+		}
+		if o, _ := a.windowAt(u.rv); o != nil && o.pendingTemplate == v.primary {
+			open = o
+		}
+	}
+	if o, _ := a.windowAt(prev.rv); open == nil && o != nil && o.pendingTemplate == v.primary {
+		open = o
+	}
+	if open == nil {
+		o, last := a.windowAt(v.rv)
 		what := "no update"
 		if last != nil {
-			what = fmt.Sprintf("the last update, #%d (%s of template %s), left %s pending", last.id, last.result, last.template, orNone(open))
+			what = fmt.Sprintf("the last update, #%d (%s of template %s), left %s pending", last.id, last.result, last.template, orNone(o))
 		}
 		return append(problems, fmt.Sprintf("%s, but %s: neither a plain rollout of it nor its canary", change, what))
 	}
@@ -175,15 +190,21 @@ func orNone(u *update) string {
 	return fmt.Sprintf("template %s (update #%d) as the canary", u.pendingTemplate, u.id)
 }
 
-// outcomeEvents are the messages of the shifter's events that end a rollout.
-var outcomeEvents = []string{"Promotion completed!", "Canary failed!"}
+// The messages of the shifter's events that end a rollout.
+const (
+	promotedEvent = "Promotion completed!"
+	failedEvent   = "Canary failed!"
+)
 
 // account gives every diverted update of a its outcome once all is quiet:
 // promoted, failed, cancelled by a later update, or still pending where
-// sluice must leave it; and checks that the Canary's events tell the same
-// outcomes in the same order. final is the Deployment as it is now.
-func (a *app) account(final *appsv1.Deployment, events []string) []string {
-	var problems, expected []string
+// sluice must leave it; and checks that the Canary's events tell as many
+// completed promotions and failures. The event recorder folds events of the
+// same message into one with a count, so only the counts can be compared.
+// final is the Deployment as it is now.
+func (a *app) account(final *appsv1.Deployment, events []corev1.Event) []string {
+	var problems []string
+	expected := map[string]int32{}
 	ups := a.byRV()
 	for i, u := range ups {
 		if u.result != diverted {
@@ -201,17 +222,22 @@ func (a *app) account(final *appsv1.Deployment, events []string) []string {
 				break
 			}
 		}
-		failed, failedBefore := a.failure(u)
+		episode := a.episode(u)
 		switch {
-		case u.promotedRV != 0 && failed:
+		case u.promotedRV != 0 && episode == canary.PhaseFailed:
 			problems = append(problems, fmt.Sprintf("update #%d (template %s, revision %s) was both promoted and failed", u.id, u.pendingTemplate, u.pendingRevision))
-		case u.promotedRV != 0:
+		case u.promotedRV != 0 && episode == canary.PhaseSucceeded:
 			u.outcome = "promoted"
-			expected = append(expected, outcomeEvents[0])
-		case failed:
+			expected[promotedEvent]++
+		case u.promotedRV != 0 && by != nil:
+			u.outcome = fmt.Sprintf("promoted, its completion cut short by update #%d", by.id)
+		case u.promotedRV != 0:
+			problems = append(problems, fmt.Sprintf("update #%d (template %s, revision %s) was promoted, but its Canary was never seen Succeeded",
+				u.id, u.pendingTemplate, u.pendingRevision))
+		case episode == canary.PhaseFailed:
 			u.outcome = "failed"
-			expected = append(expected, outcomeEvents[1])
-		case failedBefore:
+			expected[failedEvent]++
+		case a.failedBefore(u):
 			u.outcome = "failed before, not restarted"
 		case by != nil:
 			u.outcome = fmt.Sprintf("cancelled by update #%d", by.id)
@@ -222,26 +248,27 @@ func (a *app) account(final *appsv1.Deployment, events []string) []string {
 				u.id, u.pendingTemplate, u.pendingRevision))
 		}
 	}
-	var actual []string
+	actual := map[string]int32{}
 	for _, e := range events {
-		for _, o := range outcomeEvents {
-			if strings.HasPrefix(e, o) {
-				actual = append(actual, o)
+		for _, m := range []string{promotedEvent, failedEvent} {
+			if strings.HasPrefix(e.Message, m) {
+				actual[m] += max(e.Count, 1)
 			}
 		}
 	}
-	if !slices.Equal(actual, expected) {
-		problems = append(problems, fmt.Sprintf("the Canary's events tell the outcomes %q; the updates' outcomes are %q", actual, expected))
+	for _, m := range []string{promotedEvent, failedEvent} {
+		if actual[m] != expected[m] {
+			problems = append(problems, fmt.Sprintf("%d events %q for %d such outcomes of its updates", actual[m], m, expected[m]))
+		}
 	}
 	return problems
 }
 
-// failure reports whether the canary of diverted update u failed: the
-// Canary went Failed with its revision after u and before it took up the
-// revision of a later update, or before a later update opened a canary of
-// the same revision again; or whether it had failed before u, which sluice
-// does not restart.
-func (a *app) failure(u *update) (failed, before bool) {
+// episode is how the canary of diverted update u ended, as its Canary said:
+// Succeeded or Failed with its revision after u and before the Canary took
+// up the revision of a later update, or before a later update opened a
+// canary of the same revision again; "" when neither.
+func (a *app) episode(u *update) canary.Phase {
 	rev := u.pendingRevision
 	later, until := map[string]bool{}, uint64(0)
 	for _, v := range a.byRV() {
@@ -257,17 +284,30 @@ func (a *app) failure(u *update) (failed, before bool) {
 	}
 	for _, s := range a.statuses {
 		if s.rv < u.rv {
-			before = !s.deleted && s.st.Phase == canary.PhaseFailed && s.st.LastFailedRevision == rev
 			continue
 		}
 		if s.deleted || later[s.st.CanaryRevision] || (until != 0 && s.rv >= until) {
-			return false, before
+			return ""
 		}
-		if s.st.Phase == canary.PhaseFailed && s.st.LastFailedRevision == rev {
-			return true, before
+		if s.st.Phase == canary.PhaseFailed && s.st.LastFailedRevision == rev ||
+			s.st.Phase == canary.PhaseSucceeded && s.st.CanaryRevision == rev {
+			return s.st.Phase
 		}
 	}
-	return false, before
+	return ""
+}
+
+// failedBefore reports whether the Canary had failed the revision of u
+// before u came: sluice does not restart it.
+func (a *app) failedBefore(u *update) bool {
+	before := false
+	for _, s := range a.statuses {
+		if s.rv >= u.rv {
+			break
+		}
+		before = !s.deleted && s.st.Phase == canary.PhaseFailed && s.st.LastFailedRevision == u.pendingRevision
+	}
+	return before
 }
 
 // quiet lists how the live objects of one Deployment differ from a quiet
@@ -338,68 +378,77 @@ func quiet(ctx context.Context, c client.Client, ns, name string) (*appsv1.Deplo
 }
 
 // final waits until every Deployment is quiet and the watches have caught up
-// with it, then accounts for every update; what is still wrong at the
-// deadline is a violation.
-func (l *ledger) final(ctx context.Context, c client.Client, cs kubernetes.Interface, ns string, deadline time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, deadline)
+// with it, then checks every change of the primaries and accounts for every
+// update, giving the events some time to arrive. What is still wrong at the
+// deadlines is a violation.
+func (l *ledger) final(ctx context.Context, c client.Client, cs kubernetes.Interface, ns string, settle time.Duration) {
+	problems := poll(ctx, settle, func() []violation { return l.quietProblems(ctx, c, ns) })
+	if len(problems) == 0 {
+		l.checkPrimaries(0)
+		problems = poll(ctx, 30*time.Second, func() []violation { return l.accountProblems(ctx, cs, ns) })
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Zero times: the whole schedule led to them.
+	for _, p := range problems {
+		l.violations = append(l.violations, violation{app: p.app, what: "once quiet: " + p.what})
+	}
+}
+
+// poll calls problems every second until it finds none or timeout passes,
+// and returns what it found last.
+func poll(ctx context.Context, timeout time.Duration, problems func() []violation) []violation {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		problems := l.finalProblems(ctx, c, cs, ns)
-		if len(problems) == 0 {
-			return
+		found := problems()
+		if len(found) == 0 {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			// Zero times: the whole schedule led to them.
-			for _, p := range problems {
-				l.violations = append(l.violations, violation{app: p.app, what: "once quiet: " + p.what})
-			}
-			return
+			return found
 		case <-tick.C:
 		}
 	}
 }
 
-// finalProblems checks each Deployment once: first that it is quiet and
-// seen so by the watches, then, when all are, every change of its primary
-// and the outcome of every update.
-func (l *ledger) finalProblems(ctx context.Context, c client.Client, cs kubernetes.Interface, ns string) []violation {
+// quietProblems checks that each Deployment is quiet and seen so by the
+// watches.
+func (l *ledger) quietProblems(ctx context.Context, c client.Client, ns string) []violation {
 	var out []violation
-	deps := map[string]*appsv1.Deployment{}
 	for _, name := range l.names() {
 		dep, problems := quiet(ctx, c, ns, name)
 		if dep != nil {
 			l.mu.Lock()
+			l.apps[name].final = dep
 			if seen := l.apps[name].seenRV; seen < parseRV(dep.ResourceVersion) {
 				problems = append(problems, fmt.Sprintf("the watch is behind: resourceVersion %d seen, %s stored", seen, dep.ResourceVersion))
 			}
 			l.mu.Unlock()
 		}
-		deps[name] = dep
 		for _, p := range problems {
 			out = append(out, violation{app: name, what: p})
 		}
 	}
-	if len(out) > 0 {
-		return out
-	}
-	l.checkPrimaries(0)
+	return out
+}
+
+// accountProblems accounts for the updates of each Deployment, against its
+// Canary's events.
+func (l *ledger) accountProblems(ctx context.Context, cs kubernetes.Interface, ns string) []violation {
+	var out []violation
 	for _, name := range l.names() {
 		events, err := sluice.Events(ctx, cs, ns, "Canary", name)
 		if err != nil {
 			out = append(out, violation{app: name, what: fmt.Sprintf("list events: %v", err)})
 			continue
 		}
-		messages := make([]string, 0, len(events))
-		for _, e := range events {
-			messages = append(messages, e.Message)
-		}
 		l.mu.Lock()
-		for _, p := range l.apps[name].account(deps[name], messages) {
+		a := l.apps[name]
+		for _, p := range a.account(a.final, events) {
 			out = append(out, violation{app: name, what: p})
 		}
 		l.mu.Unlock()

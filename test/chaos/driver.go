@@ -267,7 +267,10 @@ func (d *driver) update(ctx context.Context, l line, w want) (*appsv1.Deployment
 
 // undo runs kubectl rollout undo, which sends the template of the previous
 // ReplicaSet: an old template, applied anew. kubectl prints no object, so
-// the result comes from the watch.
+// the result comes from the watch. The undo also restores the annotations
+// that ReplicaSet was made with: when it was rolled out with skip-analysis
+// or opt-out, so is the undo, and the Deployment is then brought back into
+// sluice's care by a client-go update, as a user would.
 func (d *driver) undo(ctx context.Context, l line) {
 	t, err := d.previousTemplate(ctx)
 	if err != nil || t == "" {
@@ -278,36 +281,47 @@ func (d *driver) undo(ctx context.Context, l line) {
 	d.r.ledger.mu.Unlock()
 	u := d.begin(l, t)
 	_, err = output(d.r.env.Kubectl(ctx, "rollout", "undo", "-n", d.r.ns, "--request-timeout=20s", "deployment/"+d.app.name))
+	var after version
 	switch {
 	case err != nil && strings.Contains(err.Error(), guard):
 		u.result, u.err = refused, err.Error()
 	case err != nil && strings.Contains(err.Error(), "skipped rollback"):
-		u.result, u.err = passed, err.Error()
+		u.result, u.err, u.template = passed, err.Error(), ""
 	default:
 		u.result = notApplied
 		if err != nil {
 			u.err = err.Error()
 		}
-		d.observe(ctx, u, since)
+		after = d.observe(ctx, u, since)
 	}
 	d.end(u)
+	if u.accepted() && (after.skip || !after.optedIn) {
+		l.path = clientGo
+		for d.send(ctx, l, "", want{template: d.primary()}).result > passed && ctx.Err() == nil {
+			d.r.pause(ctx, time.Second)
+		}
+	}
 }
 
 // observe finds the result of an update in the watch: the first version
-// after since that carries its template in the canary annotations.
-func (d *driver) observe(ctx context.Context, u *update, since uint64) {
+// after since that carries its template as the canary (diverted) or as the
+// primary (plain), which it returns.
+func (d *driver) observe(ctx context.Context, u *update, since uint64) version {
+	var found version
 	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		d.r.ledger.mu.Lock()
 		defer d.r.ledger.mu.Unlock()
 		for _, v := range d.app.versions {
-			if v.rv > since && v.pendingTemplate == u.template {
-				u.result, u.rv = diverted, v.rv
+			if v.rv > since && (v.pendingTemplate == u.template || v.primary == u.template) {
+				u.rv = v.rv
 				u.pendingTemplate, u.pendingRevision, u.primary = v.pendingTemplate, v.pendingRevision, v.primary
+				u.result, found = classify(u, v), v
 				return true, nil
 			}
 		}
 		return false, nil
 	})
+	return found
 }
 
 // previousTemplate is the template of the Deployment's previous ReplicaSet,

@@ -98,7 +98,7 @@ func (s *supervisor) loop(ctx context.Context, say func(string, ...any)) {
 func (s *supervisor) kill(hold time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.deliberate, s.holdUntil = true, time.Now().Add(hold)
+	s.deliberate, s.up, s.holdUntil = true, false, time.Now().Add(hold)
 	return s.bin.Kill()
 }
 
@@ -107,7 +107,7 @@ func (s *supervisor) kill(hold time.Duration) error {
 func (s *supervisor) term() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.deliberate = true
+	s.deliberate, s.up = true, false
 	s.bin.Stop()
 }
 

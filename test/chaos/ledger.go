@@ -94,6 +94,8 @@ type app struct {
 	// checked counts the versions whose change of primary was checked.
 	checked  int
 	statuses []statusSeen
+	// final is the Deployment once all is quiet.
+	final *appsv1.Deployment
 }
 
 // ledger is the suite's record of every update and observation; one mutex
@@ -104,7 +106,7 @@ type ledger struct {
 	updates int
 	// progress holds when any Canary's status changed, in order.
 	progress []time.Time
-	// rollouts counts Canaries reaching Succeeded or Failed.
+	// rollouts counts Canaries reaching Promoting or Failed.
 	rollouts   map[canary.Phase]int
 	violations []violation
 }
@@ -128,19 +130,11 @@ func (l *ledger) violate(app, what string) {
 	l.violations = append(l.violations, violation{app: app, what: what, at: time.Now()})
 }
 
-// completed is the number of rollouts that reached Succeeded or Failed.
+// completed is the number of rollouts that were promoted or failed.
 func (l *ledger) completed() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.rollouts[canary.PhaseSucceeded] + l.rollouts[canary.PhaseFailed]
-}
-
-// lastRV is the resourceVersion of the last version of a seen.
-func (a *app) lastRV() uint64 {
-	if len(a.versions) == 0 {
-		return 0
-	}
-	return a.versions[len(a.versions)-1].rv
+	return l.rollouts[canary.PhasePromoting] + l.rollouts[canary.PhaseFailed]
 }
 
 func (a *app) lastStatus() *statusSeen {
@@ -221,7 +215,9 @@ func (l *ledger) sawCanary(cr *canary.Canary, deleted bool) {
 		if s.rv <= last.rv || (!deleted && !last.deleted && equality.Semantic.DeepEqual(s.st, last.st)) {
 			return
 		}
-		if terminal := s.st.Phase == canary.PhaseSucceeded || s.st.Phase == canary.PhaseFailed; terminal && !deleted &&
+		// A rollout is done when its analysis ends: promoting (a new template
+		// may cut the promotion short, after the primary changed) or failed.
+		if done := s.st.Phase == canary.PhasePromoting || s.st.Phase == canary.PhaseFailed; done && !deleted &&
 			(s.st.Phase != last.st.Phase || s.st.RevisionStartTime != last.st.RevisionStartTime) {
 			l.rollouts[s.st.Phase]++
 		}

@@ -13,9 +13,9 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,10 +43,10 @@ func newCommand() *cobra.Command {
 			ctrllog.SetLogger(logr.Discard())
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			o.out = cmd.OutOrStdout()
+			o.progress = func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", args...) }
 			rep, err := run(ctx, o)
 			if rep != nil {
-				rep.print(o.out, o)
+				rep.print(cmd.OutOrStdout(), o)
 			}
 			if err == nil && len(rep.violations) > 0 {
 				err = fmt.Errorf("%d violations", len(rep.violations))
@@ -71,26 +71,15 @@ type options struct {
 	deployments, rollouts, minFaults int
 	interval, settle, timeout        time.Duration
 	binDir                           string
-	out                              io.Writer
-	// progress receives a line per event of the run; nil: standard error.
+	// progress receives a line per event of the run.
 	progress func(format string, args ...any)
 }
 
-func (o options) say(format string, args ...any) {
-	if o.progress != nil {
-		o.progress(format, args...)
-		return
-	}
-	fmt.Fprintf(os.Stderr, format+"\n", args...)
-}
-
-// progressWriter passes the control plane's start-up lines to say.
-func (o options) progressWriter() io.Writer { return sayWriter(o.say) }
-
+// sayWriter passes the control plane's start-up lines to a progress func.
 type sayWriter func(string, ...any)
 
 func (w sayWriter) Write(b []byte) (int, error) {
-	w("%s", string(b[:len(b)-min(1, len(b))]))
+	w("%s", strings.TrimSuffix(string(b), "\n"))
 	return len(b), nil
 }
 

@@ -63,7 +63,7 @@ func (rep *report) print(w io.Writer, o options) {
 	}
 	fmt.Fprintf(w, "\nupdates: %d sent: %s\n", sent, counts(results))
 	fmt.Fprintf(w, "rollouts completed: %d (%d promoted, %d failed); diverted updates by outcome: %s\n",
-		l.rollouts[canary.PhaseSucceeded]+l.rollouts[canary.PhaseFailed], l.rollouts[canary.PhaseSucceeded], l.rollouts[canary.PhaseFailed], counts(outcomes))
+		l.rollouts[canary.PhasePromoting]+l.rollouts[canary.PhaseFailed], l.rollouts[canary.PhasePromoting], l.rollouts[canary.PhaseFailed], counts(outcomes))
 	fmt.Fprintf(w, "sluice processes that ended by themselves and were restarted: %s\n", counts(rep.selfExits))
 
 	fmt.Fprintf(w, "\nviolations: %d\n", len(rep.violations))
@@ -78,9 +78,22 @@ func (rep *report) print(w io.Writer, o options) {
 			}
 			fmt.Fprintf(w, "   its updates:\n")
 			for _, u := range a.updates {
-				fmt.Fprintf(w, "     #%d (line #%d, %s): template %q %s at resourceVersion %d, canary %q %s %s\n",
-					u.id, u.line.n, u.line.act, u.template, u.result, u.rv, u.pendingTemplate, u.outcome, firstLine(u.err))
+				fmt.Fprintf(w, "     #%d (line #%d, %s): template %q %s at resourceVersion %d, primary %q, canary %q %s; %s %s\n",
+					u.id, u.line.n, u.line.act, u.template, u.result, u.rv, u.primary, u.pendingTemplate, u.pendingRevision, u.outcome, firstLine(u.err))
 			}
+			fmt.Fprintf(w, "   its primaries (resourceVersion: primary, canary):")
+			for _, v := range a.versions {
+				fmt.Fprintf(w, " %d: %s, %s %s;", v.rv, v.primary, v.pendingTemplate, v.pendingRevision)
+			}
+			fmt.Fprintf(w, "\n   its Canary (resourceVersion: phase, canary revision, weight, primary revision, last failed):")
+			for _, st := range a.statuses {
+				if st.deleted {
+					fmt.Fprintf(w, " %d: deleted;", st.rv)
+					continue
+				}
+				fmt.Fprintf(w, " %d: %s %s %d %s %s;", st.rv, st.st.Phase, st.st.CanaryRevision, st.st.CanaryWeight, st.st.PrimaryRevision, st.st.LastFailedRevision)
+			}
+			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "   the faults in the minute before:\n")
 		for _, f := range rep.faults {

@@ -91,14 +91,14 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 			err = errors.Join(err, stops[i]())
 		}
 		if err != nil || (rep != nil && len(rep.violations) > 0) {
-			o.say("the logs are kept in %s", dir)
+			o.progress("the logs are kept in %s", dir)
 			return
 		}
 		err = os.RemoveAll(dir)
 	}()
-	o.say("seed %d", o.seed)
-	o.say("starting the local control plane")
-	env, err := cluster.Start(ctx, cluster.Options{Dir: filepath.Join(dir, "cluster"), BinDir: o.binDir, Progress: o.progressWriter()})
+	o.progress("seed %d", o.seed)
+	o.progress("starting the local control plane")
+	env, err := cluster.Start(ctx, cluster.Options{Dir: filepath.Join(dir, "cluster"), BinDir: o.binDir, Progress: sayWriter(o.progress)})
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	stops = append(stops, func() error { stopBG(); return nil })
 
-	o.say("starting the mesh simulator, the webhook and two shifters with leader election")
+	o.progress("starting the mesh simulator, the webhook and two shifters with leader election")
 	m, err := mesh.Start(bg, env.AdminConfig(), mesh.Options{Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", RPS: rps})
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 		}
 		return nil, err
 	}
-	r.webhook = supervise(bg, "webhook", hook, o.say)
+	r.webhook = supervise(bg, "webhook", hook, o.progress)
 	stops = append(stops, func() error { r.webhook.stop(); return nil })
 	for _, name := range []string{"shifter-a", "shifter-b"} {
 		s, err := sluice.StartShifter(env, dir, name, "--leader-elect", "--leader-election-namespace=sluice-system")
@@ -148,7 +148,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 			}
 			return nil, err
 		}
-		sup := supervise(bg, name, s, o.say)
+		sup := supervise(bg, name, s, o.progress)
 		stops = append(stops, func() error { sup.stop(); return nil })
 		r.shifters, r.shifterBins = append(r.shifters, sup), append(r.shifterBins, s)
 	}
@@ -169,7 +169,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 		return nil, err
 	}
 
-	o.say("running the schedule until %d rollouts and %d faults are done", o.rollouts, o.minFaults)
+	o.progress("running the schedule until %d rollouts and %d faults are done", o.rollouts, o.minFaults)
 	var wg sync.WaitGroup
 	for _, d := range drivers {
 		wg.Go(func() { d.run(ctx) })
@@ -181,7 +181,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 		return r.report(began), fmt.Errorf("the schedule did not finish within %s: %d rollouts, %d faults", o.timeout, r.ledger.completed(), r.faultCount())
 	}
 
-	o.say("updates stopped, faults healed; waiting for every canary to settle")
+	o.progress("updates stopped, faults healed; waiting for every canary to settle")
 	for _, s := range r.supervisors() {
 		if err := s.waitUp(ctx); err != nil {
 			return r.report(began), fmt.Errorf("%s did not come back: %w", s.name, err)
@@ -268,9 +268,9 @@ func (r *runner) injectAll(ctx context.Context) {
 		r.faults = append(r.faults, in)
 		r.ledger.mu.Unlock()
 		if in.err != nil {
-			r.o.say("%s: %v", f, in.err)
+			r.o.progress("%s: %v", f, in.err)
 		} else {
-			r.o.say("%s: healed in %s; %d rollouts so far", f, in.end.Sub(in.start).Round(100*time.Millisecond), r.ledger.completed())
+			r.o.progress("%s: healed in %s; %d rollouts so far", f, in.end.Sub(in.start).Round(100*time.Millisecond), r.ledger.completed())
 		}
 	}
 }

@@ -200,7 +200,7 @@ func newFaults(seed uint64) *faults { return &faults{rnd: rand.New(rand.NewPCG(s
 
 func (g *faults) next() fault {
 	g.n++
-	f := fault{n: g.n, kind: faultKind(g.rnd.IntN(int(handOver) + 1)), gap: time.Duration(500+g.rnd.IntN(2500)) * time.Millisecond}
+	f := fault{n: g.n, kind: faultKind(g.rnd.IntN(int(handOver) + 1)), gap: time.Duration(2000+g.rnd.IntN(6000)) * time.Millisecond}
 	ms := func(lo, hi int) time.Duration { return time.Duration(lo+g.rnd.IntN(hi-lo)) * time.Millisecond }
 	switch f.kind {
 	case killShifter:
