@@ -310,19 +310,20 @@ func (a *app) failedBefore(u *update) bool {
 	return before
 }
 
-// quiet lists how the live objects of one Deployment differ from a quiet
-// state that agrees with its Canary's status: a terminal phase, all traffic
-// on the primary, no canary running, the primary's revision as the shifter
-// computes it, a pending template only as the failed one.
-func quiet(ctx context.Context, c client.Client, ns, name string) (*appsv1.Deployment, []string) {
+// quiet reads the live objects of one Deployment and lists why it is not
+// settled (a phase that is not terminal, traffic on the canary, a canary
+// running, a pending template that is not the failed one, objects of an
+// opted-out Deployment left) and where its settled Canary's status
+// disagrees with the objects (the primary's revision as the shifter
+// computes it).
+func quiet(ctx context.Context, c client.Client, ns, name string) (dep *appsv1.Deployment, unsettled, wrong []string) {
 	key := client.ObjectKey{Namespace: ns, Name: name}
-	dep := &appsv1.Deployment{}
+	dep = &appsv1.Deployment{}
 	if err := c.Get(ctx, key, dep); err != nil {
-		return nil, []string{fmt.Sprintf("read the Deployment: %v", err)}
+		return nil, []string{fmt.Sprintf("read the Deployment: %v", err)}, nil
 	}
 	cr, vs, run := &canary.Canary{}, &istiov1.VirtualService{}, &appsv1.Deployment{}
 	found := map[string]bool{}
-	var problems []string
 	for what, obj := range map[string]client.Object{"Canary": cr, "VirtualService": vs, "canary Deployment": run} {
 		k := key
 		if what == "canary Deployment" {
@@ -331,66 +332,67 @@ func quiet(ctx context.Context, c client.Client, ns, name string) (*appsv1.Deplo
 		err := c.Get(ctx, k, obj)
 		found[what] = err == nil
 		if err != nil && !apierrors.IsNotFound(err) {
-			problems = append(problems, fmt.Sprintf("read the %s: %v", what, err))
+			unsettled = append(unsettled, fmt.Sprintf("read the %s: %v", what, err))
 		}
 	}
 	if !canary.Enabled(dep.Annotations) {
 		for what, ok := range found {
 			if ok {
-				problems = append(problems, fmt.Sprintf("opted out, yet its %s is still there", what))
+				unsettled = append(unsettled, fmt.Sprintf("opted out, yet its %s is still there", what))
 			}
 		}
-		return dep, problems
+		return dep, unsettled, nil
 	}
 	if !found["Canary"] || !found["VirtualService"] {
-		return dep, append(problems, fmt.Sprintf("opted in, yet Canary found %v, VirtualService found %v", found["Canary"], found["VirtualService"]))
+		return dep, append(unsettled, fmt.Sprintf("opted in, yet Canary found %v, VirtualService found %v", found["Canary"], found["VirtualService"])), nil
 	}
 	st := cr.Status
 	if !slices.Contains([]canary.Phase{canary.PhaseInitialized, canary.PhaseSucceeded, canary.PhaseFailed}, st.Phase) {
-		problems = append(problems, fmt.Sprintf("Canary in phase %q, not Initialized, Succeeded or Failed", st.Phase))
+		unsettled = append(unsettled, fmt.Sprintf("Canary in phase %q, not Initialized, Succeeded or Failed", st.Phase))
 	}
 	if st.CanaryWeight != 0 {
-		problems = append(problems, fmt.Sprintf("Canary weight %d, not 0", st.CanaryWeight))
+		unsettled = append(unsettled, fmt.Sprintf("Canary weight %d, not 0", st.CanaryWeight))
 	}
 	for _, route := range vs.Spec.GetHttp() {
 		for _, d := range route.GetRoute() {
 			host, w := d.GetDestination().GetHost(), d.GetWeight()
 			if strings.HasPrefix(host, name+"-canary") && w != 0 || strings.HasPrefix(host, name+"-primary") && w != 100 {
-				problems = append(problems, fmt.Sprintf("VirtualService sends %d%% to %s", w, host))
+				unsettled = append(unsettled, fmt.Sprintf("VirtualService sends %d%% to %s", w, host))
 			}
 		}
 	}
 	if found["canary Deployment"] && ptr.Deref(run.Spec.Replicas, 1) != 0 {
-		problems = append(problems, fmt.Sprintf("the canary Deployment runs %d replicas", ptr.Deref(run.Spec.Replicas, 1)))
-	}
-	raw, err := json.Marshal(dep.Spec.Template)
-	if err != nil {
-		return dep, append(problems, err.Error())
-	}
-	if rev := canary.Revision(raw); st.PrimaryRevision != rev {
-		problems = append(problems, fmt.Sprintf("status.primaryRevision %s, but the primary runs revision %s (template %s)", st.PrimaryRevision, rev, templateID(&dep.Spec.Template)))
+		unsettled = append(unsettled, fmt.Sprintf("the canary Deployment runs %d replicas", ptr.Deref(run.Spec.Replicas, 1)))
 	}
 	if pending := dep.Annotations[canary.AnnotationCanaryRevision]; pending != "" && dep.Annotations[canary.AnnotationSkipAnalysis] != "true" &&
 		(st.Phase != canary.PhaseFailed || st.LastFailedRevision != pending) {
-		problems = append(problems, fmt.Sprintf("revision %s is pending, but the Canary is %s (last failed %q)", pending, st.Phase, st.LastFailedRevision))
+		unsettled = append(unsettled, fmt.Sprintf("revision %s is pending, but the Canary is %s (last failed %q)", pending, st.Phase, st.LastFailedRevision))
 	}
-	return dep, problems
+	raw, err := json.Marshal(dep.Spec.Template)
+	if err != nil {
+		return dep, append(unsettled, err.Error()), nil
+	}
+	if rev := canary.Revision(raw); st.PrimaryRevision != rev {
+		wrong = append(wrong, fmt.Sprintf("status.primaryRevision %s, but the primary runs revision %s (template %s)", st.PrimaryRevision, rev, templateID(&dep.Spec.Template)))
+	}
+	return dep, unsettled, wrong
 }
 
-// final waits until every Deployment is quiet and the watches have caught up
-// with it, then checks every change of the primaries and accounts for every
-// update, giving the events some time to arrive. What is still wrong at the
+// final waits until every Deployment is settled and the watches have caught
+// up with it; then checks every change of the primaries, the Canaries'
+// status against the objects, and accounts for every update, giving the
+// shifter and the events some time to catch up. What is still wrong at the
 // deadlines is a violation.
 func (l *ledger) final(ctx context.Context, c client.Client, cs kubernetes.Interface, ns string, settle time.Duration) {
-	problems := poll(ctx, settle, func() []violation { return l.quietProblems(ctx, c, ns) })
-	if len(problems) == 0 {
-		l.checkPrimaries(0)
-		problems = poll(ctx, 30*time.Second, func() []violation { return l.accountProblems(ctx, cs, ns) })
-	}
+	unsettled := poll(ctx, settle, func() []violation { return l.objectProblems(ctx, c, ns, true) })
+	l.checkPrimaries(0)
+	problems := poll(ctx, 30*time.Second, func() []violation {
+		return append(l.objectProblems(ctx, c, ns, false), l.accountProblems(ctx, cs, ns)...)
+	})
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Zero times: the whole schedule led to them.
-	for _, p := range problems {
+	for _, p := range append(unsettled, problems...) {
 		l.violations = append(l.violations, violation{app: p.app, what: "once quiet: " + p.what})
 	}
 }
@@ -415,16 +417,21 @@ func poll(ctx context.Context, timeout time.Duration, problems func() []violatio
 	}
 }
 
-// quietProblems checks that each Deployment is quiet and seen so by the
-// watches.
-func (l *ledger) quietProblems(ctx context.Context, c client.Client, ns string) []violation {
+// objectProblems checks the live objects of each Deployment: whether it is
+// settled and seen so by the watches, or else whether its Canary's status
+// agrees with them.
+func (l *ledger) objectProblems(ctx context.Context, c client.Client, ns string, settling bool) []violation {
 	var out []violation
 	for _, name := range l.names() {
-		dep, problems := quiet(ctx, c, ns, name)
+		dep, unsettled, wrong := quiet(ctx, c, ns, name)
+		problems := wrong
+		if settling {
+			problems = unsettled
+		}
 		if dep != nil {
 			l.mu.Lock()
 			l.apps[name].final = dep
-			if seen := l.apps[name].seenRV; seen < parseRV(dep.ResourceVersion) {
+			if seen := l.apps[name].seenRV; settling && seen < parseRV(dep.ResourceVersion) {
 				problems = append(problems, fmt.Sprintf("the watch is behind: resourceVersion %d seen, %s stored", seen, dep.ResourceVersion))
 			}
 			l.mu.Unlock()
@@ -448,8 +455,10 @@ func (l *ledger) accountProblems(ctx context.Context, cs kubernetes.Interface, n
 		}
 		l.mu.Lock()
 		a := l.apps[name]
-		for _, p := range a.account(a.final, events) {
-			out = append(out, violation{app: name, what: p})
+		if a.final != nil {
+			for _, p := range a.account(a.final, events) {
+				out = append(out, violation{app: name, what: p})
+			}
 		}
 		l.mu.Unlock()
 	}
