@@ -212,7 +212,7 @@ func (a *app) account(final *appsv1.Deployment, events []corev1.Event) []string 
 		}
 		open, _ := a.windowAt(u.rv)
 		if open != u {
-			u.outcome = fmt.Sprintf("the same template as update #%d, pending", open.id)
+			u.outcome, u.by = "the same as a pending one", open
 			continue
 		}
 		var by *update
@@ -230,7 +230,7 @@ func (a *app) account(final *appsv1.Deployment, events []corev1.Event) []string 
 			u.outcome = "promoted"
 			expected[promotedEvent]++
 		case u.promotedRV != 0 && by != nil:
-			u.outcome = fmt.Sprintf("promoted, its completion cut short by update #%d", by.id)
+			u.outcome, u.by = "promoted, its completion cut short", by
 		case u.promotedRV != 0:
 			problems = append(problems, fmt.Sprintf("update #%d (template %s, revision %s) was promoted, but its Canary was never seen Succeeded",
 				u.id, u.pendingTemplate, u.pendingRevision))
@@ -240,7 +240,7 @@ func (a *app) account(final *appsv1.Deployment, events []corev1.Event) []string 
 		case a.failedBefore(u):
 			u.outcome = "failed before, not restarted"
 		case by != nil:
-			u.outcome = fmt.Sprintf("cancelled by update #%d", by.id)
+			u.outcome, u.by = "cancelled", by
 		case final.Annotations[canary.AnnotationSkipAnalysis] == "true":
 			u.outcome = "left pending under skip-analysis"
 		default:

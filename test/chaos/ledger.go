@@ -58,8 +58,10 @@ type update struct {
 	// promotedRV is the resourceVersion of the primary's change to this
 	// update's template by the shifter; 0 until then.
 	promotedRV uint64
-	// outcome is the final accounting's verdict on a diverted update.
+	// outcome is the final accounting's verdict on a diverted update; by is
+	// the update it names, if any.
 	outcome string
+	by      *update
 }
 
 func (u *update) accepted() bool { return u.result <= passed && u.rv > 0 }

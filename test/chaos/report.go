@@ -57,7 +57,7 @@ func (rep *report) print(w io.Writer, o options) {
 			sent++
 			results[u.result.String()]++
 			if u.outcome != "" {
-				outcomes[strings.Fields(u.outcome)[0]]++
+				outcomes[u.outcome]++
 			}
 		}
 	}
@@ -78,8 +78,12 @@ func (rep *report) print(w io.Writer, o options) {
 			}
 			fmt.Fprintf(w, "   its updates:\n")
 			for _, u := range a.updates {
+				outcome := u.outcome
+				if u.by != nil {
+					outcome += fmt.Sprintf(" (update #%d)", u.by.id)
+				}
 				fmt.Fprintf(w, "     #%d (line #%d, %s): template %q %s at resourceVersion %d, primary %q, canary %q %s; %s %s\n",
-					u.id, u.line.n, u.line.act, u.template, u.result, u.rv, u.primary, u.pendingTemplate, u.pendingRevision, u.outcome, firstLine(u.err))
+					u.id, u.line.n, u.line.act, u.template, u.result, u.rv, u.primary, u.pendingTemplate, u.pendingRevision, outcome, firstLine(u.err))
 			}
 			fmt.Fprintf(w, "   its primaries (resourceVersion: primary, canary):")
 			for _, v := range a.versions {
