@@ -21,10 +21,6 @@ func TestChaos(t *testing.T) {
 	ctrllog.SetLogger(logr.Discard())
 	o := options{seed: *seed, deployments: 8, rollouts: 30, minFaults: 10, interval: 2 * time.Second,
 		settle: 2 * time.Minute, timeout: 8 * time.Minute, binDir: cluster.DefaultBinDir(), progress: t.Logf}
-	if o.seed == 0 {
-		o.seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d", o.seed)
 	rep, err := run(t.Context(), o)
 	if rep != nil {
 		var out bytes.Buffer
@@ -35,7 +31,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(rep.violations) > 0 {
-		t.Errorf("%d violations with seed %d (go test ./test/chaos -run TestChaos -args -seed %d)", len(rep.violations), o.seed, o.seed)
+		t.Errorf("%d violations with seed %d (go test ./test/chaos -run TestChaos -args -seed %d)", len(rep.violations), rep.seed, rep.seed)
 	}
 	if n := rep.ledger.completed(); n < o.rollouts {
 		t.Errorf("%d rollouts completed; want %d", n, o.rollouts)

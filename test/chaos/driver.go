@@ -35,9 +35,11 @@ const guard = "sluice-webhook-guard"
 
 // settings are the canary settings of every Deployment: quick rollouts of
 // two steps, promoted after one passing check, failed after two failing.
-var settings = []string{
-	`sluice.dev/step-weights: "25,50"`, `sluice.dev/max-weight: "50"`, "sluice.dev/interval: %s",
-	`sluice.dev/threshold: "2"`, "sluice.dev/analysis-window: 4s", "sluice.dev/progress-deadline: 1m",
+func settings(interval time.Duration) []string {
+	return []string{
+		`sluice.dev/step-weights: "25,50"`, `sluice.dev/max-weight: "50"`, "sluice.dev/interval: " + interval.String(),
+		`sluice.dev/threshold: "2"`, "sluice.dev/analysis-window: 4s", "sluice.dev/progress-deadline: 1m",
+	}
 }
 
 // driver runs the schedule of one Deployment.
@@ -60,13 +62,7 @@ type want struct {
 }
 
 func (d *driver) manifest(w want) string {
-	annotations := make([]string, 0, len(settings)+1)
-	for _, s := range settings {
-		if strings.Contains(s, "%s") {
-			s = fmt.Sprintf(s, d.r.o.interval)
-		}
-		annotations = append(annotations, s)
-	}
+	annotations := settings(d.r.o.interval)
 	if w.skip {
 		annotations = append(annotations, canary.AnnotationSkipAnalysis+`: "true"`)
 	}
@@ -103,6 +99,7 @@ func (d *driver) run(ctx context.Context) {
 	}
 }
 
+// do runs one line.
 func (d *driver) do(ctx context.Context, l line) {
 	switch l.act {
 	case applyGood, applyBad:

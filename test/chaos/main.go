@@ -55,7 +55,7 @@ func newCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "seed of the schedule of updates and faults (default: from the time; always printed)")
+	f.Uint64Var(&o.seed, "seed", 0, "seed of the schedule of updates and faults; 0: from the time (the seed is always printed)")
 	f.IntVar(&o.deployments, "deployments", 30, "opted-in Deployments")
 	f.IntVar(&o.rollouts, "rollouts", 200, "stop the updates once this many rollouts have been promoted or failed (and min-faults injected)")
 	f.IntVar(&o.minFaults, "min-faults", 50, "inject faults until at least this many (and the rollouts) are done")

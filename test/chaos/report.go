@@ -15,24 +15,24 @@ import (
 // print writes the report: the seed, the faults, the updates and rollouts,
 // and every violation with the schedule lines that led to it.
 func (rep *report) print(w io.Writer, o options) {
+	o.seed = rep.seed
 	l := rep.ledger
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(w, "seed %d (again: %s); %s\n", rep.seed, o.command(), rep.duration.Round(time.Second))
 
-	injected := 0
 	fmt.Fprintf(w, "\nfaults:\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  #\tkind\tat\tlasted\tfirst progress after")
-	var recovery []time.Duration
+	lasted, recovery := map[faultKind][]time.Duration{}, map[faultKind][]time.Duration{}
 	for _, f := range rep.faults {
 		after := "none"
 		if f.err != nil {
 			after = "not injected: " + f.err.Error()
 		} else {
-			injected++
+			lasted[f.kind] = append(lasted[f.kind], f.end.Sub(f.start))
 			if p, ok := firstAfter(l.progress, f.end); ok {
-				recovery = append(recovery, p.Sub(f.end))
+				recovery[f.kind] = append(recovery[f.kind], p.Sub(f.end))
 				after = p.Sub(f.end).Round(10 * time.Millisecond).String()
 			}
 		}
@@ -44,11 +44,13 @@ func (rep *report) print(w io.Writer, o options) {
 			f.end.Sub(f.start).Round(100*time.Millisecond), after)
 	}
 	tw.Flush()
-	slices.Sort(recovery)
-	if n := len(recovery); n > 0 {
-		fmt.Fprintf(w, "%d faults injected; first progress after a fault: median %s, max %s\n", injected,
-			recovery[n/2].Round(10*time.Millisecond), recovery[n-1].Round(10*time.Millisecond))
+	fmt.Fprintf(w, "\nby kind (median and max):\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  kind\tinjected\tlasted\tfirst progress after")
+	for _, k := range slices.Sorted(maps.Keys(lasted)) {
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", k, len(lasted[k]), spread(lasted[k]), spread(recovery[k]))
 	}
+	tw.Flush()
 
 	results, outcomes := map[string]int{}, map[string]int{}
 	sent := 0
@@ -107,6 +109,15 @@ func (rep *report) print(w io.Writer, o options) {
 			fmt.Fprintf(w, "     %s\n", f.fault)
 		}
 	}
+}
+
+// spread is the median and the maximum of ds.
+func spread(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	slices.Sort(ds)
+	return fmt.Sprintf("%s, %s", ds[len(ds)/2].Round(100*time.Millisecond), ds[len(ds)-1].Round(100*time.Millisecond))
 }
 
 func firstAfter(times []time.Time, t time.Time) (time.Time, bool) {

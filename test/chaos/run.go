@@ -81,6 +81,9 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	began := time.Now()
+	if o.seed == 0 {
+		o.seed = uint64(began.UnixNano())
+	}
 	dir, err := os.MkdirTemp("", "sluice-chaos-")
 	if err != nil {
 		return nil, err
