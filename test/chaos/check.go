@@ -122,14 +122,14 @@ func (a *app) appliedLast(t string, rv uint64) *update {
 // promoted once.
 func (a *app) checkPrimary(prev, v version) []string {
 	change := fmt.Sprintf("the primary changed from template %s to %s at resourceVersion %d", prev.primary, v.primary, v.rv)
-	applied := a.appliedLast(v.primary, v.rv)
-	if applied == nil {
-		return []string{change + ", a template that no update applied before"}
-	}
-	var problems []string
-	if replaced := a.appliedLast(prev.primary, v.rv); replaced != nil && applied.rv < replaced.rv {
-		problems = append(problems, fmt.Sprintf("stale promotion: %s, applied by update #%d (resourceVersion %d), older than update #%d (resourceVersion %d) that applied the template it replaced",
-			change, applied.id, applied.rv, replaced.id, replaced.rv))
+	// stale reports u, the update that justifies the change, if it is
+	// older than the last update before rv of the template it replaced.
+	stale := func(u *update, rv uint64) []string {
+		if replaced := a.appliedLast(prev.primary, rv); replaced != nil && u.rv < replaced.rv {
+			return []string{fmt.Sprintf("stale promotion: %s, applied by update #%d (resourceVersion %d), older than update #%d (resourceVersion %d) that applied the template it replaced",
+				change, u.id, u.rv, replaced.id, replaced.rv)}
+		}
+		return nil
 	}
 	// A watch that lists again skips versions: the change happened after
 	// the previous version seen, at v or before.
@@ -139,7 +139,7 @@ func (a *app) checkPrimary(prev, v version) []string {
 			continue
 		}
 		if u.result == plain && u.primary == v.primary {
-			return problems
+			return stale(u, u.rv-1)
 		}
 		if o, _ := a.windowAt(u.rv); o != nil && o.pendingTemplate == v.primary {
 			open = o
@@ -154,8 +154,9 @@ func (a *app) checkPrimary(prev, v version) []string {
 		if last != nil {
 			what = fmt.Sprintf("the last update, #%d (%s of template %s), left %s pending", last.id, last.result, last.template, orNone(o))
 		}
-		return append(problems, fmt.Sprintf("%s, but %s: neither a plain rollout of it nor its canary", change, what))
+		return []string{fmt.Sprintf("%s, but %s: neither a plain rollout of it nor its canary", change, what)}
 	}
+	problems := stale(open, prev.rv)
 	rev := open.pendingRevision
 	if open.promotedRV != 0 && open.promotedRV != v.rv {
 		problems = append(problems, fmt.Sprintf("promoted twice: %s, promoting update #%d (revision %s) again after resourceVersion %d",
@@ -163,7 +164,7 @@ func (a *app) checkPrimary(prev, v version) []string {
 	}
 	open.promotedRV = v.rv
 	passed, failed := false, uint64(0)
-	for _, s := range a.statuses {
+	for _, s := range a.history() {
 		if s.rv <= open.rv || s.deleted {
 			continue
 		}
@@ -282,7 +283,7 @@ func (a *app) episode(u *update) canary.Phase {
 			later[v.pendingRevision] = true
 		}
 	}
-	for _, s := range a.statuses {
+	for _, s := range a.history() {
 		if s.rv < u.rv {
 			continue
 		}
@@ -301,7 +302,7 @@ func (a *app) episode(u *update) canary.Phase {
 // before u came: sluice does not restart it.
 func (a *app) failedBefore(u *update) bool {
 	before := false
-	for _, s := range a.statuses {
+	for _, s := range a.history() {
 		if s.rv >= u.rv {
 			break
 		}
@@ -383,12 +384,16 @@ func quiet(ctx context.Context, c client.Client, ns, name string) (dep *appsv1.D
 // status against the objects, and accounts for every update, giving the
 // shifter and the events some time to catch up. What is still wrong at the
 // deadlines is a violation.
-func (l *ledger) final(ctx context.Context, c client.Client, cs kubernetes.Interface, ns string, settle time.Duration) {
+func (l *ledger) final(ctx context.Context, c client.Client, cs kubernetes.Interface, ns, audit string, settle time.Duration) {
 	unsettled := poll(ctx, settle, func() []violation { return l.objectProblems(ctx, c, ns, true) })
+	var problems []violation
+	if err := l.readAudit(audit); err != nil {
+		problems = append(problems, violation{what: err.Error()})
+	}
 	l.checkPrimaries(0)
-	problems := poll(ctx, 30*time.Second, func() []violation {
+	problems = append(problems, poll(ctx, 30*time.Second, func() []violation {
 		return append(l.objectProblems(ctx, c, ns, false), l.accountProblems(ctx, cs, ns)...)
-	})
+	})...)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Zero times: the whole schedule led to them.

@@ -14,7 +14,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
@@ -269,21 +268,17 @@ func (d *driver) update(ctx context.Context, l line, w want) (*appsv1.Deployment
 // or opt-out, so is the undo, and the Deployment is then brought back into
 // sluice's care by a client-go update, as a user would.
 func (d *driver) undo(ctx context.Context, l line) {
-	t, err := d.previousTemplate(ctx)
-	if err != nil || t == "" {
-		return
-	}
 	d.r.ledger.mu.Lock()
 	since := d.app.seenRV
 	d.r.ledger.mu.Unlock()
-	u := d.begin(l, t)
-	_, err = output(d.r.env.Kubectl(ctx, "rollout", "undo", "-n", d.r.ns, "--request-timeout=20s", "deployment/"+d.app.name))
+	u := d.begin(l, "")
+	_, err := output(d.r.env.Kubectl(ctx, "rollout", "undo", "-n", d.r.ns, "--request-timeout=20s", "deployment/"+d.app.name))
 	var after version
 	switch {
 	case err != nil && strings.Contains(err.Error(), guard):
 		u.result, u.err = refused, err.Error()
-	case err != nil && strings.Contains(err.Error(), "skipped rollback"):
-		u.result, u.err, u.template = passed, err.Error(), ""
+	case err != nil && (strings.Contains(err.Error(), "skipped rollback") || strings.Contains(err.Error(), "no rollout history")):
+		u.result, u.err = passed, err.Error()
 	default:
 		u.result = notApplied
 		if err != nil {
@@ -300,47 +295,37 @@ func (d *driver) undo(ctx context.Context, l line) {
 	}
 }
 
-// observe finds the result of an update in the watch: the first version
-// after since that carries its template as the canary (diverted) or as the
-// primary (plain), which it returns.
+// observe finds what an undo sent in the watch: the first version after
+// since with a template that was neither the primary nor the canary then,
+// as the canary (diverted) or as the primary (plain). Nothing else writes
+// the Deployment meanwhile but the shifter, which only promotes the canary.
 func (d *driver) observe(ctx context.Context, u *update, since uint64) version {
 	var found version
 	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		d.r.ledger.mu.Lock()
 		defer d.r.ledger.mu.Unlock()
+		var base version
 		for _, v := range d.app.versions {
-			if v.rv > since && (v.pendingTemplate == u.template || v.primary == u.template) {
-				u.rv = v.rv
-				u.pendingTemplate, u.pendingRevision, u.primary = v.pendingTemplate, v.pendingRevision, v.primary
-				u.result, found = classify(u, v), v
-				return true, nil
+			if v.rv <= since {
+				base = v
+				continue
 			}
+			old := func(t string) bool { return t == "" || t == base.primary || t == base.pendingTemplate }
+			if !old(v.pendingTemplate) {
+				u.template = v.pendingTemplate
+			} else if !old(v.primary) {
+				u.template = v.primary
+			} else {
+				continue
+			}
+			u.rv = v.rv
+			u.pendingTemplate, u.pendingRevision, u.primary = v.pendingTemplate, v.pendingRevision, v.primary
+			u.result, found = classify(u, v), v
+			return true, nil
 		}
 		return false, nil
 	})
 	return found
-}
-
-// previousTemplate is the template of the Deployment's previous ReplicaSet,
-// the one kubectl rollout undo goes back to.
-func (d *driver) previousTemplate(ctx context.Context) (string, error) {
-	list := &appsv1.ReplicaSetList{}
-	if err := d.r.client.List(ctx, list, client.InNamespace(d.r.ns), client.MatchingLabels{"app": d.app.name}); err != nil {
-		return "", err
-	}
-	revision := func(rs appsv1.ReplicaSet) int {
-		n, _ := strconv.Atoi(rs.Annotations["deployment.kubernetes.io/revision"])
-		return n
-	}
-	owned := slices.DeleteFunc(list.Items, func(rs appsv1.ReplicaSet) bool {
-		owner := metav1.GetControllerOf(&rs)
-		return owner == nil || owner.Name != d.app.name
-	})
-	if len(owned) < 2 {
-		return "", nil
-	}
-	slices.SortFunc(owned, func(a, b appsv1.ReplicaSet) int { return revision(b) - revision(a) })
-	return templateID(&owned[1].Spec.Template), nil
 }
 
 // waitFor waits, after a diverted update, until its canary has settled or

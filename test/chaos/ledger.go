@@ -94,8 +94,10 @@ type app struct {
 	// seenRV is the newest resourceVersion the watch delivered.
 	seenRV uint64
 	// checked counts the versions whose change of primary was checked.
-	checked  int
-	statuses []statusSeen
+	checked int
+	// statuses are the Canary's statuses as the watch delivered them;
+	// audited those the audit log holds.
+	statuses, audited []statusSeen
 	// final is the Deployment once all is quiet.
 	final *appsv1.Deployment
 }
@@ -111,6 +113,8 @@ type ledger struct {
 	// rollouts counts Canaries reaching Promoting or Failed.
 	rollouts   map[canary.Phase]int
 	violations []violation
+	// auditOffset is how much of the audit log was read.
+	auditOffset int64
 }
 
 // violation is a broken invariant, with where to look.

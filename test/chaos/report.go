@@ -92,7 +92,7 @@ func (rep *report) print(w io.Writer, o options) {
 				fmt.Fprintf(w, " %d: %s, %s %s;", v.rv, v.primary, v.pendingTemplate, v.pendingRevision)
 			}
 			fmt.Fprintf(w, "\n   its Canary (resourceVersion: phase, canary revision, weight, primary revision, last failed):")
-			for _, st := range a.statuses {
+			for _, st := range a.history() {
 				if st.deleted {
 					fmt.Fprintf(w, " %d: deleted;", st.rv)
 					continue

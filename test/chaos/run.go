@@ -101,7 +101,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	}()
 	o.progress("seed %d", o.seed)
 	o.progress("starting the local control plane")
-	env, err := cluster.Start(ctx, cluster.Options{Dir: filepath.Join(dir, "cluster"), BinDir: o.binDir, Progress: sayWriter(o.progress)})
+	env, err := cluster.Start(ctx, cluster.Options{Dir: filepath.Join(dir, "cluster"), BinDir: o.binDir, AuditPolicy: auditPolicy, Progress: sayWriter(o.progress)})
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +190,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 			return r.report(began), fmt.Errorf("%s did not come back: %w", s.name, err)
 		}
 	}
-	r.ledger.final(ctx, r.client, r.cs, r.ns, o.settle)
+	r.ledger.final(ctx, r.client, r.cs, r.ns, r.env.AuditLog(), o.settle)
 	return r.report(began), nil
 }
 
@@ -288,6 +288,9 @@ func (r *runner) checkLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if err := r.ledger.readAudit(r.env.AuditLog()); err != nil {
+			r.o.progress("%v", err)
 		}
 		r.ledger.checkPrimaries(10 * time.Second)
 	}
