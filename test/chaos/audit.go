@@ -36,8 +36,9 @@ type auditEvent struct {
 	ResponseStatus *struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
-	ResponseObject *canary.Canary `json:"responseObject"`
-	StageTimestamp time.Time      `json:"stageTimestamp"`
+	// ResponseObject is the Canary stored, or a Status on failure.
+	ResponseObject json.RawMessage `json:"responseObject"`
+	StageTimestamp time.Time       `json:"stageTimestamp"`
 }
 
 // readAudit adds the Canary statuses that the audit log holds past what
@@ -71,11 +72,15 @@ func (l *ledger) readAudit(path string) error {
 		if err := json.Unmarshal(line, &e); err != nil {
 			return fmt.Errorf("audit log %s: %w", path, err)
 		}
-		if e.ObjectRef == nil || e.ObjectRef.Namespace != namespace || e.ResponseStatus == nil || e.ResponseStatus.Code != 200 || e.ResponseObject == nil {
+		if e.ObjectRef == nil || e.ObjectRef.Namespace != namespace || e.ResponseStatus == nil || e.ResponseStatus.Code != 200 {
 			continue
 		}
-		if a, ok := l.apps[e.ResponseObject.Name]; ok {
-			a.audited = append(a.audited, statusSeen{rv: parseRV(e.ResponseObject.ResourceVersion), at: e.StageTimestamp, st: e.ResponseObject.Status})
+		cr := &canary.Canary{}
+		if err := json.Unmarshal(e.ResponseObject, cr); err != nil {
+			return fmt.Errorf("audit log %s: %w", path, err)
+		}
+		if a, ok := l.apps[cr.Name]; ok {
+			a.audited = append(a.audited, statusSeen{rv: parseRV(cr.ResourceVersion), at: e.StageTimestamp, st: cr.Status})
 		}
 	}
 }

@@ -269,7 +269,11 @@ func (d *driver) update(ctx context.Context, l line, w want) (*appsv1.Deployment
 // sluice's care by a client-go update, as a user would.
 func (d *driver) undo(ctx context.Context, l line) {
 	d.r.ledger.mu.Lock()
+	// The watch may lag behind the answer to the last update.
 	since := d.app.seenRV
+	for _, u := range d.app.updates {
+		since = max(since, u.rv)
+	}
 	d.r.ledger.mu.Unlock()
 	u := d.begin(l, "")
 	_, err := output(d.r.env.Kubectl(ctx, "rollout", "undo", "-n", d.r.ns, "--request-timeout=20s", "deployment/"+d.app.name))
