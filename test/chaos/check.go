@@ -284,10 +284,12 @@ func (a *app) episode(u *update) canary.Phase {
 		}
 	}
 	for _, s := range a.history() {
-		if s.rv < u.rv {
+		// A deletion follows an opt-out, whose update already ended u's
+		// canary; one that comes after u is the shifter catching up.
+		if s.rv < u.rv || s.deleted {
 			continue
 		}
-		if s.deleted || later[s.st.CanaryRevision] || (until != 0 && s.rv >= until) {
+		if later[s.st.CanaryRevision] || (until != 0 && s.rv >= until) {
 			return ""
 		}
 		if s.st.Phase == canary.PhaseFailed && s.st.LastFailedRevision == rev ||

@@ -299,35 +299,53 @@ func (d *driver) undo(ctx context.Context, l line) {
 	}
 }
 
-// observe finds what an undo sent in the watch: the first version after
-// since with a template that was neither the primary nor the canary then,
-// as the canary (diverted) or as the primary (plain). Nothing else writes
-// the Deployment meanwhile but the shifter, which only promotes the canary.
+// observe finds what an undo sent: the first version after since with a
+// template that was neither the primary nor the canary then, as the canary
+// (diverted) or as the primary (plain). Nothing else writes the Deployment
+// meanwhile but the shifter, which only promotes the canary. The watch may
+// be away (an API server restart): then the Deployment is read, and its
+// resourceVersion is a bound, not the undo's own.
 func (d *driver) observe(ctx context.Context, u *update, since uint64) version {
 	var found version
-	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+	var base version
+	// sent records v as the undo's result if it carries a new template.
+	sent := func(v version) bool {
+		old := func(t string) bool { return t == "" || t == base.primary || t == base.pendingTemplate }
+		switch {
+		case !old(v.pendingTemplate):
+			u.template = v.pendingTemplate
+		case !old(v.primary):
+			u.template = v.primary
+		default:
+			return false
+		}
+		u.rv = v.rv
+		u.pendingTemplate, u.pendingRevision, u.primary = v.pendingTemplate, v.pendingRevision, v.primary
+		u.result, found = classify(u, v), v
+		return true
+	}
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		d.r.ledger.mu.Lock()
 		defer d.r.ledger.mu.Unlock()
-		var base version
 		for _, v := range d.app.versions {
 			if v.rv <= since {
 				base = v
-				continue
+			} else if sent(v) {
+				return true, nil
 			}
-			old := func(t string) bool { return t == "" || t == base.primary || t == base.pendingTemplate }
-			if !old(v.pendingTemplate) {
-				u.template = v.pendingTemplate
-			} else if !old(v.primary) {
-				u.template = v.primary
-			} else {
-				continue
-			}
-			u.rv = v.rv
-			u.pendingTemplate, u.pendingRevision, u.primary = v.pendingTemplate, v.pendingRevision, v.primary
-			u.result, found = classify(u, v), v
-			return true, nil
 		}
 		return false, nil
+	})
+	if err == nil {
+		return found
+	}
+	_ = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+		dep := &appsv1.Deployment{}
+		if err := d.r.client.Get(ctx, client.ObjectKey{Namespace: d.r.ns, Name: d.app.name}, dep); err != nil {
+			return false, nil
+		}
+		sent(versionOf(dep))
+		return true, nil
 	})
 	return found
 }
