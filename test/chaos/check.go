@@ -224,15 +224,18 @@ func (a *app) account(final *appsv1.Deployment, events []corev1.Event) []string 
 			}
 		}
 		episode := a.episode(u)
+		// Succeeded implies the promotion, also when a re-listing watch
+		// skipped the primary's change (and so its checks).
+		promoted := u.promotedRV != 0 || episode == canary.PhaseSucceeded
 		switch {
-		case u.promotedRV != 0 && episode == canary.PhaseFailed:
+		case promoted && episode == canary.PhaseFailed:
 			problems = append(problems, fmt.Sprintf("update #%d (template %s, revision %s) was both promoted and failed", u.id, u.pendingTemplate, u.pendingRevision))
-		case u.promotedRV != 0 && episode == canary.PhaseSucceeded:
+		case episode == canary.PhaseSucceeded:
 			u.outcome = "promoted"
 			expected[promotedEvent]++
-		case u.promotedRV != 0 && by != nil:
+		case promoted && by != nil:
 			u.outcome, u.by = "promoted, its completion cut short", by
-		case u.promotedRV != 0:
+		case promoted:
 			problems = append(problems, fmt.Sprintf("update #%d (template %s, revision %s) was promoted, but its Canary was never seen Succeeded",
 				u.id, u.pendingTemplate, u.pendingRevision))
 		case episode == canary.PhaseFailed:
