@@ -8,7 +8,7 @@ GO       ?= go
 TEST_FLAGS ?= -count=1 -timeout 30m
 FUZZTIME ?= 60s
 
-.PHONY: all build tools generate manifests test unit bench load demo demo-down fuzz lint clean
+.PHONY: all build tools generate manifests test unit bench load chaos demo demo-down fuzz lint clean
 
 all: lint build test
 
@@ -48,6 +48,11 @@ bench: tools
 LOAD_CANARIES ?= 1,10,1000
 load: tools
 	$(GO) run ./test/load --canaries $(LOAD_CANARIES)
+
+## chaos: 30 canaries updated at random (new, bad, mid-analysis, undo, cancel, skip-analysis, opt-out, scale) while 50+ faults are injected, until 200 rollouts; checks sluice's invariants (CHAOS_FLAGS, e.g. --seed 42)
+CHAOS_FLAGS ?=
+chaos: tools
+	$(GO) run ./test/chaos $(CHAOS_FLAGS)
 
 ## demo: the Jenkins X canary lesson with sluice, on a local control plane (DEMO_INTERVAL, default 10s; DEMO_KEEP=0 tears down at the end)
 demo: tools

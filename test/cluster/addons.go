@@ -235,7 +235,7 @@ func (c *Cluster) StartPrometheus(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.waitFor(ctx, "prometheus", func(ctx context.Context) error {
+	return c.waitReady(ctx, "prometheus", func(ctx context.Context) error {
 		return httpOK(ctx, http.DefaultClient, c.PrometheusURL+"/-/ready")
 	})
 }

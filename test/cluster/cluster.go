@@ -65,6 +65,8 @@ type Cluster struct {
 	apiServer  string
 	etcd       string
 	targetsDir string
+	// ready holds the readiness check of each process by name, for Restart.
+	ready map[string]func(context.Context) error
 }
 
 // state is what a running cluster records in its folder so that another
@@ -300,6 +302,36 @@ func readState(dir string) (state, bool, error) {
 		return state{}, false, fmt.Errorf("%s: %w", path, err)
 	}
 	return st, true, nil
+}
+
+// waitReady waits until the process name is ready by check, and keeps check
+// for Restart.
+func (c *Cluster) waitReady(ctx context.Context, name string, check func(context.Context) error) error {
+	if c.ready == nil {
+		c.ready = map[string]func(context.Context) error{}
+	}
+	c.ready[name] = check
+	return c.waitFor(ctx, name, check)
+}
+
+// Restart stops the control-plane process name (SIGTERM) and starts it
+// again with the same arguments, so on the same ports and data, appending to
+// its log, and waits until it is ready: a restart of one component, as an
+// upgrade or a crash loop makes one. Only a cluster this process started can.
+func (c *Cluster) Restart(ctx context.Context, name string) error {
+	i := slices.IndexFunc(c.procs, func(p *Process) bool { return p.name == name })
+	if i < 0 || c.ready[name] == nil {
+		return fmt.Errorf("restart %s: not a process this cluster started", name)
+	}
+	if err := c.procs[i].Stop(stopGrace); err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
+	}
+	p, err := c.procs[i].Restart()
+	if err != nil {
+		return err
+	}
+	c.procs[i] = p
+	return c.waitFor(ctx, name, c.ready[name])
 }
 
 // waitFor polls check every 100ms until it succeeds, a component exits, or

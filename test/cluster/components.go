@@ -97,7 +97,7 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 		return err
 	}
 	c.etcd = clientURL
-	return c.waitFor(ctx, "etcd", func(ctx context.Context) error {
+	return c.waitReady(ctx, "etcd", func(ctx context.Context) error {
 		return httpOK(ctx, http.DefaultClient, clientURL+"/health")
 	})
 }
@@ -149,7 +149,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	if err := writeKubeconfig(c.Kubeconfig, c.admin); err != nil {
 		return err
 	}
-	return c.waitFor(ctx, "kube-apiserver", func(ctx context.Context) error { return readyz(ctx, c.admin) })
+	return c.waitReady(ctx, "kube-apiserver", func(ctx context.Context) error { return readyz(ctx, c.admin) })
 }
 
 func readyz(ctx context.Context, cfg *rest.Config) error {
@@ -191,7 +191,7 @@ func (c *Cluster) startComponent(ctx context.Context, name, user string, groups 
 	// The component serves /healthz with a certificate it made for itself;
 	// nothing but its liveness is read over this connection.
 	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	return c.waitFor(ctx, name, func(ctx context.Context) error {
+	return c.waitReady(ctx, name, func(ctx context.Context) error {
 		return httpOK(ctx, insecure, "https://"+hostPort(port)+"/healthz")
 	})
 }

@@ -21,3 +21,12 @@ func WriteOwner(dir string, pid int, start uint64) error {
 func WriteForeignOwner(dir string, pid int) error {
 	return writeOwnerFile(dir, owner{PID: pid, PIDNamespace: "pid:[1]"})
 }
+
+// ProcessState is the state letter of process pid: R, S, T (stopped), Z...
+func ProcessState(pid int) (string, error) {
+	fields, err := statFields(pid)
+	if err != nil {
+		return "", err
+	}
+	return fields[0], nil
+}

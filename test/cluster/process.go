@@ -28,8 +28,24 @@ type Process struct {
 // nothing behind; and its own process group, so that a Ctrl-C in a terminal
 // reaches only the parent, which then stops the children in order.
 func StartProcess(dir, name, bin string, args ...string) (*Process, error) {
-	logPath := filepath.Join(dir, name+".log")
-	logFile, err := os.Create(logPath)
+	return startProcess(filepath.Join(dir, name+".log"), os.O_TRUNC, name, bin, args)
+}
+
+// Restart starts the command of p again, with the same arguments, once p has
+// ended, appending to its log: a crashed or stopped process that comes back.
+func (p *Process) Restart() (*Process, error) {
+	select {
+	case <-p.done:
+	default:
+		return nil, fmt.Errorf("restart %s (pid %d): it still runs", p.name, p.Pid())
+	}
+	return startProcess(p.log.Name(), os.O_APPEND, p.name, p.cmd.Path, p.cmd.Args[1:])
+}
+
+// startProcess runs bin, logging to logPath opened with mode (os.O_TRUNC or
+// os.O_APPEND).
+func startProcess(logPath string, mode int, name, bin string, args []string) (*Process, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|mode, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -71,6 +87,33 @@ func (p *Process) Exited() error {
 	default:
 		return nil
 	}
+}
+
+// Done is closed when the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Kill sends SIGKILL and waits for the process to end: a crash, which leaves
+// no chance to clean up (a leader keeps its lease, connections break).
+func (p *Process) Kill() error {
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("kill %s (pid %d): %w", p.name, p.Pid(), err)
+	}
+	<-p.done
+	return nil
+}
+
+// Pause stops the process with SIGSTOP until Resume: it keeps its sockets
+// open and answers nothing, as a process stuck on a disk or starved of CPU.
+func (p *Process) Pause() error { return p.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused process run again (SIGCONT).
+func (p *Process) Resume() error { return p.signal(syscall.SIGCONT) }
+
+func (p *Process) signal(sig syscall.Signal) error {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("%s %s (pid %d): %w", sig, p.name, p.Pid(), err)
+	}
+	return nil
 }
 
 // Stop sends SIGTERM and waits for the process to end, killing it after grace.

@@ -88,6 +88,26 @@ func (r *running) Pid() int {
 // Log is the path of the running binary's log file.
 func (r *running) Log() string { return r.proc.Log() }
 
+// Kill ends the process with SIGKILL, as a crash would: a leading shifter
+// keeps its Lease until it expires.
+func (r *running) Kill() error {
+	if r.proc == nil {
+		return nil
+	}
+	return r.proc.Kill()
+}
+
+// stopped is the Done of a binary that is not running.
+var stopped = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Done is closed when the process ends, whatever ends it.
+func (r *running) Done() <-chan struct{} {
+	if r.proc == nil {
+		return stopped
+	}
+	return r.proc.Done()
+}
+
 // Stop stops the process.
 func (r *running) Stop() {
 	if r.proc != nil {
