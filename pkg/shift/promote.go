@@ -97,7 +97,7 @@ func Promote(ctx context.Context, c client.Client, reader client.Reader, dep *ap
 // ownsTemplate reports whether a managed fields entry of a Deployment, other
 // than its status, owns part of spec.template.
 func ownsTemplate(f metav1.ManagedFieldsEntry) bool {
-	return f.Subresource == "" && f.FieldsV1 != nil && gjson.GetBytes(f.FieldsV1.Raw, "f:spec.f:template").Exists()
+	return f.Subresource == "" && f.FieldsV1 != nil && gjson.Get(f.FieldsV1.GetRawString(), "f:spec.f:template").Exists()
 }
 
 // templateOwner is the manager that wrote spec.template last: of the entries
@@ -114,7 +114,7 @@ func templateOwner(entries []metav1.ManagedFieldsEntry) *metav1.ManagedFieldsEnt
 
 // templateMarker stands for an entry's field set in the cache: it says that
 // the entry owns part of spec.template, which is all Promote asks of it.
-var templateMarker = &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:template":{}}}`)}
+var templateMarker = metav1.NewFieldsV1(`{"f:spec":{"f:template":{}}}`)
 
 // TransformManagedFields is the shifter's cache transform. It drops the
 // managed fields of every object, a good part of a Deployment's size, except
@@ -184,7 +184,7 @@ func union(a, b *metav1.FieldsV1) (*metav1.FieldsV1, error) {
 		if f == nil {
 			continue
 		}
-		if err := sets[i].FromJSON(bytes.NewReader(f.Raw)); err != nil {
+		if err := sets[i].FromJSON(bytes.NewReader(f.GetRawBytes())); err != nil {
 			return nil, fmt.Errorf("read a managed fields entry: %w", err)
 		}
 	}
@@ -192,5 +192,5 @@ func union(a, b *metav1.FieldsV1) (*metav1.FieldsV1, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metav1.FieldsV1{Raw: raw}, nil
+	return metav1.NewFieldsV1(string(raw)), nil
 }

@@ -11,7 +11,7 @@ import (
 
 func entry(manager string, op metav1.ManagedFieldsOperationType, subresource, fields string, at int) metav1.ManagedFieldsEntry {
 	return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, Subresource: subresource,
-		Time: &metav1.Time{Time: t0.Add(time.Duration(at) * time.Second)}, FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+		Time: &metav1.Time{Time: t0.Add(time.Duration(at) * time.Second)}, FieldsV1: metav1.NewFieldsV1(fields)}
 }
 
 const (
@@ -58,7 +58,7 @@ func TestTransformManagedFields(t *testing.T) {
 	if _, err := TransformManagedFields(dep); err != nil {
 		t.Fatal(err)
 	}
-	if len(dep.ManagedFields) != 1 || dep.ManagedFields[0].Manager != "helm" || string(dep.ManagedFields[0].FieldsV1.Raw) != string(templateMarker.Raw) {
+	if len(dep.ManagedFields) != 1 || dep.ManagedFields[0].Manager != "helm" || dep.ManagedFields[0].FieldsV1.GetRawString() != templateMarker.GetRawString() {
 		t.Errorf("kept %+v; want helm's entry alone, with the marker", dep.ManagedFields)
 	}
 	if owner := templateOwner(dep.ManagedFields); owner == nil || owner.Manager != "helm" {
@@ -71,15 +71,15 @@ func TestTransformManagedFields(t *testing.T) {
 }
 
 func TestUnion(t *testing.T) {
-	got, err := union(&metav1.FieldsV1{Raw: []byte(annotations)}, &metav1.FieldsV1{Raw: []byte(templateImage)})
+	got, err := union(metav1.NewFieldsV1(annotations), metav1.NewFieldsV1(templateImage))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := `{"f:metadata":{"f:annotations":{"f:team":{}}},"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:image":{}}}}}}}`
-	if string(got.Raw) != want {
-		t.Errorf("union = %s; want %s", got.Raw, want)
+	if got.GetRawString() != want {
+		t.Errorf("union = %s; want %s", got.GetRawString(), want)
 	}
-	if _, err := union(&metav1.FieldsV1{Raw: []byte("{")}, nil); err == nil {
+	if _, err := union(metav1.NewFieldsV1("{"), nil); err == nil {
 		t.Error("a broken field set: no error")
 	}
 }

@@ -61,7 +61,7 @@ func TestPromotionLeavesTheTemplateToItsOwner(t *testing.T) {
 					promoteFromCache(t, ns)
 					_, dep := observe(t, ns)
 					if i := slices.IndexFunc(dep.ManagedFields, func(f metav1.ManagedFieldsEntry) bool { return f.Manager == shift.FieldManager }); i >= 0 {
-						t.Errorf("after the promotion %s still owns %s", shift.FieldManager, dep.ManagedFields[i].FieldsV1.Raw)
+						t.Errorf("after the promotion %s still owns %s", shift.FieldManager, dep.ManagedFields[i].FieldsV1.GetRawString())
 					}
 				}
 				_, stderr, err := tryKubectl(t, pick(optIn, manifest("example.com/web:v3"), plain("example.com/web:v3")), "apply", "--server-side", "-n", ns, "-f", "-")
