@@ -57,24 +57,7 @@ func TestHPAScalesOnExternalMetric(t *testing.T) {
 	// A series the HPA's selector leaves out: counted, it would drive the HPA
 	// to its maximum.
 	metrics.Set(ns, metric, map[string]string{"queue": "audit"}, resource.MustParse("1000"))
-	_, err = cs.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: ns},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "worker"},
-			MinReplicas:    ptr.To[int32](1),
-			MaxReplicas:    10,
-			Metrics: []autoscalingv2.MetricSpec{{
-				Type: autoscalingv2.ExternalMetricSourceType,
-				External: &autoscalingv2.ExternalMetricSource{
-					Metric: autoscalingv2.MetricIdentifier{Name: metric, Selector: &metav1.LabelSelector{MatchLabels: orders}},
-					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: ptr.To(resource.MustParse("10"))},
-				},
-			}},
-			Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
-				ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr.To[int32](0)},
-			},
-		},
-	}, metav1.CreateOptions{})
+	_, err = cs.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), metricsapi.Autoscaler(ns, "worker", metric, orders, "10"), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,24 +41,7 @@ func TestAutoscaledCanary(t *testing.T) {
 	const metric = "requests_in_flight"
 	selector := map[string]string{"app": app}
 	metrics.Set(ns, metric, selector, resource.MustParse("30"))
-	primaryHPA := &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: app},
-			MinReplicas:    ptr.To[int32](1),
-			MaxReplicas:    10,
-			Metrics: []autoscalingv2.MetricSpec{{
-				Type: autoscalingv2.ExternalMetricSourceType,
-				External: &autoscalingv2.ExternalMetricSource{
-					Metric: autoscalingv2.MetricIdentifier{Name: metric, Selector: &metav1.LabelSelector{MatchLabels: selector}},
-					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: ptr.To(resource.MustParse("10"))},
-				},
-			}},
-			Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
-				ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr.To[int32](0)},
-			},
-		},
-	}
+	primaryHPA := metricsapi.Autoscaler(ns, app, metric, selector, "10")
 	if err := c.Create(t.Context(), primaryHPA); err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,5 @@ func TestServingCertificateIsReloaded(t *testing.T) {
 		return nil
 	})
 	ns := env.NewNamespace(t)
-	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
-	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
-	expectState(t, ns, diverted)
+	divertV2(t, ns)
 }

@@ -105,6 +105,14 @@ func expectState(t *testing.T, ns string, want state) *appsv1.Deployment {
 // diverted is the state after an update to v2 of a Deployment running v1.
 var diverted = state{primary: "example.com/web:v1", canary: "example.com/web:v2", replicaSets: []string{"example.com/web:v1"}, replicas: 2}
 
+// divertV2 applies v1 and then v2 with kubectl apply, and expects v2 diverted.
+func divertV2(t *testing.T, ns string) *appsv1.Deployment {
+	t.Helper()
+	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
+	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
+	return expectState(t, ns, diverted)
+}
+
 // TestClientPaths updates an opted-in Deployment from v1 to v2 through every
 // way people deploy, and checks that each one was diverted: the Deployment
 // still runs v1, v2 waits in the annotations, and no ReplicaSet rolled.
@@ -256,9 +264,7 @@ func TestApplyingThePrimaryAgainCancels(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := env.NewNamespace(t)
-			kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
-			kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
-			revision := expectState(t, ns, diverted).Annotations[canary.AnnotationCanaryRevision]
+			revision := divertV2(t, ns).Annotations[canary.AnnotationCanaryRevision]
 			args := []string{"apply", "-n", ns, "-f", "-"}
 			if tc.name == "server-side" {
 				args = append(args, "--server-side")
@@ -327,9 +333,7 @@ func TestServerSideApplyAfterPromotion(t *testing.T) {
 func TestRolloutUndoIsACanary(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
-	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
-	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
-	promoteAsShifter(t, expectState(t, ns, diverted))
+	promoteAsShifter(t, divertV2(t, ns))
 	expectState(t, ns, state{primary: "example.com/web:v2", replicaSets: []string{"example.com/web:v1", "example.com/web:v2"}, replicas: 2})
 
 	kubectl(t, "", "rollout", "undo", "-n", ns, "deployment/"+app)
@@ -406,9 +410,7 @@ func TestPromotionLosesToANewerTemplate(t *testing.T) {
 	setup(t)
 	grantShifter(t)
 	ns := env.NewNamespace(t)
-	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
-	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
-	stale := expectState(t, ns, diverted)
+	stale := divertV2(t, ns)
 	kubectl(t, manifest("example.com/web:v3"), "apply", "-n", ns, "-f", "-")
 
 	cfg, err := env.UserConfig(shifterUser, "system:serviceaccounts", "system:serviceaccounts:sluice-system")
@@ -453,9 +455,7 @@ func TestDivertKeepsEveryOtherChange(t *testing.T) {
 func TestEditingTheLiveObjectKeepsThePendingCanary(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
-	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
-	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
-	before := expectState(t, ns, diverted)
+	before := divertV2(t, ns)
 	const record = "kubectl.kubernetes.io/last-applied-configuration"
 
 	live, _ := kubectl(t, "", "get", "-n", ns, "deployment/"+app, "-o", "yaml")
@@ -519,9 +519,7 @@ func withoutCanaryAnnotations(t *testing.T, printed string) string {
 func TestReplacingWhatGetPrintedKeepsThePendingCanary(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
-	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
-	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
-	before := expectState(t, ns, diverted)
+	before := divertV2(t, ns)
 	revision := before.Annotations[canary.AnnotationCanaryRevision]
 	const record = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -548,9 +546,7 @@ func TestReplacingWhatGetPrintedKeepsThePendingCanary(t *testing.T) {
 func TestEditingOutTheCanaryAnnotationsKeepsThePendingCanary(t *testing.T) {
 	setup(t)
 	ns := env.NewNamespace(t)
-	kubectl(t, manifest("example.com/web:v1"), "apply", "-n", ns, "-f", "-")
-	kubectl(t, manifest("example.com/web:v2"), "apply", "-n", ns, "-f", "-")
-	before := expectState(t, ns, diverted)
+	before := divertV2(t, ns)
 	revision := before.Annotations[canary.AnnotationCanaryRevision]
 	const record = "kubectl.kubernetes.io/last-applied-configuration"
 
