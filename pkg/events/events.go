@@ -14,9 +14,10 @@
 //     The names of one Recorder's events grow in the order they were
 //     recorded, which orders them even where several writers finish them out
 //     of order.
-//   - A transient API error is retried with backoff; a refusal (forbidden,
-//     which includes a terminating namespace, invalid, or a namespace gone)
-//     is logged and the event dropped.
+//   - A transient API error is retried with backoff, forbidden included (an
+//     API server that has just started forbids until its authorizer has read
+//     the RBAC objects); a refusal (a terminating namespace, invalid, or a
+//     namespace gone) is logged and the event dropped.
 //   - Stopping writes what is queued, within a deadline.
 //
 // sluice_events_total counts every event by kind (main, step) and result
@@ -270,9 +271,12 @@ func (r *Recorder) write(ctx context.Context, e *corev1.Event, kind string) {
 		case err == nil, apierrors.IsAlreadyExists(err):
 			// AlreadyExists: an earlier try that timed out got through.
 			return true, nil
-		case apierrors.IsForbidden(err), apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsNotFound(err):
+		case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause), apierrors.IsInvalid(err),
+			apierrors.IsBadRequest(err), apierrors.IsNotFound(err):
 			return false, err
 		}
+		// Forbidden is retried too: an API server that has just started
+		// refuses requests until its authorizer has read the RBAC objects.
 		last = err
 		return false, nil
 	})

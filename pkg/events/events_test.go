@@ -233,25 +233,29 @@ func TestRetries(t *testing.T) {
 		switch {
 		case e.Message == "flaky" && tries < 3, e.Message == "down":
 			return unavailable
+		case e.Message == "authorizer starting" && tries < 2:
+			return apierrors.NewForbidden(schema.GroupResource{Resource: "events"}, e.Name, fmt.Errorf("RBAC: not found"))
 		case e.Message == "refused":
-			return apierrors.NewForbidden(schema.GroupResource{Resource: "events"}, e.Name, fmt.Errorf("namespace terminating"))
+			terminating := apierrors.NewForbidden(schema.GroupResource{Resource: "events"}, e.Name, fmt.Errorf("namespace terminating"))
+			terminating.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}
+			return terminating
 		}
 		return nil
 	}
 	r := newRecorder(t, s, Options{Backoff: wait.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 5}})
-	for _, msg := range []string{"flaky", "down", "refused"} {
+	for _, msg := range []string{"flaky", "down", "authorizer starting", "refused"} {
 		r.Event(pod, corev1.EventTypeNormal, "Promoted", msg)
 	}
 	r.Start()()
-	for msg, want := range map[string]int{"flaky": 3, "down": 5, "refused": 1} {
+	for msg, want := range map[string]int{"flaky": 3, "down": 5, "authorizer starting": 2, "refused": 1} {
 		if s.tries[msg] != want {
 			t.Errorf("%q tried %d times; want %d", msg, s.tries[msg], want)
 		}
 	}
-	if got := s.messages(); !slices.Equal(got, []string{"flaky"}) {
-		t.Errorf("written %v; want [flaky]", got)
+	if got := s.messages(); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"authorizer starting", "flaky"}) {
+		t.Errorf("written %v; want [authorizer starting flaky]", got)
 	}
-	if w, f := r.count(kindMain, "written"), r.count(kindMain, "failed"); w != 1 || f != 2 {
-		t.Errorf("written %d, failed %d; want 1 and 2", w, f)
+	if w, f := r.count(kindMain, "written"), r.count(kindMain, "failed"); w != 2 || f != 2 {
+		t.Errorf("written %d, failed %d; want 2 and 2", w, f)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"sluice.dev/sluice/pkg/analysis"
@@ -47,7 +46,8 @@ type EventRecorder interface {
 // Reconciler applies Step to opted-in Deployments: it observes, decides, and
 // writes what the decision says. Its only state is the resourceVersions of
 // its own recent writes, so that it does not act on a cache that has not
-// caught up with them; the rollout's state lives in the cluster.
+// caught up with them, and what a status write in doubt tells; the
+// rollout's state lives in the cluster.
 type Reconciler struct {
 	Client client.Client
 	// APIReader reads from the API server, bypassing the cache.
@@ -63,7 +63,8 @@ type Reconciler struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
-	writes writes
+	writes      writes
+	unconfirmed unconfirmed
 }
 
 // SetupWithManager registers the reconciler: it watches opted-in
@@ -125,6 +126,9 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	cr, err := r.ensureCanary(ctx, dep, settings)
 	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.confirm(ctx, dep, cr); err != nil {
 		return ctrl.Result{}, err
 	}
 	vs, err := r.ensureRouting(ctx, dep, cr, settings)
@@ -214,32 +218,16 @@ const applyTimeout = 15 * time.Second
 // it), then the weights, the canary Deployment and a promotion.
 func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, vs *istiov1.VirtualService,
 	w seen, d Decision) (ctrl.Result, error) {
-	logger := log.FromContext(ctx)
 	// A stopping shifter cancels ctx: a status write cut off after the API
 	// server took it would leave the step's events unrecorded, and the next
 	// shifter would not record them again. The writes of a decision finish,
 	// within the manager's grace period.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
-	if !equality.Semantic.DeepEqual(cr.Status, d.Status) {
-		cr.Status = d.Status
-		if err := r.Client.Status().Update(ctx, cr); err != nil {
-			return ctrl.Result{}, fmt.Errorf("update Canary status %s/%s: %w", dep.Namespace, dep.Name, err)
-		}
-		r.wrote(cr)
-	}
-	for _, e := range d.Events {
-		kind := corev1.EventTypeNormal
-		if e.Warning {
-			kind = corev1.EventTypeWarning
-		}
-		if e.Main {
-			r.Events.Event(cr, kind, e.Reason, e.Message)
-			r.Events.Event(dep, kind, e.Reason, e.Message)
-		} else {
-			r.Events.StepEvent(cr, kind, e.Reason, e.Message)
-		}
-		logger.Info(e.Message)
+	if equality.Semantic.DeepEqual(cr.Status, d.Status) {
+		r.tell(ctx, dep, cr, d)
+	} else if err := r.writeStatus(ctx, dep, cr, d); err != nil {
+		return ctrl.Result{}, err
 	}
 	if err := r.setWeight(ctx, vs, dep.Name, d.Status.CanaryWeight); err != nil {
 		return ctrl.Result{}, err
@@ -247,7 +235,6 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 	if err := r.applyCanary(ctx, dep, w, d); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.Metrics.observe(dep, d)
 	if d.Promote {
 		promoted, err := Promote(ctx, r.Client, r.APIReader, dep)
 		if promoted != nil {
