@@ -200,12 +200,23 @@ const (
 // account gives every diverted update of a its outcome once all is quiet:
 // promoted, failed, cancelled by a later update, or still pending where
 // sluice must leave it; and checks that the Canary's events tell as many
-// completed promotions and failures. The event recorder folds events of the
-// same message into one with a count, so only the counts can be compared.
-// final is the Deployment as it is now.
-func (a *app) account(final *appsv1.Deployment, events []corev1.Event) []string {
-	var problems []string
+// completed promotions and failures. The recorder's writers run in
+// parallel, so the events' order says nothing and only counts are compared.
+// final is the Deployment as it is now; kills are when a shifter was killed
+// with SIGKILL. It returns the problems, and how many outcome events are
+// missing that a killed shifter may have taken with it.
+func (a *app) account(final *appsv1.Deployment, events []corev1.Event, kills []time.Time) (problems []string, lost int32) {
 	expected := map[string]int32{}
+	// untold counts the promotions whose completion the shifter may not
+	// have seen, so may not have told; mayBeLost those told around a kill.
+	var untold int32
+	mayBeLost := map[string]int32{}
+	expect := func(event string, told time.Time) {
+		expected[event]++
+		if killedAround(kills, told) {
+			mayBeLost[event]++
+		}
+	}
 	ups := a.byRV()
 	for i, u := range ups {
 		if u.result != diverted {
@@ -223,7 +234,7 @@ func (a *app) account(final *appsv1.Deployment, events []corev1.Event) []string 
 				break
 			}
 		}
-		episode := a.episode(u)
+		episode, ended := a.episode(u)
 		// Succeeded implies the promotion, also when a re-listing watch
 		// skipped the primary's change (and so its checks).
 		promoted := u.promotedRV != 0 || episode == canary.PhaseSucceeded
@@ -232,15 +243,19 @@ func (a *app) account(final *appsv1.Deployment, events []corev1.Event) []string 
 			problems = append(problems, fmt.Sprintf("update #%d (template %s, revision %s) was both promoted and failed", u.id, u.pendingTemplate, u.pendingRevision))
 		case episode == canary.PhaseSucceeded:
 			u.outcome = "promoted"
-			expected[promotedEvent]++
+			expect(promotedEvent, ended)
+		case promoted && by != nil && a.completionTold(u):
+			u.outcome, u.by = "promoted, its completion cut short", by
+			expect(promotedEvent, a.nextCanaryAt(u))
 		case promoted && by != nil:
 			u.outcome, u.by = "promoted, its completion cut short", by
+			untold++
 		case promoted:
 			problems = append(problems, fmt.Sprintf("update #%d (template %s, revision %s) was promoted, but its Canary was never seen Succeeded",
 				u.id, u.pendingTemplate, u.pendingRevision))
 		case episode == canary.PhaseFailed:
 			u.outcome = "failed"
-			expected[failedEvent]++
+			expect(failedEvent, ended)
 		case a.failedBefore(u):
 			u.outcome = "failed before, not restarted"
 		case by != nil:
@@ -260,19 +275,72 @@ func (a *app) account(final *appsv1.Deployment, events []corev1.Event) []string 
 			}
 		}
 	}
-	for _, m := range []string{promotedEvent, failedEvent} {
-		if actual[m] != expected[m] {
-			problems = append(problems, fmt.Sprintf("%d events %q for %d such outcomes of its updates", actual[m], m, expected[m]))
+	if n, must := actual[promotedEvent], expected[promotedEvent]; n < must-mayBeLost[promotedEvent] || n > must+untold {
+		problems = append(problems, fmt.Sprintf("%d events %q for %d promotions that must tell it (%d of them around a kill -9 of a shifter) and %d that may",
+			n, promotedEvent, must, mayBeLost[promotedEvent], untold))
+	} else {
+		lost += max(must-n, 0)
+	}
+	if n, want := actual[failedEvent], expected[failedEvent]; n < want-mayBeLost[failedEvent] || n > want {
+		problems = append(problems, fmt.Sprintf("%d events %q for %d failed updates (%d of them around a kill -9 of a shifter)",
+			n, failedEvent, want, mayBeLost[failedEvent]))
+	} else {
+		lost += want - n
+	}
+	return problems, lost
+}
+
+// killedAround reports whether a shifter was killed with SIGKILL around
+// told, when a status that tells an outcome was seen. The shifter keeps the
+// events of a status it wrote in memory until it writes them: within
+// milliseconds, or up to a minute of retries while the API server is away.
+// Killed then, or while its write was on the way, it takes them along.
+func killedAround(kills []time.Time, told time.Time) bool {
+	for _, k := range kills {
+		if !told.IsZero() && k.After(told.Add(-5*time.Second)) && k.Before(told.Add(time.Minute)) {
+			return true
 		}
 	}
-	return problems
+	return false
+}
+
+// nextCanaryAt is when the Canary was first seen on a later revision after
+// u's promotion: when the shifter completed that promotion and told it.
+func (a *app) nextCanaryAt(u *update) time.Time {
+	for _, s := range a.history() {
+		if s.rv > u.promotedRV && !s.deleted && s.st.CanaryRevision != u.pendingRevision {
+			return s.at
+		}
+	}
+	return time.Time{}
+}
+
+// completionTold reports whether the shifter must have told the completion
+// of the promotion of u, which a newer update cut short: it completes a
+// promotion before it takes up the next canary, which it can only do while
+// the primary runs u's template. A plain rollout that replaced the primary
+// first may have come before the shifter looked.
+func (a *app) completionTold(u *update) bool {
+	for _, v := range a.versions {
+		if v.rv <= u.promotedRV || v.primary == u.pendingTemplate {
+			continue
+		}
+		for _, p := range a.byRV() {
+			if p.result == plain && p.rv > u.promotedRV && p.rv <= v.rv {
+				return false
+			}
+		}
+		return true
+	}
+	return true
 }
 
 // episode is how the canary of diverted update u ended, as its Canary said:
 // Succeeded or Failed with its revision after u and before the Canary took
 // up the revision of a later update, or before a later update opened a
-// canary of the same revision again; "" when neither.
-func (a *app) episode(u *update) canary.Phase {
+// canary of the same revision again; "" when neither. ended is when the
+// Canary was seen so.
+func (a *app) episode(u *update) (canary.Phase, time.Time) {
 	rev := u.pendingRevision
 	later, until := map[string]bool{}, uint64(0)
 	for _, v := range a.byRV() {
@@ -293,14 +361,14 @@ func (a *app) episode(u *update) canary.Phase {
 			continue
 		}
 		if later[s.st.CanaryRevision] || (until != 0 && s.rv >= until) {
-			return ""
+			return "", time.Time{}
 		}
 		if s.st.Phase == canary.PhaseFailed && s.st.LastFailedRevision == rev ||
 			s.st.Phase == canary.PhaseSucceeded && s.st.CanaryRevision == rev {
-			return s.st.Phase
+			return s.st.Phase, s.at
 		}
 	}
-	return ""
+	return "", time.Time{}
 }
 
 // failedBefore reports whether the Canary had failed the revision of u
@@ -457,6 +525,12 @@ func (l *ledger) objectProblems(ctx context.Context, c client.Client, ns string,
 // Canary's events.
 func (l *ledger) accountProblems(ctx context.Context, cs kubernetes.Interface, ns string) []violation {
 	var out []violation
+	var lostEvents int32
+	defer func() {
+		l.mu.Lock()
+		l.lostEvents = int(lostEvents)
+		l.mu.Unlock()
+	}()
 	for _, name := range l.names() {
 		events, err := sluice.Events(ctx, cs, ns, "Canary", name)
 		if err != nil {
@@ -466,9 +540,11 @@ func (l *ledger) accountProblems(ctx context.Context, cs kubernetes.Interface, n
 		l.mu.Lock()
 		a := l.apps[name]
 		if a.final != nil {
-			for _, p := range a.account(a.final, events) {
+			problems, lost := a.account(a.final, events, l.kills)
+			for _, p := range problems {
 				out = append(out, violation{app: name, what: p})
 			}
+			lostEvents += lost
 		}
 		l.mu.Unlock()
 	}

@@ -115,6 +115,10 @@ type ledger struct {
 	violations []violation
 	// auditOffset is how much of the audit log was read.
 	auditOffset int64
+	// kills are when a shifter was killed with SIGKILL; lostEvents counts
+	// the outcome events missing once quiet that such a kill may have taken.
+	kills      []time.Time
+	lostEvents int
 }
 
 // violation is a broken invariant, with where to look.

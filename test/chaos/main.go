@@ -63,6 +63,7 @@ func newCommand() *cobra.Command {
 	f.DurationVar(&o.settle, "settle", 3*time.Minute, "how long every canary may take to settle once the updates stop")
 	f.DurationVar(&o.timeout, "timeout", 40*time.Minute, "how long the whole run may take")
 	f.StringVar(&o.binDir, "bin-dir", cluster.DefaultBinDir(), "folder of the control plane's binaries (make tools)")
+	f.BoolVar(&o.keep, "keep", false, "keep the logs of the control plane and sluice also when the run finds no violation")
 	return cmd
 }
 
@@ -71,6 +72,7 @@ type options struct {
 	deployments, rollouts, minFaults int
 	interval, settle, timeout        time.Duration
 	binDir                           string
+	keep                             bool
 	// progress receives a line per event of the run.
 	progress func(format string, args ...any)
 }

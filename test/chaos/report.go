@@ -67,6 +67,7 @@ func (rep *report) print(w io.Writer, o options) {
 	fmt.Fprintf(w, "rollouts completed: %d (%d promoted, %d failed); diverted updates by outcome: %s\n",
 		l.rollouts[canary.PhasePromoting]+l.rollouts[canary.PhaseFailed], l.rollouts[canary.PhasePromoting], l.rollouts[canary.PhaseFailed], counts(outcomes))
 	fmt.Fprintf(w, "sluice processes that ended by themselves and were restarted: %s\n", counts(rep.selfExits))
+	fmt.Fprintf(w, "outcome events missing, told around a kill -9 of a shifter (events live in its memory until written): %d\n", l.lostEvents)
 
 	fmt.Fprintf(w, "\nviolations: %d\n", len(rep.violations))
 	for i, v := range rep.violations {

@@ -93,7 +93,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 		for i := len(stops) - 1; i >= 0; i-- {
 			err = errors.Join(err, stops[i]())
 		}
-		if err != nil || (rep != nil && len(rep.violations) > 0) {
+		if err != nil || (rep != nil && len(rep.violations) > 0) || o.keep {
 			o.progress("the logs are kept in %s", dir)
 			return
 		}
@@ -269,6 +269,9 @@ func (r *runner) injectAll(ctx context.Context) {
 		in := r.inject(ctx, f)
 		r.ledger.mu.Lock()
 		r.faults = append(r.faults, in)
+		if f.kind == killShifter && in.err == nil {
+			r.ledger.kills = append(r.ledger.kills, in.start)
+		}
 		r.ledger.mu.Unlock()
 		if in.err != nil {
 			r.o.progress("%s: %v", f, in.err)

@@ -75,7 +75,24 @@ type Webhook struct {
 }
 
 // running is one of sluice's binaries while it runs as a local process.
-type running struct{ proc *cluster.Process }
+type running struct {
+	proc *cluster.Process
+	// stopped is the process that Stop ended, whose log a start appends to.
+	stopped *cluster.Process
+}
+
+// start runs bin, logging to dir/name.log; a start after the first one runs
+// the ended process again and appends to its log, which so tells the story
+// of every run.
+func (r *running) start(dir, name, bin string, args ...string) error {
+	var err error
+	if last := cmp.Or(r.proc, r.stopped); last != nil {
+		r.proc, err = last.Restart()
+	} else {
+		r.proc, err = cluster.StartProcess(dir, name, bin, args...)
+	}
+	return err
+}
 
 // Pid is the process ID of the running binary; 0 when it is stopped.
 func (r *running) Pid() int {
@@ -112,7 +129,7 @@ func (r *running) Done() <-chan struct{} {
 func (r *running) Stop() {
 	if r.proc != nil {
 		_ = r.proc.Stop(10 * time.Second)
-		r.proc = nil
+		r.proc, r.stopped = nil, r.proc
 	}
 }
 
@@ -153,8 +170,7 @@ func StartWebhook(env *cluster.Cluster, dir string) (*Webhook, error) {
 
 // Start starts the webhook process (again) and waits until it is ready.
 func (w *Webhook) Start() error {
-	var err error
-	w.proc, err = cluster.StartProcess(w.Dir, "webhook", w.bin,
+	err := w.start(w.Dir, "webhook", w.bin,
 		fmt.Sprintf("--webhook-bind-address=127.0.0.1:%d", w.Port),
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", w.MetricsPort),
 		"--cert-dir="+w.Dir,
@@ -366,8 +382,7 @@ func StartShifter(env *cluster.Cluster, dir, name string, extra ...string) (*Shi
 
 // Start starts the shifter process (again) and waits until it is ready.
 func (s *Shifter) Start() error {
-	var err error
-	if s.proc, err = cluster.StartProcess(s.Dir, s.name, s.bin, s.args...); err != nil {
+	if err := s.start(s.Dir, s.name, s.bin, s.args...); err != nil {
 		return err
 	}
 	return WaitReady(s.proc, http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", s.ProbePort))
