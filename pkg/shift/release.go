@@ -20,6 +20,8 @@ import (
 // release runs when dep is no longer opted in: all traffic goes back to the
 // primary first, then every object sluice made for dep is deleted.
 func (r *Reconciler) release(ctx context.Context, dep *appsv1.Deployment) error {
+	// The Canary goes too, and with it any status write still in doubt.
+	r.unconfirmed.forget(client.ObjectKeyFromObject(dep))
 	named := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: dep.Namespace, Name: name} }
 	// The routes first: sluice's own VirtualService, or one it adopted.
 	vs, err := managedRoutes(ctx, r.Client, dep)
