@@ -8,7 +8,7 @@ GO       ?= go
 TEST_FLAGS ?= -count=1 -timeout 30m
 FUZZTIME ?= 60s
 
-.PHONY: all build tools generate manifests test unit bench load chaos demo demo-down fuzz lint clean
+.PHONY: all build tools generate manifests test unit bench simulate load chaos demo demo-down fuzz lint clean
 
 all: lint build test
 
@@ -43,6 +43,11 @@ bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 	$(GO) test -run '^$$' -bench . -benchtime=1000x ./test/webhook/
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./test/shifter/
+
+## simulate: 10,000 seeded rollouts per row through the shifter's decision function and Flagger's threshold rule, on the same traffic (SIM_FLAGS, e.g. --rollouts 1000 --seed 1)
+SIM_FLAGS ?=
+simulate:
+	$(GO) run ./test/simulate $(SIM_FLAGS)
 
 ## load: N canaries rolling out at once (LOAD_CANARIES, default 1,10,1000): step lag, time to Succeeded, shifter CPU and RSS, API requests per rollout, Prometheus queries per second
 LOAD_CANARIES ?= 1,10,1000

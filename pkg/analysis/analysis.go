@@ -1,10 +1,12 @@
-// Package analysis runs the canary checks against Prometheus: the request
-// success rate and the P99 request duration of each canary workload, from
-// Istio's standard telemetry.
+// Package analysis measures canaries in Prometheus and judges the
+// measurements against the checks' specifications.
 //
-// Checks that are due together run as one query per metric for all of them
-// (grouped by destination_workload_namespace and destination_workload), so
-// that Prometheus sees the same load for ten canaries as for a thousand.
+// The measurement is Istio's standard telemetry of the canary workload and
+// of its primary over a window: the requests, the 5xx responses and the
+// request-duration histogram. Targets that are due together are measured
+// with one query per metric for all of them (grouped by
+// destination_workload_namespace and destination_workload), so that
+// Prometheus sees the same load for ten canaries as for a thousand.
 package analysis
 
 import (
@@ -13,31 +15,41 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"sluice.dev/sluice/pkg/analysis/stats"
 )
 
-// Check names, as users see them in events and in the Canary status.
-const (
-	SuccessRate     = "request-success-rate"
-	RequestDuration = "request-duration"
-)
-
-// Target is a workload to check over a window.
+// Target is a canary to measure over a window: its workload and its
+// primary's, in one namespace.
 type Target struct {
-	Namespace, Workload string
-	Window              time.Duration
+	Namespace, Canary, Primary string
+	Window                     time.Duration
 }
 
-// Result is the outcome of one check of one target.
-type Result struct {
-	// Name is SuccessRate (percent) or RequestDuration (milliseconds).
-	Name  string
-	Value float64
-	// Err says why there is no value: no data, or Prometheus failed.
+// Sample is what Prometheus holds of one workload over the window.
+type Sample struct {
+	// Requests and Errors (5xx responses) counted over the window.
+	Requests, Errors float64
+	// Durations is the request-duration histogram of the window, in
+	// milliseconds; nil without requests.
+	Durations []stats.Bucket
+}
+
+// P99 is the 99th percentile of the request durations, in milliseconds, as
+// Prometheus' histogram_quantile computes it; NaN without requests.
+func (s Sample) P99() float64 { return stats.HistogramQuantile(0.99, s.Durations) }
+
+// Measurement is what Prometheus says of one target.
+type Measurement struct {
+	Canary, Primary Sample
+	// Err says why Prometheus could not be read (unreachable, refused,
+	// timed out): the analysis is blind, and the samples mean nothing.
 	Err error
 }
 
@@ -46,7 +58,7 @@ type Querier interface {
 	Query(ctx context.Context, query string, ts time.Time, opts ...promv1.Option) (model.Value, promv1.Warnings, promv1.Infos, error)
 }
 
-// Analyzer runs checks against one Prometheus.
+// Analyzer measures targets in one Prometheus.
 type Analyzer struct {
 	prom    Querier
 	observe func(result string, took time.Duration)
@@ -61,22 +73,33 @@ func New(prom Querier, observe func(result string, took time.Duration)) *Analyze
 	return &Analyzer{prom: prom, observe: observe}
 }
 
-// Run checks every target at now and returns each target's results, in the
-// order SuccessRate, RequestDuration.
-func (a *Analyzer) Run(ctx context.Context, now time.Time, targets []Target) map[Target][]Result {
-	out := make(map[Target][]Result, len(targets))
+// Run measures every target at now.
+func (a *Analyzer) Run(ctx context.Context, now time.Time, targets []Target) map[Target]Measurement {
+	out := make(map[Target]Measurement, len(targets))
 	byWindow := map[time.Duration][]Target{}
 	for _, t := range targets {
 		byWindow[t.Window] = append(byWindow[t.Window], t)
 	}
 	for window, group := range byWindow {
-		rates, rateErr := a.query(ctx, now, successRateQuery(window, group))
-		durations, durationErr := a.query(ctx, now, durationQuery(window, group))
+		requests, err := a.query(ctx, now, requestsQuery(window, group, ""))
+		var errs map[key]float64
+		var durations map[key][]stats.Bucket
+		if err == nil {
+			errs, err = a.query(ctx, now, requestsQuery(window, group, `,response_code=~"5.*"`))
+		}
+		if err == nil {
+			durations, err = a.histograms(ctx, now, durationQuery(window, group))
+		}
 		for _, t := range group {
-			out[t] = []Result{
-				result(SuccessRate, t, rates, rateErr),
-				result(RequestDuration, t, durations, durationErr),
+			if err != nil {
+				out[t] = Measurement{Err: err}
+				continue
 			}
+			sample := func(workload string) Sample {
+				k := key{t.Namespace, workload}
+				return Sample{Requests: requests[k], Errors: errs[k], Durations: durations[k]}
+			}
+			out[t] = Measurement{Canary: sample(t.Canary), Primary: sample(t.Primary)}
 		}
 	}
 	return out
@@ -84,7 +107,45 @@ func (a *Analyzer) Run(ctx context.Context, now time.Time, targets []Target) map
 
 type key struct{ namespace, workload string }
 
+// query runs q and returns its value per workload.
 func (a *Analyzer) query(ctx context.Context, now time.Time, q string) (map[key]float64, error) {
+	vec, err := a.vector(ctx, now, q)
+	if err != nil {
+		return nil, err
+	}
+	values := make(map[key]float64, len(vec))
+	for _, s := range vec {
+		if v := float64(s.Value); !math.IsNaN(v) {
+			values[keyOf(s.Metric)] = v
+		}
+	}
+	return values, nil
+}
+
+// histograms runs q, whose series are the buckets of histograms (label le),
+// and returns each workload's histogram.
+func (a *Analyzer) histograms(ctx context.Context, now time.Time, q string) (map[key][]stats.Bucket, error) {
+	vec, err := a.vector(ctx, now, q)
+	if err != nil {
+		return nil, err
+	}
+	out := map[key][]stats.Bucket{}
+	for _, s := range vec {
+		le, err := strconv.ParseFloat(string(s.Metric["le"]), 64)
+		if err != nil || math.IsNaN(float64(s.Value)) {
+			continue
+		}
+		k := keyOf(s.Metric)
+		out[k] = append(out[k], stats.Bucket{UpperBound: le, Count: float64(s.Value)})
+	}
+	return out, nil
+}
+
+func keyOf(m model.Metric) key {
+	return key{string(m["destination_workload_namespace"]), string(m["destination_workload"])}
+}
+
+func (a *Analyzer) vector(ctx context.Context, now time.Time, q string) (model.Vector, error) {
 	start := time.Now()
 	v, _, _, err := a.prom.Query(ctx, q, now)
 	if err != nil {
@@ -98,32 +159,18 @@ func (a *Analyzer) query(ctx context.Context, now time.Time, q string) (map[key]
 		//lint:ignore ST1005 users know this message from the events: it is part of the contract
 		return nil, fmt.Errorf("Prometheus query failed: got a %s, want a vector", v.Type())
 	}
-	values := make(map[key]float64, len(vec))
-	for _, s := range vec {
-		values[key{string(s.Metric["destination_workload_namespace"]), string(s.Metric["destination_workload"])}] = float64(s.Value)
-	}
-	return values, nil
-}
-
-func result(name string, t Target, values map[key]float64, err error) Result {
-	if err != nil {
-		return Result{Name: name, Err: err}
-	}
-	v, ok := values[key{t.Namespace, t.Workload}]
-	if !ok || math.IsNaN(v) { // NaN: no requests in the window
-		return Result{Name: name, Err: fmt.Errorf("no values found for metric %s, probably not receiving traffic", name)}
-	}
-	return Result{Name: name, Value: v}
+	return vec, nil
 }
 
 const groupBy = "destination_workload_namespace, destination_workload"
 
-// selector matches the destination-side telemetry of the targets' workloads.
+// selector matches the destination-side telemetry of the targets' canary and
+// primary workloads.
 func selector(targets []Target, extra string) string {
 	var namespaces, workloads []string
 	for _, t := range targets {
 		namespaces = append(namespaces, regexp.QuoteMeta(t.Namespace))
-		workloads = append(workloads, regexp.QuoteMeta(t.Workload))
+		workloads = append(workloads, regexp.QuoteMeta(t.Canary), regexp.QuoteMeta(t.Primary))
 	}
 	slices.Sort(namespaces)
 	slices.Sort(workloads)
@@ -131,18 +178,16 @@ func selector(targets []Target, extra string) string {
 		strings.Join(slices.Compact(namespaces), "|"), strings.Join(slices.Compact(workloads), "|"), extra)
 }
 
-// successRateQuery is the percentage of non-5xx responses. A workload that
-// answers only 5xx has no non-5xx series; "or ... * 0" makes that 0%, not
-// "no data".
-func successRateQuery(window time.Duration, targets []Target) string {
-	w := model.Duration(window).String()
-	all := fmt.Sprintf(`sum by (%s) (rate(istio_requests_total{%s}[%s]))`, groupBy, selector(targets, ""), w)
-	ok := fmt.Sprintf(`sum by (%s) (rate(istio_requests_total{%s}[%s]))`, groupBy, selector(targets, `,response_code!~"5.*"`), w)
-	return fmt.Sprintf(`(%s or %s * 0) / %s * 100`, ok, all, all)
+// requestsQuery counts the requests over the window that extra selects (all
+// of them, or the 5xx responses).
+func requestsQuery(window time.Duration, targets []Target, extra string) string {
+	return fmt.Sprintf(`sum by (%s) (increase(istio_requests_total{%s}[%s]))`,
+		groupBy, selector(targets, extra), model.Duration(window).String())
 }
 
-// durationQuery is the P99 request duration in milliseconds.
+// durationQuery counts the requests in each bucket of the request-duration
+// histogram (milliseconds) over the window.
 func durationQuery(window time.Duration, targets []Target) string {
-	return fmt.Sprintf(`histogram_quantile(0.99, sum by (le, %s) (rate(istio_request_duration_milliseconds_bucket{%s}[%s])))`,
+	return fmt.Sprintf(`sum by (le, %s) (increase(istio_request_duration_milliseconds_bucket{%s}[%s]))`,
 		groupBy, selector(targets, ""), model.Duration(window).String())
 }

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Batcher gathers the checks that fall due within a short delay of each other
-// and runs them together, in one query per metric.
+// Batcher gathers the targets that fall due within a short delay of each
+// other and measures them together, in one query per metric.
 type Batcher struct {
 	analyzer *Analyzer
 	delay    time.Duration
@@ -20,7 +20,7 @@ type Batcher struct {
 type batch struct {
 	targets []Target
 	done    chan struct{}
-	results map[Target][]Result
+	results map[Target]Measurement
 }
 
 // NewBatcher returns a Batcher that waits delay after the first check of a
@@ -29,9 +29,9 @@ func NewBatcher(a *Analyzer, delay, timeout time.Duration) *Batcher {
 	return &Batcher{analyzer: a, delay: delay, timeout: timeout}
 }
 
-// Check runs the checks of one target, together with any others that are
-// due at about the same time.
-func (b *Batcher) Check(ctx context.Context, t Target) []Result {
+// Measure measures one target, together with any others that are due at
+// about the same time.
+func (b *Batcher) Measure(ctx context.Context, t Target) Measurement {
 	b.mu.Lock()
 	if b.pending == nil {
 		b.pending = &batch{done: make(chan struct{})}
@@ -45,8 +45,7 @@ func (b *Batcher) Check(ctx context.Context, t Target) []Result {
 	case <-cur.done:
 		return cur.results[t]
 	case <-ctx.Done():
-		err := ctx.Err()
-		return []Result{{Name: SuccessRate, Err: err}, {Name: RequestDuration, Err: err}}
+		return Measurement{Err: ctx.Err()}
 	}
 }
 

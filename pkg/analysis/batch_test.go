@@ -27,7 +27,7 @@ func (f *fakeProm) Query(_ context.Context, _ string, _ time.Time, _ ...promv1.O
 	return vec, nil, nil, nil
 }
 
-// TestBatcherSharesQueries: a hundred checks due together cost one query per
+// TestBatcherSharesQueries: a hundred canaries due together cost one query per
 // metric, and each gets its own workload's values.
 func TestBatcherSharesQueries(t *testing.T) {
 	prom := &fakeProm{}
@@ -36,14 +36,15 @@ func TestBatcherSharesQueries(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 100 {
 		wg.Go(func() {
-			got := b.Check(t.Context(), Target{Namespace: "shop", Workload: fmt.Sprintf("w%d-canary", i), Window: time.Minute})
-			if len(got) != 2 || got[0].Err != nil || got[0].Value != float64(i) {
+			got := b.Measure(t.Context(), Target{Namespace: "shop", Canary: fmt.Sprintf("w%d-canary", i), Primary: fmt.Sprintf("w%d", i),
+				Window: time.Minute})
+			if got.Err != nil || got.Canary.Requests != float64(i) || got.Primary.Requests != 0 {
 				t.Errorf("w%d: %+v", i, got)
 			}
 		})
 	}
 	wg.Wait()
-	if n := prom.queries.Load(); n != 2 {
-		t.Errorf("%d queries for 100 checks due together; want 2", n)
+	if n := prom.queries.Load(); n != 3 {
+		t.Errorf("%d queries for 100 checks due together; want 3", n)
 	}
 }

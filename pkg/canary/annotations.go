@@ -28,6 +28,15 @@ const (
 	AnnotationMaxRequestDuration = "sluice.dev/max-request-duration"
 	// AnnotationAnalysisWindow is the PromQL range of each check.
 	AnnotationAnalysisWindow = "sluice.dev/analysis-window"
+	// AnnotationMinRequests is the least number of canary requests a check
+	// needs to judge; below it, the check is inconclusive.
+	AnnotationMinRequests = "sluice.dev/min-requests"
+	// AnnotationEvidenceDeadline is how long a step may wait for enough
+	// requests to judge before the canary is rolled back.
+	AnnotationEvidenceDeadline = "sluice.dev/evidence-deadline"
+	// AnnotationBlindDeadline is how long the analysis may be blind before
+	// the canary is rolled back.
+	AnnotationBlindDeadline = "sluice.dev/blind-deadline"
 	// AnnotationPort is the service port.
 	AnnotationPort = "sluice.dev/port"
 	// AnnotationGateways lists the Istio gateways of the VirtualService.

@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -29,6 +30,13 @@ type Settings struct {
 	MaxRequestDuration metav1.Duration `json:"maxRequestDuration"`
 	// AnalysisWindow is the PromQL range of each check.
 	AnalysisWindow metav1.Duration `json:"analysisWindow"`
+	// MinRequests is the least number of canary requests a check needs to
+	// judge.
+	MinRequests int32 `json:"minRequests"`
+	// EvidenceDeadline is how long a step may wait for enough requests.
+	EvidenceDeadline metav1.Duration `json:"evidenceDeadline"`
+	// BlindDeadline is how long the analysis may be blind.
+	BlindDeadline metav1.Duration `json:"blindDeadline"`
 	// Port is the service port; 0 means the first container port, else 80.
 	Port int32 `json:"port,omitempty"`
 	// Gateways are the Istio gateways of the VirtualService.
@@ -66,6 +74,13 @@ type Defaults struct {
 	ProgressDeadline time.Duration
 	// MinSuccessRate is the default of AnnotationMinSuccessRate, in percent.
 	MinSuccessRate float64
+	// MinRequests is the default of AnnotationMinRequests.
+	MinRequests int32
+	// EvidenceDeadline is the default of AnnotationEvidenceDeadline.
+	EvidenceDeadline time.Duration
+	// BlindDeadline is the default of AnnotationBlindDeadline; 0 stands
+	// for the Deployment's progress deadline.
+	BlindDeadline time.Duration
 }
 
 // BuiltinDefaults are the defaults of an installation that sets none.
@@ -79,6 +94,8 @@ func BuiltinDefaults() Defaults {
 		AnalysisWindow:     time.Minute,
 		ProgressDeadline:   10 * time.Minute,
 		MinSuccessRate:     99,
+		MinRequests:        30,
+		EvidenceDeadline:   time.Hour,
 	}
 }
 
@@ -93,6 +110,9 @@ func (d Defaults) Settings() Settings {
 		MaxRequestDuration: duration(d.MaxRequestDuration),
 		AnalysisWindow:     duration(d.AnalysisWindow),
 		ProgressDeadline:   duration(d.ProgressDeadline),
+		MinRequests:        d.MinRequests,
+		EvidenceDeadline:   duration(d.EvidenceDeadline),
+		BlindDeadline:      duration(cmp.Or(d.BlindDeadline, d.ProgressDeadline)),
 	}
 }
 
@@ -117,7 +137,7 @@ func (d Defaults) Validate() error {
 
 // annotations are the annotations that set what d defaults.
 func (d Defaults) annotations() map[string]string {
-	return map[string]string{
+	a := map[string]string{
 		AnnotationStepWeight:         strconv.FormatInt(int64(d.StepWeight), 10),
 		AnnotationMaxWeight:          strconv.FormatInt(int64(d.MaxWeight), 10),
 		AnnotationThreshold:          strconv.FormatInt(int64(d.Threshold), 10),
@@ -126,7 +146,13 @@ func (d Defaults) annotations() map[string]string {
 		AnnotationAnalysisWindow:     d.AnalysisWindow.String(),
 		AnnotationProgressDeadline:   d.ProgressDeadline.String(),
 		AnnotationMinSuccessRate:     strconv.FormatFloat(d.MinSuccessRate, 'g', -1, 64),
+		AnnotationMinRequests:        strconv.FormatInt(int64(d.MinRequests), 10),
+		AnnotationEvidenceDeadline:   d.EvidenceDeadline.String(),
 	}
+	if d.BlindDeadline != 0 {
+		a[AnnotationBlindDeadline] = d.BlindDeadline.String()
+	}
+	return a
 }
 
 // AddFlags registers a --default-<setting> flag for each field of d on fs,
@@ -141,6 +167,10 @@ func (d *Defaults) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&d.MaxRequestDuration, flagName(AnnotationMaxRequestDuration), b.MaxRequestDuration, flagUsage(AnnotationMaxRequestDuration))
 	fs.DurationVar(&d.AnalysisWindow, flagName(AnnotationAnalysisWindow), b.AnalysisWindow, flagUsage(AnnotationAnalysisWindow))
 	fs.DurationVar(&d.ProgressDeadline, flagName(AnnotationProgressDeadline), b.ProgressDeadline, flagUsage(AnnotationProgressDeadline))
+	fs.Int32Var(&d.MinRequests, flagName(AnnotationMinRequests), b.MinRequests, flagUsage(AnnotationMinRequests))
+	fs.DurationVar(&d.EvidenceDeadline, flagName(AnnotationEvidenceDeadline), b.EvidenceDeadline, flagUsage(AnnotationEvidenceDeadline))
+	fs.DurationVar(&d.BlindDeadline, flagName(AnnotationBlindDeadline), b.BlindDeadline,
+		flagUsage(AnnotationBlindDeadline)+" (0: the progress deadline)")
 }
 
 // flagName is the name of the flag that sets the default of an annotation:
@@ -201,6 +231,13 @@ func (d Defaults) Parse(annotations map[string]string) (Settings, []string) {
 	s.Gateways = p.list(AnnotationGateways, "gateway names, such as istio-system/public or mesh", validGateway)
 	s.Hosts = p.list(AnnotationHosts, "host names, such as app.example.com or *.example.com", validHost)
 	s.ProgressDeadline = p.duration(AnnotationProgressDeadline, s.ProgressDeadline, time.Second)
+	s.MinRequests = p.integer(AnnotationMinRequests, s.MinRequests, 1, 1_000_000)
+	s.EvidenceDeadline = p.duration(AnnotationEvidenceDeadline, s.EvidenceDeadline, time.Second)
+	if d.BlindDeadline == 0 {
+		// The progress deadline of this Deployment, not the installation's.
+		s.BlindDeadline = s.ProgressDeadline
+	}
+	s.BlindDeadline = p.duration(AnnotationBlindDeadline, s.BlindDeadline, time.Second)
 	s.SkipAnalysis = p.boolean(AnnotationSkipAnalysis)
 	if raw, ok := annotations[AnnotationVirtualService]; ok {
 		if len(validation.IsDNS1123Subdomain(raw)) > 0 {
@@ -229,7 +266,7 @@ func KnownAnnotations() []string { return slices.Clone(knownAnnotations) }
 var knownAnnotations = []string{
 	AnnotationEnabled, AnnotationStepWeight, AnnotationStepWeights, AnnotationMaxWeight,
 	AnnotationInterval, AnnotationThreshold, AnnotationMinSuccessRate, AnnotationMaxRequestDuration,
-	AnnotationAnalysisWindow, AnnotationPort, AnnotationGateways, AnnotationHosts,
+	AnnotationAnalysisWindow, AnnotationMinRequests, AnnotationEvidenceDeadline, AnnotationBlindDeadline, AnnotationPort, AnnotationGateways, AnnotationHosts,
 	AnnotationProgressDeadline, AnnotationSkipAnalysis, AnnotationVirtualService,
 	AnnotationCanaryTemplate, AnnotationCanaryRevision,
 }

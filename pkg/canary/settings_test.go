@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // spells it, written out so that a change in wording or order breaks tests.
 const knownList = "sluice.dev/canary, sluice.dev/step-weight, sluice.dev/step-weights, sluice.dev/max-weight, " +
 	"sluice.dev/interval, sluice.dev/threshold, sluice.dev/min-success-rate, sluice.dev/max-request-duration, " +
-	"sluice.dev/analysis-window, sluice.dev/port, sluice.dev/gateways, sluice.dev/hosts, " +
+	"sluice.dev/analysis-window, sluice.dev/min-requests, sluice.dev/evidence-deadline, sluice.dev/blind-deadline, sluice.dev/port, sluice.dev/gateways, sluice.dev/hosts, " +
 	"sluice.dev/progress-deadline, sluice.dev/skip-analysis, sluice.dev/virtualservice, " +
 	"sluice.dev/canary-template, sluice.dev/canary-revision"
 
@@ -193,6 +194,14 @@ func TestParseProblems(t *testing.T) {
 			[]string{`sluice.dev/hosts: "a.example.com,,b.example.com" is not a comma-separated list of host names, such as app.example.com or *.example.com`}},
 
 		// progress-deadline
+		{"min-requests 0", map[string]string{"sluice.dev/min-requests": "0"},
+			[]string{`sluice.dev/min-requests: "0" is not an integer between 1 and 1000000`}},
+		{"min-requests 2.5", map[string]string{"sluice.dev/min-requests": "2.5"},
+			[]string{`sluice.dev/min-requests: "2.5" is not an integer between 1 and 1000000`}},
+		{"evidence-deadline 10", map[string]string{"sluice.dev/evidence-deadline": "10"},
+			[]string{`sluice.dev/evidence-deadline: "10" is not a Go duration of at least 1s, such as 30s or 2m`}},
+		{"blind-deadline 500ms", map[string]string{"sluice.dev/blind-deadline": "500ms"},
+			[]string{`sluice.dev/blind-deadline: "500ms" is not a Go duration of at least 1s, such as 30s or 2m`}},
 		{"progress-deadline abc", map[string]string{"sluice.dev/progress-deadline": "abc"},
 			[]string{`sluice.dev/progress-deadline: "abc" is not a Go duration of at least 1s, such as 30s or 2m`}},
 		{"progress-deadline 999ms", map[string]string{"sluice.dev/progress-deadline": "999ms"},
@@ -371,6 +380,9 @@ func TestBuiltinDefaults(t *testing.T) {
 		MinSuccessRate:     99,
 		MaxRequestDuration: metav1.Duration{Duration: 500 * time.Millisecond},
 		AnalysisWindow:     metav1.Duration{Duration: time.Minute},
+		MinRequests:        30,
+		EvidenceDeadline:   metav1.Duration{Duration: time.Hour},
+		BlindDeadline:      metav1.Duration{Duration: 10 * time.Minute},
 		ProgressDeadline:   metav1.Duration{Duration: 10 * time.Minute},
 	}
 	if got := BuiltinDefaults().Settings(); !reflect.DeepEqual(got, want) {
@@ -504,10 +516,23 @@ func TestParseValid(t *testing.T) {
 			with(func(s *Settings) { s.Hosts = []string{"staging.example.com", "*.example.com"} })},
 		{"progress-deadline 1s bound",
 			map[string]string{"sluice.dev/progress-deadline": "1s"},
-			with(func(s *Settings) { s.ProgressDeadline = metav1.Duration{Duration: time.Second} })},
+			// The blind deadline follows the Deployment's progress deadline.
+			with(func(s *Settings) {
+				s.ProgressDeadline, s.BlindDeadline = metav1.Duration{Duration: time.Second}, metav1.Duration{Duration: time.Second}
+			})},
 		{"progress-deadline 1h",
 			map[string]string{"sluice.dev/progress-deadline": "1h"},
-			with(func(s *Settings) { s.ProgressDeadline = metav1.Duration{Duration: time.Hour} })},
+			with(func(s *Settings) {
+				s.ProgressDeadline, s.BlindDeadline = metav1.Duration{Duration: time.Hour}, metav1.Duration{Duration: time.Hour}
+			})},
+		{"blind-deadline overrides the progress deadline",
+			map[string]string{"sluice.dev/progress-deadline": "1h", "sluice.dev/blind-deadline": "2m"},
+			with(func(s *Settings) {
+				s.ProgressDeadline, s.BlindDeadline = metav1.Duration{Duration: time.Hour}, metav1.Duration{Duration: 2 * time.Minute}
+			})},
+		{"min-requests 1 bound", map[string]string{"sluice.dev/min-requests": "1"}, with(func(s *Settings) { s.MinRequests = 1 })},
+		{"evidence-deadline 2h", map[string]string{"sluice.dev/evidence-deadline": "2h"},
+			with(func(s *Settings) { s.EvidenceDeadline = metav1.Duration{Duration: 2 * time.Hour} })},
 		{"skip-analysis true",
 			map[string]string{"sluice.dev/skip-analysis": "true"},
 			with(func(s *Settings) { s.SkipAnalysis = true })},
@@ -551,6 +576,9 @@ func TestParseValid(t *testing.T) {
 				MinSuccessRate:     95,
 				MaxRequestDuration: metav1.Duration{Duration: 250 * time.Millisecond},
 				AnalysisWindow:     metav1.Duration{Duration: 2 * time.Minute},
+				MinRequests:        30,
+				EvidenceDeadline:   metav1.Duration{Duration: time.Hour},
+				BlindDeadline:      metav1.Duration{Duration: 5 * time.Minute},
 				Port:               8080,
 				Gateways:           []string{"istio-system/public"},
 				Hosts:              []string{"staging.example.com"},
@@ -588,6 +616,9 @@ func TestParseInvalidKeepsDefaults(t *testing.T) {
 		{"gateways", map[string]string{"sluice.dev/gateways": "mesh,Bad"}},
 		{"hosts", map[string]string{"sluice.dev/hosts": "ok.example.com,bad_host"}},
 		{"progress-deadline", map[string]string{"sluice.dev/progress-deadline": "0s"}},
+		{"min-requests", map[string]string{"sluice.dev/min-requests": "0"}},
+		{"evidence-deadline", map[string]string{"sluice.dev/evidence-deadline": "5"}},
+		{"blind-deadline", map[string]string{"sluice.dev/blind-deadline": "-1m"}},
 		{"skip-analysis", map[string]string{"sluice.dev/skip-analysis": "yes"}},
 		{"canary", map[string]string{"sluice.dev/canary": "yes"}},
 	}
@@ -615,6 +646,9 @@ var operatorDefaults = Defaults{
 	AnalysisWindow:     2 * time.Minute,
 	ProgressDeadline:   5 * time.Minute,
 	MinSuccessRate:     95,
+	MinRequests:        20,
+	EvidenceDeadline:   time.Hour,
+	BlindDeadline:      3 * time.Minute,
 }
 
 func TestParseWithDefaults(t *testing.T) {
@@ -626,6 +660,9 @@ func TestParseWithDefaults(t *testing.T) {
 		MinSuccessRate:     95,
 		MaxRequestDuration: metav1.Duration{Duration: time.Second},
 		AnalysisWindow:     metav1.Duration{Duration: 2 * time.Minute},
+		MinRequests:        20,
+		EvidenceDeadline:   metav1.Duration{Duration: time.Hour},
+		BlindDeadline:      metav1.Duration{Duration: 3 * time.Minute},
 		ProgressDeadline:   metav1.Duration{Duration: 5 * time.Minute},
 	}
 	with := func(change func(*Settings)) Settings {
@@ -661,6 +698,9 @@ func TestParseWithDefaults(t *testing.T) {
 				"sluice.dev/max-request-duration": "500ms",
 				"sluice.dev/analysis-window":      "1m",
 				"sluice.dev/progress-deadline":    "10m",
+				"sluice.dev/min-requests":         "30",
+				"sluice.dev/evidence-deadline":    "1h",
+				"sluice.dev/blind-deadline":       "10m",
 			},
 			with(func(s *Settings) {
 				s.Interval = metav1.Duration{Duration: time.Minute}
@@ -669,6 +709,9 @@ func TestParseWithDefaults(t *testing.T) {
 				s.MaxRequestDuration = metav1.Duration{Duration: 500 * time.Millisecond}
 				s.AnalysisWindow = metav1.Duration{Duration: time.Minute}
 				s.ProgressDeadline = metav1.Duration{Duration: 10 * time.Minute}
+				s.MinRequests = 30
+				s.EvidenceDeadline = metav1.Duration{Duration: time.Hour}
+				s.BlindDeadline = metav1.Duration{Duration: 10 * time.Minute}
 			}), nil},
 		{"a refused value keeps the installation's default",
 			map[string]string{"sluice.dev/max-weight": "0", "sluice.dev/threshold": "abc"},
@@ -705,7 +748,15 @@ func TestValidate(t *testing.T) {
 		{"built-in", BuiltinDefaults(), ""},
 		{"an installation's", operatorDefaults, ""},
 		{"lowest bounds", Defaults{StepWeight: 1, MaxWeight: 1, Threshold: 1, Interval: time.Second,
-			MaxRequestDuration: time.Millisecond, AnalysisWindow: time.Second, ProgressDeadline: time.Second}, ""},
+			MaxRequestDuration: time.Millisecond, AnalysisWindow: time.Second, ProgressDeadline: time.Second,
+			MinRequests: 1, EvidenceDeadline: time.Second, BlindDeadline: time.Second}, ""},
+		{"blind deadline 0: the progress deadline", with(func(d *Defaults) { d.BlindDeadline = 0 }), ""},
+		{"blind deadline 500ms", with(func(d *Defaults) { d.BlindDeadline = 500 * time.Millisecond }),
+			`invalid defaults: --default-blind-deadline: "500ms" is not a Go duration of at least 1s, such as 30s or 2m`},
+		{"min requests 0", with(func(d *Defaults) { d.MinRequests = 0 }),
+			`invalid defaults: --default-min-requests: "0" is not an integer between 1 and 1000000`},
+		{"evidence deadline 0", with(func(d *Defaults) { d.EvidenceDeadline = 0 }),
+			`invalid defaults: --default-evidence-deadline: "0s" is not a Go duration of at least 1s, such as 30s or 2m`},
 		{"highest bounds", with(func(d *Defaults) { d.StepWeight, d.MaxWeight, d.Threshold, d.MinSuccessRate = 100, 100, 1000, 100 }), ""},
 		{"step weight 0", with(func(d *Defaults) { d.StepWeight = 0 }),
 			`invalid defaults: --default-step-weight: "0" is not an integer between 1 and 100`},
@@ -735,9 +786,11 @@ func TestValidate(t *testing.T) {
 			`invalid defaults: --default-progress-deadline: "500ms" is not a Go duration of at least 1s, such as 30s or 2m`},
 		{"zero value, every field", Defaults{}, "invalid defaults: " +
 			`--default-analysis-window: "0s" is not a Go duration of at least 1s, such as 30s or 2m; ` +
+			`--default-evidence-deadline: "0s" is not a Go duration of at least 1s, such as 30s or 2m; ` +
 			`--default-interval: "0s" is not a Go duration of at least 1s, such as 30s or 2m; ` +
 			`--default-max-request-duration: "0s" is not a Go duration of at least 1ms, such as 30s or 2m; ` +
 			`--default-max-weight: "0" is not an integer between 1 and 100; ` +
+			`--default-min-requests: "0" is not an integer between 1 and 1000000; ` +
 			`--default-progress-deadline: "0s" is not a Go duration of at least 1s, such as 30s or 2m; ` +
 			`--default-step-weight: "0" is not an integer between 1 and 100; ` +
 			`--default-threshold: "0" is not an integer between 1 and 1000`},
@@ -767,7 +820,8 @@ func TestAddFlags(t *testing.T) {
 		{"every flag", []string{
 			"--default-step-weight=15", "--default-max-weight=30", "--default-interval=30s", "--default-threshold=3",
 			"--default-min-success-rate=95", "--default-max-request-duration=1s", "--default-analysis-window=2m",
-			"--default-progress-deadline=5m",
+			"--default-progress-deadline=5m", "--default-min-requests=20", "--default-evidence-deadline=1h",
+			"--default-blind-deadline=3m",
 		}, operatorDefaults},
 	}
 	for _, tt := range tests {
@@ -799,6 +853,9 @@ func TestAddFlagsUsage(t *testing.T) {
 		"default-max-request-duration": "sluice.dev/max-request-duration",
 		"default-analysis-window":      "sluice.dev/analysis-window",
 		"default-progress-deadline":    "sluice.dev/progress-deadline",
+		"default-min-requests":         "sluice.dev/min-requests",
+		"default-evidence-deadline":    "sluice.dev/evidence-deadline",
+		"default-blind-deadline":       "sluice.dev/blind-deadline",
 	}
 	got := map[string]string{}
 	fs.VisitAll(func(f *pflag.Flag) { got[f.Name] = f.Usage })
@@ -806,7 +863,7 @@ func TestAddFlagsUsage(t *testing.T) {
 		t.Errorf("flags %v, want %d of them", slices.Sorted(maps.Keys(got)), len(want))
 	}
 	for name, annotation := range want {
-		if usage, wantUsage := got[name], "default of the "+annotation+" annotation"; usage != wantUsage {
+		if usage, wantUsage := got[name], "default of the "+annotation+" annotation"; !strings.HasPrefix(usage, wantUsage) {
 			t.Errorf("--%s usage %q, want %q", name, usage, wantUsage)
 		}
 	}

@@ -22,23 +22,93 @@ const (
 	PhaseFailed Phase = "Failed"
 )
 
-// ConditionPromoted is the condition type that tells whether the last canary
-// was promoted.
-const ConditionPromoted = "Promoted"
+// Condition types of a Canary.
+const (
+	// ConditionPromoted tells whether the last canary was promoted.
+	ConditionPromoted = "Promoted"
+	// ConditionBlind is True while the analysis cannot see the canary's
+	// metrics: Prometheus cannot be reached, refuses the query or times out.
+	// The canary holds its weight meanwhile.
+	ConditionBlind = "Blind"
+)
+
+// Verdict is the judgement of one check.
+// +kubebuilder:validation:Enum=Passed;Failed;Inconclusive;Blind
+type Verdict string
+
+// The verdicts of a check.
+const (
+	// VerdictPassed: the value is good, on enough evidence.
+	VerdictPassed Verdict = "Passed"
+	// VerdictFailed: the value is bad; it counts toward the threshold.
+	VerdictFailed Verdict = "Failed"
+	// VerdictInconclusive: too few requests, or no data, to judge; the step
+	// holds and nothing is counted.
+	VerdictInconclusive Verdict = "Inconclusive"
+	// VerdictBlind: the metrics could not be read; the step holds and
+	// nothing is counted.
+	VerdictBlind Verdict = "Blind"
+)
 
 // CheckStatus is the last result of one analysis check.
 type CheckStatus struct {
-	// Name of the check: request-success-rate or request-duration.
+	// Name of the check, such as request-success-rate.
 	Name string `json:"name"`
-	// Value measured, as text ("99.20" percent, "412" milliseconds); empty
-	// when there was no data.
-	Value string `json:"value,omitempty"`
-	// Threshold the value was compared with, as text.
-	Threshold string `json:"threshold"`
-	// Passed is the verdict.
-	Passed bool `json:"passed"`
-	// Message explains a failed check.
+	// Verdict is the judgement of the value against the check's bounds.
+	Verdict Verdict `json:"verdict"`
+	// Value measured on the canary, in Unit; absent without data.
+	// +optional
+	Value *float64 `json:"value,omitempty"`
+	// PrimaryValue is the primary's value over the same window, where the
+	// check compares the canary with it.
+	// +optional
+	PrimaryValue *float64 `json:"primaryValue,omitempty"`
+	// Min is the least good value, in Unit.
+	// +optional
+	Min *float64 `json:"min,omitempty"`
+	// Max is the greatest good value, in Unit.
+	// +optional
+	Max *float64 `json:"max,omitempty"`
+	// Unit of the values: "%" or "ms" for the built-in checks.
+	// +optional
+	Unit string `json:"unit,omitempty"`
+	// Samples is the number of canary requests the verdict rests on.
+	// +optional
+	Samples *int64 `json:"samples,omitempty"`
+	// Decisive marks a failure certain enough to roll back at once, whatever
+	// the failed-checks threshold.
+	// +optional
+	Decisive bool `json:"decisive,omitempty"`
+	// Message explains a verdict other than Passed.
+	// +optional
 	Message string `json:"message,omitempty"`
+}
+
+// Evidence is the request counts the analysis gathered: at the current
+// weight, for the step's verdict and the comparison with the primary, and
+// since the analysis started, for the sequential test of the canary.
+type Evidence struct {
+	// Until is the end of the last period counted: the next count starts
+	// there, so that no request is counted twice.
+	// +optional
+	Until metav1.Time `json:"until,omitempty"`
+	// Requests to the canary at this weight.
+	Requests int64 `json:"requests"`
+	// Errors are the canary's 5xx responses at this weight.
+	Errors int64 `json:"errors"`
+	// SlowRequests are the canary's requests slower than
+	// max-request-duration at this weight.
+	SlowRequests int64 `json:"slowRequests"`
+	// PrimaryRequests are the requests to the primary at this weight.
+	PrimaryRequests int64 `json:"primaryRequests"`
+	// PrimaryErrors are the primary's 5xx responses at this weight.
+	PrimaryErrors int64 `json:"primaryErrors"`
+	// TotalRequests to the canary since the analysis started.
+	TotalRequests int64 `json:"totalRequests"`
+	// TotalErrors of the canary since the analysis started.
+	TotalErrors int64 `json:"totalErrors"`
+	// TotalSlowRequests of the canary since the analysis started.
+	TotalSlowRequests int64 `json:"totalSlowRequests"`
 }
 
 // CanaryStatus is the observed state of a Deployment's canary.
@@ -66,11 +136,18 @@ type CanaryStatus struct {
 	// LastStepTime is when the weight last changed or a check last ran: the
 	// next check is due one interval later.
 	LastStepTime metav1.Time `json:"lastStepTime,omitempty"`
+	// StepStartTime is when the canary reached its current weight, or when
+	// a failed check was last counted there: the evidence of the step is
+	// gathered since, and the evidence deadline counts from it.
+	StepStartTime metav1.Time `json:"stepStartTime,omitempty"`
+	// Evidence is the request counts the checks are judged on.
+	// +optional
+	Evidence *Evidence `json:"evidence,omitempty"`
 	// Message says what happened last, in words.
 	Message string `json:"message,omitempty"`
 	// Checks are the last results of each analysis check.
 	Checks []CheckStatus `json:"checks,omitempty"`
-	// Conditions hold the Promoted condition.
+	// Conditions hold the Promoted and Blind conditions.
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`

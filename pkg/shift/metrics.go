@@ -1,12 +1,9 @@
 package shift
 
 import (
-	"strconv"
-	"strings"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 
 	"sluice.dev/sluice/pkg/canary"
 )
@@ -23,6 +20,8 @@ type Metrics struct {
 	failed    *prometheus.GaugeVec
 	check     *prometheus.GaugeVec
 	threshold *prometheus.GaugeVec
+	verdict   *prometheus.GaugeVec
+	blind     *prometheus.GaugeVec
 	rollouts  *prometheus.CounterVec
 	duration  prometheus.Histogram
 }
@@ -40,11 +39,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_canary_failed_checks", Help: "Failed checks of the canary under analysis.",
 		}, []string{"namespace", "name"}),
 		check: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_canary_check_value", Help: "Last value of each analysis check (percent, or milliseconds).",
+			Name: "sluice_canary_check_value", Help: "Last value of each analysis check, in the check's unit.",
 		}, []string{"namespace", "name", "check"}),
 		threshold: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_canary_check_threshold", Help: "Threshold each analysis check is compared with (percent, or milliseconds).",
-		}, []string{"namespace", "name", "check"}),
+			Name: "sluice_canary_check_threshold", Help: "Bounds of the good values of each analysis check (bound: min, max), in the check's unit.",
+		}, []string{"namespace", "name", "check", "bound"}),
+		verdict: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_canary_check_verdict", Help: "1 for the last verdict of each analysis check (Passed, Failed, Inconclusive, Blind), 0 for the others.",
+		}, []string{"namespace", "name", "check", "verdict"}),
+		blind: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_canary_blind", Help: "1 while the analysis of the canary cannot read its metrics.",
+		}, []string{"namespace", "name"}),
 		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_canary_rollouts_total", Help: "Finished canaries, by result (promoted, rolled_back).",
 		}, []string{"namespace", "name", "result"}),
@@ -53,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(5, 2, 12),
 		}),
 	}
-	reg.MustRegister(m.weight, m.phase, m.failed, m.check, m.threshold, m.rollouts, m.duration)
+	reg.MustRegister(m.weight, m.phase, m.failed, m.check, m.threshold, m.verdict, m.blind, m.rollouts, m.duration)
 	return m
 }
 
@@ -69,30 +74,34 @@ func (m *Metrics) observe(dep *appsv1.Deployment, d Decision) {
 		m.duration.Observe(o.Took.Seconds())
 	}
 	for _, c := range st.Checks {
-		if v, err := strconv.ParseFloat(c.Value, 64); err == nil {
-			m.check.WithLabelValues(dep.Namespace, dep.Name, c.Name).Set(v)
+		labels := prometheus.Labels{"namespace": dep.Namespace, "name": dep.Name, "check": c.Name}
+		if c.Value != nil {
+			m.check.With(labels).Set(*c.Value)
 		}
-		if v, ok := thresholdValue(c.Threshold); ok {
-			m.threshold.WithLabelValues(dep.Namespace, dep.Name, c.Name).Set(v)
+		for bound, v := range map[string]*float64{"min": c.Min, "max": c.Max} {
+			if v != nil {
+				m.threshold.MustCurryWith(labels).WithLabelValues(bound).Set(*v)
+			}
+		}
+		for _, v := range verdicts {
+			m.verdict.MustCurryWith(labels).WithLabelValues(string(v)).Set(is(v == c.Verdict))
 		}
 	}
+	m.blind.WithLabelValues(dep.Namespace, dep.Name).Set(is(apimeta.IsStatusConditionTrue(st.Conditions, canary.ConditionBlind)))
 	m.weight.WithLabelValues(dep.Namespace, dep.Name).Set(float64(st.CanaryWeight))
 	m.failed.WithLabelValues(dep.Namespace, dep.Name).Set(float64(st.FailedChecks))
 	for _, p := range phases {
-		v := 0.0
-		if p == st.Phase {
-			v = 1
-		}
-		m.phase.WithLabelValues(dep.Namespace, dep.Name, string(p)).Set(v)
+		m.phase.WithLabelValues(dep.Namespace, dep.Name, string(p)).Set(is(p == st.Phase))
 	}
 }
 
-// thresholdValue reads a check's threshold ("99%", "500ms") in the unit of its
-// value: percent, or milliseconds.
-func thresholdValue(text string) (float64, bool) {
-	if d, err := time.ParseDuration(text); err == nil {
-		return float64(d) / float64(time.Millisecond), true
+// verdicts lists every verdict, for sluice_canary_check_verdict.
+var verdicts = []canary.Verdict{canary.VerdictPassed, canary.VerdictFailed, canary.VerdictInconclusive, canary.VerdictBlind}
+
+// is is a gauge's value for a condition: 1 or 0.
+func is(b bool) float64 {
+	if b {
+		return 1
 	}
-	v, err := strconv.ParseFloat(strings.TrimSuffix(text, "%"), 64)
-	return v, err == nil
+	return 0
 }

@@ -28,9 +28,9 @@ import (
 	"sluice.dev/sluice/pkg/canary"
 )
 
-// Checker runs the analysis of one canary workload.
+// Checker measures one canary for its analysis.
 type Checker interface {
-	Check(ctx context.Context, t analysis.Target) []analysis.Result
+	Measure(ctx context.Context, t analysis.Target) analysis.Measurement
 }
 
 // EventRecorder records the reconciler's events, as pkg/events does.
@@ -142,7 +142,9 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	obs.RoutedWeight = routedWeight(vs, dep.Name)
 	d := Step(obs)
 	if d.RunChecks {
-		obs.Checks = r.Checker.Check(ctx, analysis.Target{Namespace: dep.Namespace, Workload: canaryName(dep.Name), Window: settings.AnalysisWindow.Duration})
+		m := r.Checker.Measure(ctx, analysis.Target{Namespace: dep.Namespace, Canary: canaryName(dep.Name), Primary: dep.Name,
+			Window: d.Window})
+		obs.Measurement = &m
 		d = Step(obs)
 	}
 	return r.apply(ctx, dep, cr, vs, seen, d)

@@ -3,10 +3,12 @@ package shift
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
@@ -36,9 +38,9 @@ type Observation struct {
 	RoutedWeight int32
 	// Status is the Canary's status as last written; nil on first sight.
 	Status *canary.CanaryStatus
-	// Checks are the analysis results, when the caller ran the analysis
-	// because an earlier Step asked for it; nil otherwise.
-	Checks []analysis.Result
+	// Measurement is the analysis' measurement of the canary, when the
+	// caller ran it because an earlier Step asked for it; nil otherwise.
+	Measurement *analysis.Measurement
 }
 
 // Decision is what the shifter does next for one Deployment.
@@ -50,9 +52,10 @@ type Decision struct {
 	Canary CanaryAction
 	// Promote copies the pending template into the primary.
 	Promote bool
-	// RunChecks asks the caller to run the analysis and step again with its
-	// results.
+	// RunChecks asks the caller to measure the canary over Window, ending
+	// now, and step again with the measurement.
 	RunChecks bool
+	Window    time.Duration
 	// Events to record, in order.
 	Events []Event
 	// RequeueAfter is when to look again if nothing changes; 0 for never.
@@ -210,6 +213,9 @@ func (s *stepper) newRevision(restart bool) {
 	s.st.CanaryWeight = 0
 	s.st.FailedChecks = 0
 	s.st.Checks = nil
+	s.st.Evidence = nil
+	s.st.StepStartTime = metav1.Time{}
+	apimeta.RemoveStatusCondition(&s.st.Conditions, canary.ConditionBlind)
 	// While the weight is 0, LastStepTime is when the canary was started:
 	// the progress deadline counts from it.
 	s.st.LastStepTime = metav1.NewTime(s.o.Now)
@@ -253,30 +259,175 @@ func (s *stepper) progress() {
 		s.d.RequeueAfter = due.Sub(s.o.Now)
 		return
 	}
-	if s.o.Checks == nil {
-		s.d.RunChecks = true
+	if s.o.Measurement == nil {
+		s.d.RunChecks, s.d.Window = true, s.window()
 		return
 	}
-	s.st.LastStepTime = metav1.NewTime(s.o.Now)
-	s.st.Checks = s.verdicts()
-	if failed := failures(s.st.Checks); len(failed) > 0 {
-		s.st.FailedChecks++
-		for _, c := range failed {
-			s.event(stepWarning, "Halted", "Halt %s advancement %s", s.id(), c.Message)
-		}
-		if s.st.FailedChecks >= s.o.Settings.Threshold {
-			s.rollback(fmt.Sprintf("failed checks threshold reached %d", s.st.FailedChecks))
-			return
-		}
-		s.st.Message = fmt.Sprintf("advancement halted: %d of %d failed checks", s.st.FailedChecks, s.o.Settings.Threshold)
-		s.d.RequeueAfter = s.o.Settings.Interval.Duration
-		return
+	s.judge()
+	switch verdict := s.verdict(); {
+	case verdict == canary.VerdictFailed && s.decisive() != nil:
+		s.rollback(s.decisive().Message)
+	case verdict == canary.VerdictFailed:
+		s.halt()
+	case verdict == canary.VerdictBlind:
+		s.holdBlind()
+	case verdict == canary.VerdictInconclusive:
+		s.holdForEvidence()
+	case s.st.CanaryWeight >= s.o.Settings.MaxWeight:
+		s.promote()
+	default:
+		s.advance()
 	}
-	s.advance()
 }
 
-// advance takes the next step of weights; the step that reaches max-weight
-// starts the promotion at once.
+// window is the period the next measurement counts: since the end of the
+// last one, so that no request is counted twice, but no longer than the
+// analysis window. Whole seconds, so that canaries due together share their
+// queries.
+func (s *stepper) window() time.Duration {
+	start := s.st.StepStartTime.Time
+	if s.st.Evidence != nil {
+		start = s.st.Evidence.Until.Time
+	}
+	w := s.o.Now.Sub(start).Round(time.Second)
+	return min(max(w, time.Second), s.o.Settings.AnalysisWindow.Duration)
+}
+
+// judge runs the checks on the measurement and records their verdicts and
+// the evidence gathered.
+func (s *stepper) judge() {
+	m := *s.o.Measurement
+	s.st.LastStepTime = metav1.NewTime(s.o.Now)
+	ev := ptr.Deref(s.st.Evidence, canary.Evidence{})
+	if m.Err == nil {
+		ev = analysis.Gather(ev, m, s.o.Settings.MaxRequestDuration.Duration)
+		ev.Until = metav1.NewTime(s.o.Now)
+		s.st.Evidence = &ev
+	}
+	final := s.st.CanaryWeight >= s.o.Settings.MaxWeight
+	checks := analysis.Builtin(s.o.Settings)
+	s.st.Checks = make([]canary.CheckStatus, 0, len(checks))
+	for _, c := range checks {
+		s.st.Checks = append(s.st.Checks, c.Judge(m, ev, final))
+	}
+	s.see(m.Err)
+}
+
+// decisive is the first check whose failure rolls back at once, if any.
+func (s *stepper) decisive() *canary.CheckStatus {
+	for i, c := range s.st.Checks {
+		if c.Decisive {
+			return &s.st.Checks[i]
+		}
+	}
+	return nil
+}
+
+// newStep starts the evidence of a step: at a new weight, or after a
+// counted failure.
+func (s *stepper) newStep() {
+	s.st.StepStartTime = metav1.NewTime(s.o.Now)
+	if ev := s.st.Evidence; ev != nil {
+		// The totals and the end of the counted period carry on.
+		s.st.Evidence = &canary.Evidence{Until: ev.Until, TotalRequests: ev.TotalRequests, TotalErrors: ev.TotalErrors,
+			TotalSlowRequests: ev.TotalSlowRequests}
+	}
+}
+
+// verdict is the verdict of the round: failed if any check failed, else
+// blind, inconclusive or passed, whichever is the worst of the checks.
+func (s *stepper) verdict() canary.Verdict {
+	worst := canary.VerdictPassed
+	for _, c := range s.st.Checks {
+		if rank[c.Verdict] > rank[worst] {
+			worst = c.Verdict
+		}
+	}
+	return worst
+}
+
+var rank = map[canary.Verdict]int{
+	canary.VerdictPassed: 0, canary.VerdictInconclusive: 1, canary.VerdictBlind: 2, canary.VerdictFailed: 3,
+}
+
+// halt counts a failed round, and rolls back at the threshold. The next
+// verdict rests on new evidence.
+func (s *stepper) halt() {
+	s.st.FailedChecks++
+	s.newStep()
+	for _, c := range s.st.Checks {
+		if c.Verdict == canary.VerdictFailed {
+			s.event(stepWarning, "Halted", "Halt %s advancement %s", s.id(), c.Message)
+		}
+	}
+	if s.st.FailedChecks >= s.o.Settings.Threshold {
+		s.rollback(fmt.Sprintf("failed checks threshold reached %d", s.st.FailedChecks))
+		return
+	}
+	s.st.Message = fmt.Sprintf("advancement halted: %d of %d failed checks", s.st.FailedChecks, s.o.Settings.Threshold)
+	s.d.RequeueAfter = s.o.Settings.Interval.Duration
+}
+
+// see records whether the analysis could read the metrics: the Blind
+// condition, and an event when it turns.
+func (s *stepper) see(err error) {
+	was := apimeta.IsStatusConditionTrue(s.st.Conditions, canary.ConditionBlind)
+	switch {
+	case err != nil && !was:
+		s.event(stepWarning, "Blind", "Holding %s at canary weight %d: the analysis cannot read the metrics (%v); "+
+			"rolled back if still blind after %s", s.id(), s.st.CanaryWeight, err, s.o.Settings.BlindDeadline.Duration)
+		apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionBlind, Status: metav1.ConditionTrue,
+			Reason: "MetricsUnavailable", Message: err.Error(), LastTransitionTime: metav1.NewTime(s.o.Now)})
+	case err != nil:
+		// The same outage: the condition keeps the time it began.
+		apimeta.FindStatusCondition(s.st.Conditions, canary.ConditionBlind).Message = err.Error()
+	case was:
+		since := apimeta.FindStatusCondition(s.st.Conditions, canary.ConditionBlind).LastTransitionTime
+		s.event(step, "Sighted", "The analysis of %s reads the metrics again after %s blind", s.id(),
+			s.o.Now.Sub(since.Time).Round(time.Second))
+		apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionBlind, Status: metav1.ConditionFalse,
+			Reason: "MetricsAvailable", Message: "the analysis reads the metrics", LastTransitionTime: metav1.NewTime(s.o.Now)})
+	}
+}
+
+// holdBlind holds the weight while the analysis is blind, and rolls back
+// after the blind deadline: a blind canary is neither good nor bad, but it
+// must not serve for ever unjudged.
+func (s *stepper) holdBlind() {
+	since := apimeta.FindStatusCondition(s.st.Conditions, canary.ConditionBlind).LastTransitionTime
+	if blind := s.o.Now.Sub(since.Time); blind >= s.o.Settings.BlindDeadline.Duration {
+		s.end("RollingBack", "Blind", fmt.Sprintf("blind for %s, longer than the blind deadline %s: %s",
+			blind.Round(time.Second), s.o.Settings.BlindDeadline.Duration, s.st.Checks[0].Message))
+		return
+	}
+	s.st.Message = fmt.Sprintf("holding at canary weight %d: blind since %s", s.st.CanaryWeight, since.UTC().Format(time.RFC3339))
+	s.d.RequeueAfter = s.o.Settings.Interval.Duration
+}
+
+// holdForEvidence holds the weight until the checks have enough requests
+// to judge, and rolls back after the evidence deadline.
+func (s *stepper) holdForEvidence() {
+	requests := ptr.Deref(s.st.Evidence, canary.Evidence{}).Requests
+	waited := s.o.Now.Sub(s.st.StepStartTime.Time)
+	if waited >= s.o.Settings.EvidenceDeadline.Duration {
+		s.end("RollingBack", "NotEnoughTraffic", fmt.Sprintf("not enough traffic to judge: %d requests in %s at canary weight %d, %d needed",
+			requests, waited.Round(time.Second), s.st.CanaryWeight, s.o.Settings.MinRequests))
+		return
+	}
+	var why []string
+	for _, c := range s.st.Checks {
+		if c.Verdict == canary.VerdictInconclusive {
+			why = append(why, c.Message)
+		}
+	}
+	s.event(step, "Inconclusive", "Hold %s at canary weight %d: %s", s.id(), s.st.CanaryWeight, strings.Join(why, "; "))
+	s.st.Message = fmt.Sprintf("holding at canary weight %d: %d requests so far, %d needed to judge", s.st.CanaryWeight, requests, s.o.Settings.MinRequests)
+	s.d.RequeueAfter = s.o.Settings.Interval.Duration
+}
+
+// advance takes the next step of weights, capped at the last one; the
+// weight that reaches max-weight is analysed like the others before the
+// promotion starts.
 func (s *stepper) advance() {
 	weights := s.o.Settings.StepWeights
 	next := weights[len(weights)-1]
@@ -285,16 +436,19 @@ func (s *stepper) advance() {
 	}
 	s.st.CanaryWeight = next
 	s.st.LastStepTime = metav1.NewTime(s.o.Now)
+	s.newStep()
 	s.event(step, "Advanced", "Advance %s canary weight %d", s.id(), next)
-	if next >= s.o.Settings.MaxWeight {
-		s.event(step, "Promoting", "Copying %s template spec to %s", s.canaryID(), s.id())
-		s.st.PromotedPrimaryRevision = s.o.PendingPrimaryRevision
-		s.transition(canary.PhasePromoting, "promoting revision "+s.st.CanaryRevision+"; waiting for the primary's rollout")
-		s.d.Promote = true
-		return
-	}
 	s.transition(canary.PhaseProgressing, fmt.Sprintf("canary weight %d", next))
 	s.d.RequeueAfter = s.o.Settings.Interval.Duration
+}
+
+// promote starts the promotion of a canary that passed its analysis at
+// max-weight.
+func (s *stepper) promote() {
+	s.event(step, "Promoting", "Copying %s template spec to %s", s.canaryID(), s.id())
+	s.st.PromotedPrimaryRevision = s.o.PendingPrimaryRevision
+	s.transition(canary.PhasePromoting, "promoting revision "+s.st.CanaryRevision+"; waiting for the primary's rollout")
+	s.d.Promote = true
 }
 
 // finishPromotion waits for the promoted primary to be ready, then completes
@@ -352,6 +506,7 @@ func (s *stepper) end(eventReason, conditionReason, reason string) {
 
 // ended records the outcome of the rollout that just took its final phase.
 func (s *stepper) ended() {
+	apimeta.RemoveStatusCondition(&s.st.Conditions, canary.ConditionBlind)
 	s.d.Outcome = Outcome{Phase: s.st.Phase, Took: s.o.Now.Sub(s.st.RevisionStartTime.Time)}
 }
 
@@ -361,49 +516,7 @@ func (s *stepper) revert() {
 	s.st.CanaryRevision = ""
 	s.st.PromotedPrimaryRevision = ""
 	s.st.FailedChecks = 0
+	apimeta.RemoveStatusCondition(&s.st.Conditions, canary.ConditionBlind)
 	s.d.Canary = CanaryScaleDown
 	s.transition(canary.PhaseInitialized, "the pending canary was cancelled")
-}
-
-// verdicts compares the analysis results with the thresholds.
-func (s *stepper) verdicts() []canary.CheckStatus {
-	out := make([]canary.CheckStatus, 0, len(s.o.Checks))
-	for _, c := range s.o.Checks {
-		st := canary.CheckStatus{Name: c.Name}
-		switch c.Name {
-		case analysis.SuccessRate:
-			limit := s.o.Settings.MinSuccessRate
-			st.Threshold = fmt.Sprintf("%g%%", limit)
-			st.Value = fmt.Sprintf("%.2f", c.Value)
-			st.Passed = c.Err == nil && c.Value >= limit
-			st.Message = fmt.Sprintf("success rate %.2f%% < %g%%", c.Value, limit)
-		case analysis.RequestDuration:
-			limit := s.o.Settings.MaxRequestDuration.Duration
-			st.Threshold = limit.String()
-			st.Value = fmt.Sprintf("%.0f", c.Value)
-			st.Passed = c.Err == nil && time.Duration(c.Value*float64(time.Millisecond)) <= limit
-			st.Message = fmt.Sprintf("request duration %.0fms > %s", c.Value, limit)
-		default:
-			st.Message = fmt.Sprintf("unknown check %q: the shifter knows %s and %s", c.Name, analysis.SuccessRate, analysis.RequestDuration)
-		}
-		if c.Err != nil {
-			st.Value = ""
-			st.Message = c.Err.Error()
-		}
-		if st.Passed {
-			st.Message = ""
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
-func failures(checks []canary.CheckStatus) []canary.CheckStatus {
-	var failed []canary.CheckStatus
-	for _, c := range checks {
-		if !c.Passed {
-			failed = append(failed, c)
-		}
-	}
-	return failed
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"sluice.dev/sluice/pkg/analysis"
+	"sluice.dev/sluice/pkg/analysis/stats"
 	"sluice.dev/sluice/pkg/canary"
 )
 
@@ -34,14 +36,32 @@ func lesson(t *testing.T) canary.Settings {
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-var (
-	healthy = []analysis.Result{{Name: analysis.SuccessRate, Value: 100}, {Name: analysis.RequestDuration, Value: 120}}
-	failing = []analysis.Result{{Name: analysis.SuccessRate, Value: 54.2}, {Name: analysis.RequestDuration, Value: 120}}
-	slow    = []analysis.Result{{Name: analysis.SuccessRate, Value: 100}, {Name: analysis.RequestDuration, Value: 900}}
-	blind   = []analysis.Result{
-		{Name: analysis.SuccessRate, Err: errors.New("no values found for metric request-success-rate, probably not receiving traffic")},
-		{Name: analysis.RequestDuration, Err: errors.New("no values found for metric request-duration, probably not receiving traffic")},
+// measured is a measurement of a canary that got 1,200 requests with the
+// given errors and slow ones (over 500ms), and of a primary that got 4,800
+// with primaryErrors.
+func measured(errors, slow, primaryErrors float64) *analysis.Measurement {
+	return &analysis.Measurement{
+		Canary: analysis.Sample{Requests: 1200, Errors: errors, Durations: []stats.Bucket{
+			{UpperBound: 100, Count: 1200 - slow}, {UpperBound: 500, Count: 1200 - slow}, {UpperBound: 1000, Count: 1200},
+			{UpperBound: math.Inf(1), Count: 1200}}},
+		Primary: analysis.Sample{Requests: 4800, Errors: primaryErrors, Durations: []stats.Bucket{
+			{UpperBound: 100, Count: 4800}, {UpperBound: math.Inf(1), Count: 4800}}},
 	}
+}
+
+var (
+	healthy = measured(0, 0, 24)
+	// failing fails half its requests: decisively bad.
+	failing = measured(600, 0, 24)
+	// worse fails 0.83% of its requests, within min-success-rate 99, but
+	// measurably more than its primary, which fails none: a counted failure.
+	worse = measured(10, 0, 0)
+	slow  = measured(0, 1200, 24)
+	// quiet gets 12 requests per interval: too few to judge at once.
+	quiet  = &analysis.Measurement{Canary: analysis.Sample{Requests: 12}, Primary: analysis.Sample{Requests: 30}}
+	silent = &analysis.Measurement{}
+	//lint:ignore ST1005 the message as the analysis words it
+	blind = &analysis.Measurement{Err: errors.New("Prometheus query failed: connection refused")}
 )
 
 // update rewrites the golden transcripts: go test ./pkg/shift -run . -update
@@ -56,7 +76,7 @@ type world struct {
 	t          *testing.T
 	o          Observation
 	events     []string
-	checks     []analysis.Result
+	checks     *analysis.Measurement
 	promoted   bool
 	transcript strings.Builder
 }
@@ -89,7 +109,7 @@ func (w *world) step() Decision {
 		st := d.Status
 		w.o.Status = &st
 		w.o.RoutedWeight = st.CanaryWeight
-		w.o.Checks = nil
+		w.o.Measurement = nil
 		if d.Promote {
 			w.promoted = true
 			w.o.PrimaryRevision = w.o.PendingPrimaryRevision
@@ -99,7 +119,7 @@ func (w *world) step() Decision {
 		if !d.RunChecks {
 			return d
 		}
-		w.o.Checks = w.checks
+		w.o.Measurement = w.checks
 	}
 	w.t.Fatal("Step keeps asking for checks")
 	return Decision{}
@@ -111,6 +131,11 @@ func (w *world) record(d Decision) {
 	st := d.Status
 	fmt.Fprintf(&w.transcript, "    %s weight %d, failed checks %d, canary %s, primary %s: %s\n",
 		st.Phase, st.CanaryWeight, st.FailedChecks, st.CanaryRevision, st.PrimaryRevision, st.Message)
+	if w.o.Measurement != nil {
+		for _, c := range st.Checks {
+			fmt.Fprintf(&w.transcript, "    check %s\n", c)
+		}
+	}
 	for _, e := range d.Events {
 		kind := "Normal"
 		if e.Warning {
@@ -228,10 +253,16 @@ func TestLessonHappyPath(t *testing.T) {
 	w.after(30 * time.Second).step()
 	w.expectEvents(t, "Advance web.shop canary weight 60")
 	w.after(30 * time.Second).step()
-	w.expectEvents(t, "Advance web.shop canary weight 80", "Copying web-canary.shop template spec to web.shop")
+	w.expectEvents(t, "Advance web.shop canary weight 80")
+	w.expectStatus(t, canary.PhaseProgressing, 80, 0)
+	if w.promoted {
+		t.Fatal("promoted on reaching max-weight, unjudged there")
+	}
+	w.after(30 * time.Second).step()
+	w.expectEvents(t, "Copying web-canary.shop template spec to web.shop")
 	w.expectStatus(t, canary.PhasePromoting, 80, 0)
 	if !w.promoted {
-		t.Fatal("no promotion at max-weight")
+		t.Fatal("no promotion after the analysis at max-weight passed")
 	}
 
 	w.after(time.Second).step()
@@ -258,45 +289,158 @@ func startAnalysis(t *testing.T) *world {
 	return w
 }
 
+// TestRollbackOnFailedChecks: a canary measurably worse than its primary
+// fails a check each interval, and is rolled back at the threshold.
 func TestRollbackOnFailedChecks(t *testing.T) {
+	w := startAnalysis(t)
+	w.checks = worse
+	halt := "Halt web.shop advancement request-success-rate: canary error rate 0.833% (10 of 1200) is measurably worse than the primary's 0% (0 of 4800): " +
+		"p = 1.7e-05 < 0.001 against 2× the primary's rate"
+	for i := int32(1); i <= 4; i++ {
+		w.after(30 * time.Second).step()
+		w.expectStatus(t, canary.PhaseProgressing, 20, i)
+		w.expectEvents(t, halt)
+	}
+	d := w.after(30 * time.Second).step()
+	w.expectStatus(t, canary.PhaseFailed, 0, 5)
+	w.expectEvents(t, halt, "Rolling back web.shop failed checks threshold reached 5", "Canary failed! Scaling down web-canary.shop")
+	if d.Canary != CanaryScaleDown || w.o.Status.LastFailedRevision != "r2" || w.promoted {
+		t.Errorf("canary %v, last failed %q, promoted %v", d.Canary, w.o.Status.LastFailedRevision, w.promoted)
+	}
+
+	// The same template again does not restart; another one does.
+	w.after(time.Minute).step()
+	w.expectEvents(t)
+	w.o.PendingRevision = "r3"
+	w.after(time.Second).step()
+	w.expectEvents(t, "New revision detected! Scaling up web-canary.shop", "Starting canary analysis for web.shop", "Advance web.shop canary weight 20")
+}
+
+// TestDecisiveRollback: a canary that is bad with confidence is rolled back
+// at once, without waiting for the threshold.
+func TestDecisiveRollback(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		checks []analysis.Result
-		halt   string
+		checks *analysis.Measurement
+		reason string
 	}{
-		{"success rate", failing, "Halt web.shop advancement success rate 54.20% < 99%"},
-		{"latency", slow, "Halt web.shop advancement request duration 900ms > 500ms"},
-		{"no traffic", blind, "Halt web.shop advancement no values found for metric request-success-rate, probably not receiving traffic"},
+		{"success rate", failing, "request-success-rate: error rate 50% (600 of 1200) since the analysis started is above the allowed 1% " +
+			"with confidence (log-likelihood ratio 646.92 ≥ 6.90)"},
+		{"latency", slow, "request-duration: slow request rate 100% (1200 of 1200) since the analysis started is above the allowed 1% " +
+			"with confidence (log-likelihood ratio 1318.33 ≥ 6.90)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := startAnalysis(t)
 			w.checks = tc.checks
-			for i := int32(1); i <= 4; i++ {
-				w.after(30 * time.Second).step()
-				w.expectStatus(t, canary.PhaseProgressing, 20, i)
-				if len(w.events) == 0 || w.events[0] != tc.halt {
-					t.Fatalf("check %d: events %v; want %q first", i, w.events, tc.halt)
-				}
-				w.events = nil
-			}
-			d := w.after(30 * time.Second).step()
-			w.expectStatus(t, canary.PhaseFailed, 0, 5)
-			if got := w.events[len(w.events)-2:]; !slices.Equal(got, []string{
-				"Rolling back web.shop failed checks threshold reached 5", "Canary failed! Scaling down web-canary.shop"}) {
-				t.Errorf("last events %v", got)
-			}
-			if d.Canary != CanaryScaleDown || w.o.Status.LastFailedRevision != "r2" || w.promoted {
-				t.Errorf("canary %v, last failed %q, promoted %v", d.Canary, w.o.Status.LastFailedRevision, w.promoted)
-			}
-
-			// The same template again does not restart; another one does.
-			w.events = nil
-			w.after(time.Minute).step()
-			w.expectEvents(t)
-			w.o.PendingRevision = "r3"
-			w.after(time.Second).step()
-			w.expectEvents(t, "New revision detected! Scaling up web-canary.shop", "Starting canary analysis for web.shop", "Advance web.shop canary weight 20")
+			w.after(30 * time.Second).step()
+			w.expectStatus(t, canary.PhaseFailed, 0, 0)
+			w.expectEvents(t, "Rolling back web.shop "+tc.reason, "Canary failed! Scaling down web-canary.shop")
 		})
+	}
+}
+
+// TestTooFewRequestsHold: with too few requests a step holds, counts
+// nothing, and judges the requests gathered since the canary reached its
+// weight; without any, it rolls back at the evidence deadline.
+func TestTooFewRequestsHold(t *testing.T) {
+	t.Run("quiet", func(t *testing.T) {
+		w := startAnalysis(t)
+		w.checks = quiet
+		for _, requests := range []int{12, 24} {
+			w.after(30 * time.Second).step()
+			w.expectStatus(t, canary.PhaseProgressing, 20, 0)
+			w.expectEvents(t, fmt.Sprintf("Hold web.shop at canary weight 20: request-success-rate: not enough requests to judge: %[1]d at this weight, 30 needed; "+
+				"request-duration: not enough requests to judge: %[1]d at this weight, 30 needed", requests))
+		}
+		w.after(30 * time.Second).step()
+		w.expectEvents(t, "Advance web.shop canary weight 40")
+	})
+	t.Run("silent", func(t *testing.T) {
+		w := startAnalysis(t)
+		w.checks = silent
+		w.heldThenRolledBack(t, 119, 20, "not enough traffic to judge: 0 requests in 1h0m0s at canary weight 20, 30 needed")
+		if cond := apimeta.FindStatusCondition(w.o.Status.Conditions, canary.ConditionPromoted); cond == nil || cond.Reason != "NotEnoughTraffic" {
+			t.Errorf("condition %+v; want reason NotEnoughTraffic", cond)
+		}
+	})
+}
+
+// heldThenRolledBack steps n intervals, in which the canary must hold at
+// weight without a failed check, and one more, which must roll it back for
+// reason.
+func (w *world) heldThenRolledBack(t *testing.T, n int, weight int32, reason string) {
+	t.Helper()
+	for range n {
+		w.after(30 * time.Second).step()
+	}
+	w.expectStatus(t, canary.PhaseProgressing, weight, 0)
+	w.events = nil
+	w.after(30 * time.Second).step()
+	w.expectStatus(t, canary.PhaseFailed, 0, 0)
+	w.expectEvents(t, "Rolling back web.shop "+reason, "Canary failed! Scaling down web-canary.shop")
+}
+
+// TestBlindIsNotBad: a blind analysis holds the weight and counts nothing,
+// with a condition and one event each way; past the blind deadline it rolls
+// back.
+func TestBlindIsNotBad(t *testing.T) {
+	w := startAnalysis(t)
+	w.checks = blind
+	w.after(30 * time.Second).step()
+	w.expectStatus(t, canary.PhaseProgressing, 20, 0)
+	w.expectEvents(t, "Holding web.shop at canary weight 20: the analysis cannot read the metrics (Prometheus query failed: connection refused); "+
+		"rolled back if still blind after 10m0s")
+	for range 3 {
+		w.after(30 * time.Second).step()
+	}
+	w.expectStatus(t, canary.PhaseProgressing, 20, 0)
+	w.expectEvents(t)
+	if !apimeta.IsStatusConditionTrue(w.o.Status.Conditions, canary.ConditionBlind) {
+		t.Errorf("conditions %+v; want Blind", w.o.Status.Conditions)
+	}
+	w.checks = healthy
+	w.after(30 * time.Second).step()
+	w.expectEvents(t, "The analysis of web.shop reads the metrics again after 2m0s blind", "Advance web.shop canary weight 40")
+	if apimeta.IsStatusConditionTrue(w.o.Status.Conditions, canary.ConditionBlind) {
+		t.Errorf("conditions %+v; want no longer Blind", w.o.Status.Conditions)
+	}
+
+	w.checks = blind
+	w.heldThenRolledBack(t, 20, 40, "blind for 10m0s, longer than the blind deadline 10m0s: Prometheus query failed: connection refused")
+	cond := apimeta.FindStatusCondition(w.o.Status.Conditions, canary.ConditionPromoted)
+	if cond == nil || cond.Reason != "Blind" || apimeta.FindStatusCondition(w.o.Status.Conditions, canary.ConditionBlind) != nil {
+		t.Errorf("conditions %+v; want Promoted False for Blind, and no Blind condition once the analysis ended", w.o.Status.Conditions)
+	}
+}
+
+// TestWindowsCountEachRequestOnce: each measurement covers the time since
+// the last one, at most the analysis window; a blind one leaves its time
+// to the next.
+func TestWindowsCountEachRequestOnce(t *testing.T) {
+	w := startAnalysis(t)
+	window := func(after time.Duration) time.Duration {
+		t.Helper()
+		w.after(after)
+		d := Step(w.o)
+		if !d.RunChecks {
+			t.Fatalf("no measurement asked for after %s", after)
+		}
+		return d.Window
+	}
+	w.checks = healthy
+	if got := window(30 * time.Second); got != 30*time.Second {
+		t.Errorf("first window %s; want the 30s since the canary reached its weight", got)
+	}
+	w.o.Now = w.o.Now.Add(-30 * time.Second)
+	w.after(30 * time.Second).step()
+	w.checks = blind
+	w.after(30 * time.Second).step()
+	if got := window(30*time.Second + 400*time.Millisecond); got != time.Minute {
+		t.Errorf("window after a blind measurement %s; want the whole minute since the last counted one, in whole seconds", got)
+	}
+	w.o.Now = w.o.Now.Add(time.Hour)
+	if got := window(0); got != time.Minute {
+		t.Errorf("window after an hour %s; want the analysis window, 1m", got)
 	}
 }
 
@@ -403,7 +547,7 @@ func TestOutsideAnalysisTheCanaryIsScaledDown(t *testing.T) {
 func TestMainEvents(t *testing.T) {
 	w := startAnalysis(t)
 	w.o.Settings.Threshold = 1
-	w.checks = failing
+	w.checks = worse
 	rollback := w.after(30 * time.Second).step()
 	w.o.PendingRevision, w.o.CanaryReady = "r3", false
 	revision := w.after(time.Second).step()
@@ -436,7 +580,7 @@ func TestStaleCanaryIsNeverPromoted(t *testing.T) {
 		{"progressing", func(*world) {}},
 		{"promoting, its promotion not written", func(w *world) {
 			w.checks = healthy
-			for range 3 {
+			for range 4 {
 				w.after(30 * time.Second).step()
 			}
 			w.expectStatus(w.t, canary.PhasePromoting, 80, 0)
@@ -512,25 +656,17 @@ func TestSkipAnalysisLeftover(t *testing.T) {
 	})
 }
 
-// TestUnknownCheckSaysSo: a result of a check the shifter does not know fails
-// with a message that names it, never an empty one.
-func TestUnknownCheckSaysSo(t *testing.T) {
-	w := startAnalysis(t)
-	w.checks = []analysis.Result{{Name: "error-budget", Value: 3}}
-	w.after(30 * time.Second).step()
-	w.expectEvents(t, `Halt web.shop advancement unknown check "error-budget": the shifter knows request-success-rate and request-duration`)
-}
-
 // promotingWorld brings a world to the promotion of r2, whose revision as
 // the shifter counts it is p2, and stops before the promotion is written.
 func promotingWorld(t *testing.T) *world {
 	w := startAnalysis(t)
 	w.checks = healthy
-	w.after(30 * time.Second).step()
-	w.after(30 * time.Second).step()
-	w.o.PendingPrimaryRevision, w.o.Checks = "p2", healthy
+	for range 3 {
+		w.after(30 * time.Second).step()
+	}
+	w.o.PendingPrimaryRevision, w.o.Measurement = "p2", healthy
 	d := Step(w.after(30 * time.Second).o)
-	w.o.Checks = nil
+	w.o.Measurement = nil
 	w.record(d)
 	if !d.Promote || d.Status.PromotedPrimaryRevision != "p2" {
 		t.Fatalf("promote %t, promoted primary %q; want a promotion to p2", d.Promote, d.Status.PromotedPrimaryRevision)

@@ -5,6 +5,7 @@ package analysis_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"sluice.dev/sluice/pkg/analysis"
+	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
 )
@@ -35,15 +37,24 @@ type workload struct {
 func TestChecksOfManyCanariesInOneQueryPerMetric(t *testing.T) {
 	window := 10 * time.Second
 	target := func(ns, name string) analysis.Target {
-		return analysis.Target{Namespace: ns, Workload: name, Window: window}
+		return analysis.Target{Namespace: ns, Canary: name + "-canary", Primary: name, Window: window}
 	}
 	req := func(tg analysis.Target, code int, ms int) telemetry.Request {
-		return telemetry.Request{Namespace: tg.Namespace, Workload: tg.Workload, Service: "web", Code: code, Duration: time.Duration(ms) * time.Millisecond}
+		return telemetry.Request{Namespace: tg.Namespace, Workload: tg.Canary, Service: "web", Code: code, Duration: time.Duration(ms) * time.Millisecond}
 	}
-	good, bad, slow, down, idle := target("shop", "good-canary"), target("shop", "bad-canary"),
-		target("blog", "slow-canary"), target("blog", "down-canary"), target("shop", "idle-canary")
+	good, bad, slow, down, idle := target("shop", "good"), target("shop", "bad"),
+		target("blog", "slow"), target("blog", "down"), target("shop", "idle")
 	loads := []workload{
 		{good, func(int) telemetry.Request { return req(good, 200, 20) }},
+		// The primary of good fails 1 request in 100.
+		{good, func(i int) telemetry.Request {
+			r := req(good, 200, 30)
+			r.Workload = good.Primary
+			if i%100 == 0 {
+				r.Code = 500
+			}
+			return r
+		}},
 		// 27 of every 50 requests fail: a success rate of 46%.
 		{bad, func(i int) telemetry.Request {
 			if i%50 < 27 {
@@ -68,42 +79,63 @@ func TestChecksOfManyCanariesInOneQueryPerMetric(t *testing.T) {
 		queries++
 	})
 	targets := []analysis.Target{good, bad, slow, down, idle}
-	var got map[analysis.Target][]analysis.Result
-	// Rates need two scrapes of each series inside the window.
+	var got map[analysis.Target]analysis.Measurement
+	// Increases need two scrapes of each series inside the window.
 	cluster.Eventually(t, time.Minute, "data for every busy workload", func(ctx context.Context) error {
 		got = a.Run(ctx, time.Now(), targets)
 		for _, tg := range targets[:4] {
-			for _, r := range got[tg] {
-				if r.Err != nil {
-					return fmt.Errorf("%s: %v", tg.Workload, r.Err)
-				}
+			if m := got[tg]; m.Err != nil || m.Canary.Requests == 0 || math.IsNaN(m.Canary.P99()) {
+				return fmt.Errorf("%s: %+v", tg.Canary, m)
 			}
+		}
+		if got[good].Primary.Requests == 0 {
+			return fmt.Errorf("no requests to the primary %s yet", good.Primary)
 		}
 		return nil
 	})
-	if queries%2 != 0 {
-		t.Errorf("%d queries for %d runs; want two per run, one per metric", queries, queries/2)
+	if queries%3 != 0 {
+		t.Errorf("%d queries for %d runs; want three per run, one per metric", queries, queries/3)
 	}
 
-	expect := func(tg analysis.Target, name string, lo, hi float64) {
-		t.Helper()
-		for _, r := range got[tg] {
-			if r.Name == name && (r.Err != nil || r.Value < lo || r.Value > hi) {
-				t.Errorf("%s %s = %v (err %v); want within [%v, %v]", tg.Workload, name, r.Value, r.Err, lo, hi)
-			}
+	errorRate := func(s analysis.Sample) float64 { return s.Errors / s.Requests }
+	for _, c := range []struct {
+		what   string
+		got    float64
+		lo, hi float64
+	}{
+		{"good canary's error rate", errorRate(got[good].Canary), 0, 0},
+		// Five errors in a 10s window: increase() extrapolates coarsely.
+		{"good primary's error rate", errorRate(got[good].Primary), 0.005, 0.03},
+		{"good canary's P99", got[good].Canary.P99(), 10, 25},
+		{"good primary's P99", got[good].Primary.P99(), 25, 50},
+		{"bad canary's error rate", errorRate(got[bad].Canary), 0.53, 0.55},
+		{"slow canary's P99", got[slow].Canary.P99(), 500, 1000},
+		{"down canary's error rate", errorRate(got[down].Canary), 1, 1},
+	} {
+		if c.got < c.lo || c.got > c.hi {
+			t.Errorf("%s = %v; want within [%v, %v]", c.what, c.got, c.lo, c.hi)
 		}
 	}
-	expect(good, analysis.SuccessRate, 100, 100)
-	expect(good, analysis.RequestDuration, 10, 25)
-	expect(bad, analysis.SuccessRate, 45.9, 46.1)
-	expect(slow, analysis.RequestDuration, 500, 1000)
-	expect(slow, analysis.SuccessRate, 100, 100)
-	// Only failures: 0%, not "no data".
-	expect(down, analysis.SuccessRate, 0, 0)
-	for i, name := range []string{analysis.SuccessRate, analysis.RequestDuration} {
-		want := "no values found for metric " + name + ", probably not receiving traffic"
-		if r := got[idle][i]; r.Name != name || r.Err == nil || r.Err.Error() != want {
-			t.Errorf("idle workload %s: %+v; want the error %q", name, r, want)
+	if m := got[idle]; m.Err != nil || m.Canary.Requests != 0 || !math.IsNaN(m.Canary.P99()) {
+		t.Errorf("idle workload: %+v; want no requests and no duration", m)
+	}
+
+	// The built-in checks judge what the real Prometheus measured.
+	settings := canary.BuiltinDefaults().Settings()
+	settings.MinRequests = 20
+	for tg, want := range map[analysis.Target][2]canary.Verdict{
+		good: {canary.VerdictPassed, canary.VerdictPassed},
+		bad:  {canary.VerdictFailed, canary.VerdictPassed},
+		slow: {canary.VerdictPassed, canary.VerdictFailed},
+		down: {canary.VerdictFailed, canary.VerdictPassed},
+		idle: {canary.VerdictInconclusive, canary.VerdictInconclusive},
+	} {
+		m := got[tg]
+		ev := analysis.Gather(canary.Evidence{}, m, settings.MaxRequestDuration.Duration)
+		for i, check := range analysis.Builtin(settings) {
+			if st := check.Judge(m, ev, false); st.Verdict != want[i] {
+				t.Errorf("%s: %s; want %s", tg.Canary, st, want[i])
+			}
 		}
 	}
 }
@@ -125,14 +157,19 @@ func TestPrometheusDown(t *testing.T) {
 			failed++
 		}
 	})
-	tg := analysis.Target{Namespace: "shop", Workload: "web-canary", Window: time.Minute}
-	for _, r := range a.Run(t.Context(), time.Now(), []analysis.Target{tg})[tg] {
-		if r.Err == nil || !strings.HasPrefix(r.Err.Error(), "Prometheus query failed: ") {
-			t.Errorf("%s: %+v; want a Prometheus query failure", r.Name, r)
-		}
+	tg := analysis.Target{Namespace: "shop", Canary: "web-canary", Primary: "web", Window: time.Minute}
+	m := a.Run(t.Context(), time.Now(), []analysis.Target{tg})[tg]
+	if m.Err == nil || !strings.HasPrefix(m.Err.Error(), "Prometheus query failed: ") {
+		t.Errorf("%+v; want a Prometheus query failure", m)
 	}
-	if failed != 2 {
-		t.Errorf("%d failed queries observed; want 2", failed)
+	// The first failure makes the measurement blind: no more queries.
+	if failed != 1 {
+		t.Errorf("%d failed queries observed; want 1", failed)
+	}
+	for _, check := range analysis.Builtin(canary.BuiltinDefaults().Settings()) {
+		if st := check.Judge(m, canary.Evidence{}, false); st.Verdict != canary.VerdictBlind || st.Message != m.Err.Error() {
+			t.Errorf("%s; want Blind, saying %q", st, m.Err)
+		}
 	}
 }
 

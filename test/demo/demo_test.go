@@ -57,8 +57,8 @@ func TestDemo(t *testing.T) {
 		"Advance jx-progressive.jx-staging canary weight 80",
 		"Promotion completed! Scaling down jx-progressive-canary.jx-staging",
 		`the loop answers "hello, progressive!" only`,
-		"Halt jx-progressive.jx-staging advancement success rate",
-		"Rolling back jx-progressive.jx-staging failed checks threshold reached 5",
+		"Rolling back jx-progressive.jx-staging request-success-rate: error rate ",
+		"since the analysis started is above the allowed 1% with confidence",
 		"Canary failed! Scaling down jx-progressive-canary.jx-staging",
 	} {
 		if !strings.Contains(log, want) {

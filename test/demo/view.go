@@ -26,20 +26,12 @@ func (s snapshot) key() string {
 func render(s snapshot) []string {
 	lines := []string{fmt.Sprintf("  phase   %-12s canary weight %s", s.phase, bar(s.weight, 20))}
 	lines = append(lines, answersLine(s.shares))
-	if len(s.checks) > 0 {
-		var checks []string
-		for _, c := range s.checks {
-			verdict := "ok"
-			if !c.Passed {
-				verdict = "FAILED"
-			}
-			value := c.Value
-			if value == "" {
-				value = "no data"
-			}
-			checks = append(checks, fmt.Sprintf("%s %s (limit %s) %s", c.Name, value, c.Threshold, verdict))
+	for i, c := range s.checks {
+		label := "  checks  "
+		if i > 0 {
+			label = "          "
 		}
-		lines = append(lines, "  checks  "+strings.Join(checks, ", "))
+		lines = append(lines, label+c.String())
 	}
 	return lines
 }

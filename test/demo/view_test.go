@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/utils/ptr"
+
 	"sluice.dev/sluice/pkg/canary"
 )
 
@@ -26,14 +28,17 @@ func TestRender(t *testing.T) {
 		phase: canary.PhaseProgressing, weight: 40,
 		shares: []share{{"hello, progressive!", 0.6}, {"hello, rolling update!", 0.4}},
 		checks: []canary.CheckStatus{
-			{Name: "request-success-rate", Value: "54.20", Threshold: "99%"},
-			{Name: "request-duration", Value: "25", Threshold: "500ms", Passed: true},
+			{Name: "request-success-rate", Verdict: canary.VerdictFailed, Value: ptr.To(54.2), PrimaryValue: ptr.To(99.5),
+				Min: ptr.To(99.0), Unit: "%", Samples: ptr.To[int64](240)},
+			{Name: "request-duration", Verdict: canary.VerdictPassed, Value: ptr.To(25.0), Max: ptr.To(500.0), Unit: "ms",
+				Samples: ptr.To[int64](480)},
 		},
 	})
 	want := []string{
 		"  phase   Progressing  canary weight [########............]  40%",
 		`  answers  60% "hello, progressive!"   40% "hello, rolling update!"`,
-		"  checks  request-success-rate 54.20 (limit 99%) FAILED, request-duration 25 (limit 500ms) ok",
+		"  checks  request-success-rate 54.20% (primary 99.50%, min 99%, 240 requests): Failed",
+		"          request-duration 25ms (max 500ms, 480 requests): Passed",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("render:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -26,9 +26,13 @@ import (
 )
 
 const (
-	// Every canary workload gets requestsPerTick requests each loadTick.
+	// Every canary workload gets requestsPerTick requests each loadTick:
+	// enough for the analysis to judge at every step of a 2s interval (30
+	// requests) and to promote after the analysis at max-weight (226
+	// error-free requests since it started), so that the rounds measure
+	// the shifter, not a wait for evidence.
 	loadTick        = time.Second
-	requestsPerTick = 5
+	requestsPerTick = 50
 	// parallel is how many creates or updates the command sends at once.
 	parallel = 32
 	// stepWeight is the canaries' sluice.dev/step-weight.
@@ -272,7 +276,7 @@ func (tl *timeline) observe(cr *canary.Canary, at time.Time) {
 	if rise := st.FailedChecks - c.failedChecks; rise > 0 {
 		failing := int32(0)
 		for _, check := range st.Checks {
-			if !check.Passed {
+			if check.Verdict == canary.VerdictFailed {
 				failing++
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -104,10 +105,11 @@ func manifest(image string) string {
 	}}.YAML()
 }
 
-// patient is manifest with a threshold of 100 failed checks, for tests that
-// hold a failing canary at a weight for a while.
+// patient is manifest for tests that hold a canary at its first weight for
+// a while: with no requests to judge it on, its checks are inconclusive
+// until an evidence deadline of 10 minutes.
 func patient(image string) string {
-	return strings.Replace(manifest(image), `sluice.dev/threshold: "3"`, `sluice.dev/threshold: "100"`, 1)
+	return strings.Replace(manifest(image), "sluice.dev/progress-deadline: 1m", "sluice.dev/evidence-deadline: 10m", 1)
 }
 
 func kubectlApply(t testing.TB, ns, yaml string) {
@@ -259,14 +261,14 @@ func TestRollbackOnFailingSuccessRate(t *testing.T) {
 	}
 	cluster.Eventually(t, 10*time.Second, "the rollback's events", func(context.Context) error {
 		events := canaryEvents(t, ns)
-		for _, want := range []string{
-			"Halt web." + ns + " advancement success rate 50.00% < 99%",
-			"Rolling back web." + ns + " failed checks threshold reached 3",
-			"Canary failed! Scaling down web-canary." + ns,
-		} {
-			if !slices.Contains(events, want) {
-				return fmt.Errorf("no event %q in %v", want, events)
-			}
+		// A confident verdict on the counts rolls back at once.
+		rollback := regexp.MustCompile(`^Rolling back web\.` + ns + ` request-success-rate: error rate [4-6]\d(\.\d+)?% \(\d+ of \d+\) ` +
+			`since the analysis started is above the allowed 1% with confidence`)
+		if !slices.ContainsFunc(events, rollback.MatchString) {
+			return fmt.Errorf("no event matching %s in %v", rollback, events)
+		}
+		if want := "Canary failed! Scaling down web-canary." + ns; !slices.Contains(events, want) {
+			return fmt.Errorf("no event %q in %v", want, events)
 		}
 		return nil
 	})
@@ -278,10 +280,17 @@ func TestRollbackOnFailingSuccessRate(t *testing.T) {
 // Canary Initialized.
 func initialized(t *testing.T, yaml func(image string) string, b telemetry.Behaviour) (string, client.Client) {
 	t.Helper()
+	ns, c := initializedQuiet(t, yaml)
+	mesh.Set(ns, app+"-canary", b)
+	return ns, c
+}
+
+// initializedQuiet is initialized with no requests to the canary workload.
+func initializedQuiet(t *testing.T, yaml func(image string) string) (string, client.Client) {
+	t.Helper()
 	setup(t)
 	ns := env.NewNamespace(t)
 	c := newClient(t)
-	mesh.Set(ns, app+"-canary", b)
 	kubectlApply(t, ns, yaml("example.com/web:v1"))
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
 	return ns, c
@@ -307,27 +316,44 @@ func expectEvent(t *testing.T, ns string, want ...string) {
 	})
 }
 
-func TestRollbackOnSlowRequestsAndOnNoTraffic(t *testing.T) {
-	setup(t)
-	for _, tc := range []struct {
-		name   string
-		mesh   *telemetry.Behaviour
-		reason string
-	}{
-		{"slow", &telemetry.Behaviour{Latency: 900 * time.Millisecond}, "advancement request duration 995ms > 500ms"},
-		{"no traffic", nil, "advancement no values found for metric request-success-rate, probably not receiving traffic"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ns := env.NewNamespace(t)
-			c := newClient(t)
-			if tc.mesh != nil {
-				mesh.Set(ns, app+"-canary", *tc.mesh)
-			}
-			rolloutTo(t, c, ns, "example.com/web:v2")
-			waitPhase(t, c, ns, canary.PhaseFailed, 2*time.Minute)
-			expectEvent(t, ns, "Halt web."+ns+" "+tc.reason, "Rolling back web."+ns+" failed checks threshold reached 3")
-		})
+func TestRollbackOnSlowRequests(t *testing.T) {
+	ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 900 * time.Millisecond})
+	kubectlApply(t, ns, manifest("example.com/web:v2"))
+	waitPhase(t, c, ns, canary.PhaseFailed, 2*time.Minute)
+	expectEventPrefix(t, ns, "Rolling back web."+ns+" request-duration: slow request rate 100% (")
+}
+
+// TestNoTrafficHoldsUntilTheEvidenceDeadline: a canary without requests is
+// neither good nor bad: it holds at its weight, counts no failed check, and
+// is rolled back for lack of traffic at the evidence deadline.
+func TestNoTrafficHoldsUntilTheEvidenceDeadline(t *testing.T) {
+	quiet := func(image string) string {
+		return strings.Replace(manifest(image), "sluice.dev/progress-deadline: 1m", "sluice.dev/evidence-deadline: 8s", 1)
 	}
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	kubectlApply(t, ns, quiet("example.com/web:v1"))
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	seen := weights(t, ns)
+	kubectlApply(t, ns, quiet("example.com/web:v2"))
+	cr := waitPhase(t, c, ns, canary.PhaseFailed, 2*time.Minute)
+	if cr.Status.FailedChecks != 0 {
+		t.Errorf("%d failed checks; want none", cr.Status.FailedChecks)
+	}
+	// The status is written before the weight: wait for the last weight.
+	cluster.Eventually(t, 10*time.Second, "weights", func(context.Context) error {
+		if got := seen(); !slices.Equal(got, []int32{0, 20, 0}) {
+			return fmt.Errorf("weights %v; want [0 20 0]", got)
+		}
+		return nil
+	})
+	cond := apimeta.FindStatusCondition(cr.Status.Conditions, canary.ConditionPromoted)
+	if cond == nil || cond.Reason != "NotEnoughTraffic" || !strings.HasPrefix(cond.Message, "not enough traffic to judge: 0 requests in ") {
+		t.Errorf("condition %+v; want reason NotEnoughTraffic", cond)
+	}
+	expectEvent(t, ns, "Hold web."+ns+" at canary weight 20: request-success-rate: not enough requests to judge: 0 at this weight, 30 needed; "+
+		"request-duration: not enough requests to judge: 0 at this weight, 30 needed")
 }
 
 func TestNewRevisionDuringAnalysisRestartsIt(t *testing.T) {
@@ -352,9 +378,9 @@ func TestNewRevisionDuringAnalysisRestartsIt(t *testing.T) {
 }
 
 func TestApplyingThePrimaryAgainRevertsTheCanary(t *testing.T) {
-	// Failing checks hold the weight at 20 while the test scales and reverts;
-	// a high threshold keeps them from rolling the canary back meanwhile.
-	ns, c := initialized(t, patient, telemetry.Behaviour{ErrorRate: 0.5})
+	// Without requests the checks are inconclusive and hold the weight at 20
+	// while the test scales and reverts.
+	ns, c := initializedQuiet(t, patient)
 	kubectlApply(t, ns, patient("example.com/web:v2"))
 	waitStatus(t, c, ns, "canary at 20", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight == 20 })
 	// The canary follows the primary's replicas during the analysis.
@@ -421,8 +447,8 @@ func TestOptOutAndDeletionRemoveEverything(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// Without requests the canary holds at 20.
 			ns := env.NewNamespace(t)
-			mesh.Set(ns, app+"-canary", telemetry.Behaviour{ErrorRate: 0.5})
 			rolloutTo(t, c, ns, "example.com/web:v2")
 			cluster.Eventually(t, time.Minute, "everything created", func(ctx context.Context) error {
 				if left := owned(ctx, c, ns); len(left) != 6 {
@@ -770,55 +796,119 @@ func expectWeights(t *testing.T, seen func() []int32, what string) {
 }
 
 // TestPrometheusOutageHoldsTheCanary stops Prometheus in the middle of the
-// analysis: blind, sluice holds the weight and counts failed checks; when
-// Prometheus is back the canary goes on to promotion.
+// analysis: blind, sluice holds the weight and counts no failed check, says
+// so in a condition, an event and a metric; when Prometheus is back the
+// canary goes on to promotion. Blind past the blind deadline, it is rolled
+// back.
 func TestPrometheusOutageHoldsTheCanary(t *testing.T) {
 	if env.Attached() {
 		t.Skip("the cluster is attached (" + cluster.EnvDir + "): its Prometheus belongs to another process, which alone can stop it")
 	}
-	ns, c := initialized(t, patient, telemetry.Behaviour{Latency: 20 * time.Millisecond})
-	seen := weights(t, ns)
-	kubectlApply(t, ns, patient("example.com/web:v2"))
-	cluster.Eventually(t, time.Minute, "weight 20", func(ctx context.Context) error {
-		if got := seen(); !slices.Contains(got, 20) {
-			return fmt.Errorf("weights %v", got)
+	blindFor := func(deadline string) func(string) string {
+		return func(image string) string {
+			return strings.Replace(manifest(image), "sluice.dev/progress-deadline: 1m", "sluice.dev/blind-deadline: "+deadline, 1)
 		}
-		return nil
-	})
+	}
+	t.Run("back in time", func(t *testing.T) {
+		yaml := blindFor("10m")
+		ns, c := initialized(t, yaml, telemetry.Behaviour{Latency: 20 * time.Millisecond})
+		seen := weights(t, ns)
+		kubectlApply(t, ns, yaml("example.com/web:v2"))
+		waitStatus(t, c, ns, "weight 40", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight >= 40 })
 
+		startPrometheus := stopPrometheus(t)
+		cr := waitStatus(t, c, ns, "blind", time.Minute, func(st canary.CanaryStatus) bool {
+			return apimeta.IsStatusConditionTrue(st.Conditions, canary.ConditionBlind)
+		})
+		blindAt := cr.Status.CanaryWeight
+		// Three intervals blind.
+		waitStatus(t, c, ns, "three blind checks", time.Minute, func(st canary.CanaryStatus) bool {
+			return st.LastStepTime.After(cr.Status.LastStepTime.Add(5 * time.Second))
+		})
+		cr = waitStatus(t, c, ns, "still blind", time.Minute, func(st canary.CanaryStatus) bool { return true })
+		if cr.Status.CanaryWeight != blindAt || cr.Status.FailedChecks != 0 || cr.Status.Phase != canary.PhaseProgressing {
+			t.Errorf("blind: weight %d (was %d), failed checks %d, phase %s; want the weight held, nothing counted",
+				cr.Status.CanaryWeight, blindAt, cr.Status.FailedChecks, cr.Status.Phase)
+		}
+		for _, check := range cr.Status.Checks {
+			if check.Verdict != canary.VerdictBlind || !strings.HasPrefix(check.Message, "Prometheus query failed: ") {
+				t.Errorf("check %s: %q; want Blind with the query's error", check, check.Message)
+			}
+		}
+		cluster.Eventually(t, 10*time.Second, "sluice_canary_blind 1", func(context.Context) error {
+			return reportsBlind(shifter.MetricsPort, ns, 1)
+		})
+		expectEventPrefix(t, ns, fmt.Sprintf("Holding web.%s at canary weight %d: the analysis cannot read the metrics (Prometheus query failed: ", ns, blindAt))
+
+		startPrometheus()
+		waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
+		expectWeights(t, seen, "canary weights across the outage %v; want %v")
+		expectEventPrefix(t, ns, "The analysis of web."+ns+" reads the metrics again after ")
+		cluster.Eventually(t, 10*time.Second, "sluice_canary_blind 0", func(context.Context) error {
+			return reportsBlind(shifter.MetricsPort, ns, 0)
+		})
+	})
+	t.Run("past the blind deadline", func(t *testing.T) {
+		yaml := blindFor("6s")
+		ns, c := initialized(t, yaml, telemetry.Behaviour{Latency: 20 * time.Millisecond})
+		kubectlApply(t, ns, yaml("example.com/web:v2"))
+		waitStatus(t, c, ns, "weight 20", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight >= 20 })
+		startPrometheus := stopPrometheus(t)
+		cr := waitPhase(t, c, ns, canary.PhaseFailed, time.Minute)
+		cond := apimeta.FindStatusCondition(cr.Status.Conditions, canary.ConditionPromoted)
+		if cond == nil || cond.Reason != "Blind" || !strings.HasPrefix(cond.Message, "blind for ") || cr.Status.FailedChecks != 0 {
+			t.Errorf("condition %+v, failed checks %d; want reason Blind, no failed checks", cond, cr.Status.FailedChecks)
+		}
+		startPrometheus()
+	})
+}
+
+// stopPrometheus stops Prometheus; the returned function starts it again,
+// and so does the end of the test if it has not.
+func stopPrometheus(t *testing.T) (start func()) {
+	t.Helper()
 	if err := env.StopPrometheus(); err != nil {
 		t.Fatal(err)
 	}
-	stopped := true
-	t.Cleanup(func() {
-		if stopped {
-			_ = env.StartPrometheus(context.Background())
-		}
-	})
-	failedChecks := func(n int32) func(canary.CanaryStatus) bool {
-		return func(st canary.CanaryStatus) bool { return st.FailedChecks >= n }
+	var once sync.Once
+	start = func() {
+		once.Do(func() {
+			if err := env.StartPrometheus(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
 	}
-	waitStatus(t, c, ns, "a blind check fails", time.Minute, failedChecks(1))
-	blind := seen()
-	waitStatus(t, c, ns, "two more blind checks fail", time.Minute, failedChecks(3))
-	if got := seen(); !slices.Equal(got, blind) {
-		t.Errorf("weights went from %v to %v while Prometheus was down", blind, got)
+	t.Cleanup(start)
+	return start
+}
+
+// reportsBlind says whether the shifter serving metrics on port exports
+// sluice_canary_blind = want for the Canary in ns.
+func reportsBlind(port int, ns string, want float64) error {
+	families, err := sluice.Metrics(port)
+	if err != nil {
+		return err
 	}
-	cluster.Eventually(t, 10*time.Second, "a halt for the failing Prometheus", func(context.Context) error {
-		for _, e := range canaryEvents(t, ns) {
-			if strings.HasPrefix(e, "Halt web."+ns+" advancement Prometheus query failed: ") {
+	for _, m := range families["sluice_canary_blind"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "namespace" && l.GetValue() == ns && m.GetGauge().GetValue() == want {
 				return nil
 			}
 		}
-		return fmt.Errorf("none in %v", canaryEvents(t, ns))
-	})
-
-	if err := env.StartPrometheus(t.Context()); err != nil {
-		t.Fatal(err)
 	}
-	stopped = false
-	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
-	expectWeights(t, seen, "canary weights across the outage %v; want %v")
+	return fmt.Errorf("no sluice_canary_blind{namespace=%q} %g", ns, want)
+}
+
+// expectEventPrefix waits for an event on the Canary that starts with want.
+func expectEventPrefix(t *testing.T, ns, want string) {
+	t.Helper()
+	cluster.Eventually(t, 10*time.Second, "an event "+want+"...", func(context.Context) error {
+		events := canaryEvents(t, ns)
+		if slices.ContainsFunc(events, func(e string) bool { return strings.HasPrefix(e, want) }) {
+			return nil
+		}
+		return fmt.Errorf("none in:\n  %s", strings.Join(events, "\n  "))
+	})
 }
 
 // TestRestartAfterTheEnd restarts the shifter after one canary succeeded and
@@ -885,8 +975,8 @@ func TestRestartAfterTheEnd(t *testing.T) {
 // user asked for, and turning skip-analysis off later, with the webhook back,
 // drops the leftover instead of starting it again.
 func TestSkipAnalysisDuringAWebhookOutage(t *testing.T) {
-	// Failing checks with a high threshold hold the canary at 20.
-	ns, c := initialized(t, patient, telemetry.Behaviour{ErrorRate: 0.5})
+	// Without requests the canary holds at 20.
+	ns, c := initializedQuiet(t, patient)
 	kubectlApply(t, ns, patient("example.com/web:v2"))
 	waitStatus(t, c, ns, "canary at 20", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight == 20 })
 
@@ -920,11 +1010,11 @@ func TestSkipAnalysisDuringAWebhookOutage(t *testing.T) {
 // comes back. The canary of v2 passes its checks, yet must end as superseded
 // and never be promoted over v3.
 func TestStaleCanaryAfterReinstall(t *testing.T) {
-	// Failing checks with a high threshold hold the canary at 20 while sluice
-	// is away; healthy ones would promote it after.
-	ns, c := initialized(t, patient, telemetry.Behaviour{ErrorRate: 1})
+	// Without requests the canary holds at 20 while sluice is away; healthy
+	// ones would promote it after.
+	ns, c := initializedQuiet(t, patient)
 	kubectlApply(t, ns, patient("example.com/web:v2"))
-	waitStatus(t, c, ns, "canary held at 20", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight == 20 && st.FailedChecks > 0 })
+	waitStatus(t, c, ns, "canary held at 20", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight == 20 && len(st.Checks) > 0 })
 
 	// Removed: no shifter, no webhook, no guard policy.
 	shifter.Stop()

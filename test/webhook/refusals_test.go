@@ -59,7 +59,8 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 		{[]string{`sluice.dev/virtualservice: "My_Routes"`}, `sluice.dev/virtualservice: "My_Routes" is not the name of a VirtualService (a DNS-1123 subdomain)`},
 		{[]string{`sluice.dev/stepweight: "20"`}, "sluice.dev/stepweight is not a sluice annotation; the known ones are sluice.dev/canary, " +
 			"sluice.dev/step-weight, sluice.dev/step-weights, sluice.dev/max-weight, sluice.dev/interval, sluice.dev/threshold, " +
-			"sluice.dev/min-success-rate, sluice.dev/max-request-duration, sluice.dev/analysis-window, sluice.dev/port, " +
+			"sluice.dev/min-success-rate, sluice.dev/max-request-duration, sluice.dev/analysis-window, sluice.dev/min-requests, " +
+			"sluice.dev/evidence-deadline, sluice.dev/blind-deadline, sluice.dev/port, " +
 			"sluice.dev/gateways, sluice.dev/hosts, sluice.dev/progress-deadline, sluice.dev/skip-analysis, " +
 			"sluice.dev/virtualservice, sluice.dev/canary-template, sluice.dev/canary-revision"},
 		{

@@ -1,0 +1,153 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"k8s.io/utils/ptr"
+
+	"sluice.dev/sluice/pkg/analysis/stats"
+	"sluice.dev/sluice/pkg/canary"
+)
+
+// Names of the built-in checks, as users see them in events and in the
+// Canary status.
+const (
+	SuccessRate     = "request-success-rate"
+	RequestDuration = "request-duration"
+)
+
+// Metric is what a check measures.
+type Metric int
+
+// The metrics of the built-in checks.
+const (
+	// MetricSuccessRate is the share of non-5xx responses, in percent,
+	// judged on the request counts by the sequential test.
+	MetricSuccessRate Metric = iota
+	// MetricRequestDuration is the P99 request duration in milliseconds,
+	// judged as the share of requests slower than Max by the sequential
+	// test: the P99 is above Max exactly when more than 1% are.
+	MetricRequestDuration
+)
+
+// Check is the specification of one check: what it measures and what is
+// good. Checks are data: the built-in ones are two values of this type, and
+// Judge is the one place that compares a measurement with a specification.
+type Check struct {
+	Name   string
+	Metric Metric
+	// Unit of the values, for people.
+	Unit string
+	// Min and Max bound the good values; nil for no bound.
+	Min, Max *float64
+	// MinRequests is the least number of canary requests the check needs
+	// to judge; with fewer it is inconclusive.
+	MinRequests int64
+}
+
+// Builtin returns the built-in checks with the settings' bounds.
+func Builtin(s canary.Settings) []Check {
+	minRequests := int64(s.MinRequests)
+	return []Check{
+		{Name: SuccessRate, Metric: MetricSuccessRate, Unit: "%", Min: ptr.To(s.MinSuccessRate), MinRequests: minRequests},
+		{Name: RequestDuration, Metric: MetricRequestDuration, Unit: "ms", Max: ptr.To(milliseconds(s.MaxRequestDuration.Duration)),
+			MinRequests: minRequests},
+	}
+}
+
+func milliseconds(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Gather adds the counts of one measurement, whose window starts where ev
+// ends, to ev: the canary's requests, 5xx responses and requests slower than
+// maxDuration, and the primary's requests and 5xx responses. A blind
+// measurement adds nothing.
+func Gather(ev canary.Evidence, m Measurement, maxDuration time.Duration) canary.Evidence {
+	if m.Err != nil {
+		return ev
+	}
+	requests, errors := whole(m.Canary.Requests), whole(m.Canary.Errors)
+	slow := whole(stats.SlowerThan(milliseconds(maxDuration), m.Canary.Durations).Errors)
+	ev.Requests += requests
+	ev.Errors += errors
+	ev.SlowRequests += slow
+	ev.PrimaryRequests += whole(m.Primary.Requests)
+	ev.PrimaryErrors += whole(m.Primary.Errors)
+	ev.TotalRequests += requests
+	ev.TotalErrors += errors
+	ev.TotalSlowRequests += slow
+	return ev
+}
+
+// whole rounds a count that Prometheus' increase() extrapolated; anything
+// but a finite, positive number is none.
+func whole(v float64) int64 {
+	if !(v > 0) || math.IsInf(v, 1) {
+		return 0
+	}
+	return int64(math.Round(v))
+}
+
+// Judge gives the verdict of check c on the evidence gathered, ev, and on
+// the measurement of this round, m, whose values it reports. final says
+// whether a pass promotes the canary: then the sequential test must show
+// that the canary is good, not only that it is not bad.
+func (c Check) Judge(m Measurement, ev canary.Evidence, final bool) canary.CheckStatus {
+	st := canary.CheckStatus{Name: c.Name, Unit: c.Unit, Min: c.Min, Max: c.Max}
+	if m.Err != nil {
+		st.Verdict, st.Message = canary.VerdictBlind, m.Err.Error()
+		return st
+	}
+	test := stats.Test{MinRequests: float64(c.MinRequests)}
+	var verdict stats.Verdict
+	var detail stats.Detail
+	switch c.Metric {
+	case MetricSuccessRate:
+		verdict, detail = stats.SuccessRateRule{MinSuccessRate: ptr.Deref(c.Min, 0), Test: test}.Judge(stats.Evidence{
+			Canary:      stats.Counts{Requests: float64(ev.Requests), Errors: float64(ev.Errors)},
+			Primary:     stats.Counts{Requests: float64(ev.PrimaryRequests), Errors: float64(ev.PrimaryErrors)},
+			CanaryTotal: stats.Counts{Requests: float64(ev.TotalRequests), Errors: float64(ev.TotalErrors)},
+			Final:       final,
+		})
+		if ev.Requests > 0 {
+			st.Value = ptr.To(successRate(ev.Requests, ev.Errors))
+		}
+		if ev.PrimaryRequests > 0 {
+			st.PrimaryValue = ptr.To(successRate(ev.PrimaryRequests, ev.PrimaryErrors))
+		}
+	case MetricRequestDuration:
+		verdict, detail = stats.LatencyRule{MaxMs: ptr.Deref(c.Max, 0), Test: test}.Judge(stats.Evidence{
+			Canary:      stats.Counts{Requests: float64(ev.Requests), Errors: float64(ev.SlowRequests)},
+			CanaryTotal: stats.Counts{Requests: float64(ev.TotalRequests), Errors: float64(ev.TotalSlowRequests)},
+			Final:       final,
+		})
+		if p99 := m.Canary.P99(); !math.IsNaN(p99) {
+			st.Value = ptr.To(p99)
+		}
+		if p99 := m.Primary.P99(); !math.IsNaN(p99) {
+			st.PrimaryValue = ptr.To(p99)
+		}
+	default:
+		st.Verdict, st.Message = canary.VerdictFailed, fmt.Sprintf("check %s measures an unknown metric %d", c.Name, c.Metric)
+		return st
+	}
+	st.Samples = ptr.To(ev.Requests)
+	switch verdict {
+	case stats.Passed:
+		st.Verdict = canary.VerdictPassed
+		return st
+	case stats.Failed:
+		st.Verdict = canary.VerdictFailed
+	case stats.RollBack:
+		st.Verdict, st.Decisive = canary.VerdictFailed, true
+	default:
+		st.Verdict = canary.VerdictInconclusive
+	}
+	st.Message = c.Name + ": " + detail.String()
+	return st
+}
+
+func successRate(requests, errors int64) float64 {
+	return 100 * float64(requests-errors) / float64(requests)
+}
