@@ -337,6 +337,12 @@ func (c *Cluster) Restart(ctx context.Context, name string) error {
 // waitFor polls check every 100ms until it succeeds, a component exits, or
 // ctx ends; the last error of check explains a timeout.
 func (c *Cluster) waitFor(ctx context.Context, what string, check func(context.Context) error) error {
+	return waitUntil(ctx, what, c.procs, check)
+}
+
+// waitUntil polls check every 100ms until it succeeds, one of procs exits, or
+// ctx ends; the last error of check explains a timeout.
+func waitUntil(ctx context.Context, what string, procs []*Process, check func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	ticker := time.NewTicker(100 * time.Millisecond)
@@ -346,7 +352,7 @@ func (c *Cluster) waitFor(ctx context.Context, what string, check func(context.C
 		if last == nil {
 			return nil
 		}
-		for _, p := range c.procs {
+		for _, p := range procs {
 			if err := p.Exited(); err != nil {
 				return err
 			}

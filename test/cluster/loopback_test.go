@@ -32,10 +32,29 @@ func TestEverythingListensOnLoopbackOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A secure Prometheus is this process's child even on an attached
+	// cluster, whose processes are another's.
+	secure, err := env.StartSecurePrometheus(t.Context(), "user", "password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := secure.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	secureURL, err := url.Parse(secure.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := cluster.Descendants(root)
+	if root != os.Getpid() {
+		pids = append(pids, cluster.Descendants(os.Getpid())...)
+	}
 	// Each process's listening ports, by the name of its binary.
 	ports := map[string][]uint16{}
 	var etcdURL string
-	for _, pid := range cluster.Descendants(root) {
+	for _, pid := range pids {
 		exe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe"))
 		if err != nil {
 			if cluster.Alive(pid) {
@@ -69,7 +88,7 @@ func TestEverythingListensOnLoopbackOnly(t *testing.T) {
 	if err != nil || etcd.Port() == "" {
 		t.Fatalf("kube-apiserver's --etcd-servers %q: %v", etcdURL, err)
 	}
-	for name, port := range map[string]string{"kube-apiserver": api.Port(), "etcd": etcd.Port()} {
+	for name, port := range map[string]string{"kube-apiserver": api.Port(), "etcd": etcd.Port(), "prometheus": secureURL.Port()} {
 		if !containsPort(ports[name], port) {
 			t.Errorf("found no listening socket of %s on port %s; found %v", name, port, ports[name])
 		}
