@@ -43,7 +43,7 @@ func main() {
 }
 
 type options struct {
-	kubeconfig, prometheusURL, metricsAddr, probeAddr, leaderNamespace string
+	kubeconfig, prometheusURL, metricsAddr, probeAddr, leaderNamespace, policySecrets string
 	// self is --deployment, the shifter's own Deployment.
 	self           kubeflag.NamespacedName
 	leaderElect    bool
@@ -73,6 +73,8 @@ func newCommand() *cobra.Command {
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "host:port of /healthz and /readyz")
 	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader with a Lease, so that of several replicas only one acts")
 	f.StringVar(&o.leaderNamespace, "leader-election-namespace", "sluice-system", "namespace of the leader election Lease")
+	f.StringVar(&o.policySecrets, "cluster-policy-secret-namespace", "sluice-system",
+		"namespace of the Secrets that the Prometheus connections of ClusterCanaryPolicies name")
 	f.Var(&o.self, "deployment",
 		"the shifter's own Deployment: when it is scaled to zero or deleted, the stopping shifter routes all traffic to the primaries and scales the canaries down")
 	f.IntVar(&o.workers, "workers", 100, "canaries reconciled at once")
@@ -122,7 +124,10 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("prometheus client for %s: %w", o.prometheusURL, err)
 	}
-	analyzer := analysis.New(promv1.NewAPI(prom), analysis.QueryMetrics(ctrlmetrics.Registry))
+	observe := analysis.QueryMetrics(ctrlmetrics.Registry)
+	batcher := func(api promv1.API) *analysis.Batcher {
+		return analysis.NewBatcher(analysis.New(api, observe), o.batchDelay, 30*time.Second)
+	}
 	eventsClient, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("events client: %w", err)
@@ -141,12 +146,14 @@ func run(o options) error {
 	stopEvents := recorder.Start()
 	defer stopEvents()
 	r := &shift.Reconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Events:    recorder,
-		Checker:   analysis.NewBatcher(analyzer, o.batchDelay, 30*time.Second),
-		Metrics:   shift.NewMetrics(ctrlmetrics.Registry),
-		Defaults:  o.defaults,
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Events:        recorder,
+		Checker:       batcher(promv1.NewAPI(prom)),
+		Prometheus:    analysis.NewPool(batcher),
+		PolicySecrets: o.policySecrets,
+		Metrics:       shift.NewMetrics(ctrlmetrics.Registry),
+		Defaults:      o.defaults,
 	}
 	if err := r.SetupWithManager(mgr, o.workers); err != nil {
 		return err

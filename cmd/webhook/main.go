@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -37,16 +36,24 @@ func newCommand() *cobra.Command {
 		Long: `webhook serves sluice's mutating admission webhook over HTTPS at ` + mutate.Path + `.
 For Deployments annotated sluice.dev/canary: "enabled" it keeps the running pod
 template and diverts a new one to the sluice.dev/canary-template annotation,
-from which the shifter runs it as a canary. Admission has no side effects: it
-writes nothing to the API server. Only with --cert-secret does the webhook
-write, to keep its own certificates and the CA bundle of its configuration.`,
+from which the shifter runs it as a canary. It refuses settings that are
+not valid, with the Deployment's policy (sluice.dev/policy), and references to
+policies that do not exist. Admission has no side effects: it writes nothing to
+the API server. Only with --cert-secret does the webhook write, to keep its own
+certificates and the CA bundle of its configuration.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Log = zap.New(zap.UseFlagOptions(&zapOpts)).WithName("webhook")
 			ctrl.SetLogger(opts.Log)
+			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return fmt.Errorf("kubeconfig: %w", err)
+			}
+			opts.Config = cfg
 			if secret.Name != "" {
-				if err := selfManaged(&certs, kubeconfig, secret.NamespacedName); err != nil {
+				certs.Secret = secret.NamespacedName
+				if err := certs.Policy.Validate(); err != nil {
 					return err
 				}
 				opts.Certificates = &certs
@@ -60,7 +67,7 @@ write, to keep its own certificates and the CA bundle of its configuration.`,
 		"folder with the serving certificate tls.crt and key tls.key, reloaded when they change; unused with --cert-secret")
 	f.Var(&secret, "cert-secret",
 		"a Secret in which the webhook keeps its own CA and serving certificate, rotating them and the CA bundle of --webhook-configuration")
-	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file, for --cert-secret; empty: the in-cluster service account")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file, to read the policies and, with --cert-secret, keep the certificates; empty: the in-cluster service account")
 	f.StringVar(&certs.WebhookConfiguration, "webhook-configuration", "sluice", "MutatingWebhookConfiguration whose CA bundle --cert-secret keeps")
 	f.StringArrayVar(&certs.Policy.Hosts, "cert-host", nil, "DNS name or IP address the self-managed serving certificate covers; repeat for several")
 	f.DurationVar(&certs.Policy.CAValidity, "ca-validity", 5*365*24*time.Hour, "lifetime of a self-managed CA; a new one is phased in when a third is left")
@@ -75,18 +82,4 @@ write, to keep its own certificates and the CA bundle of its configuration.`,
 	zapOpts.BindFlags(goFlags)
 	f.AddGoFlagSet(goFlags)
 	return cmd
-}
-
-// selfManaged completes c for --cert-secret.
-func selfManaged(c *webhookserver.CertificateOptions, kubeconfig string, secret types.NamespacedName) error {
-	c.Secret = secret
-	if err := c.Policy.Validate(); err != nil {
-		return err
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return fmt.Errorf("kubeconfig: %w", err)
-	}
-	c.Config = cfg
-	return nil
 }

@@ -51,6 +51,56 @@ type Measurement struct {
 	// Err says why Prometheus could not be read (unreachable, refused,
 	// timed out): the analysis is blind, and the samples mean nothing.
 	Err error
+	// Values are the answers to the custom checks' queries, by query.
+	Values map[string]Value
+}
+
+// Value is Prometheus' answer to one custom check's query.
+type Value struct {
+	// V is the number; NaN when the query gave none.
+	V float64
+	// Series is how many series the query gave: a check needs one (or a
+	// scalar, counted as one).
+	Series int
+	// Err says why Prometheus did not answer.
+	Err error
+}
+
+// Values asks Prometheus each distinct query once, at now.
+func (a *Analyzer) Values(ctx context.Context, now time.Time, queries []string) map[string]Value {
+	out := make(map[string]Value, len(queries))
+	for _, q := range queries {
+		if _, done := out[q]; done {
+			continue
+		}
+		start := time.Now()
+		v, _, _, err := a.prom.Query(ctx, q, now)
+		if err != nil {
+			a.observe("error", time.Since(start))
+			//lint:ignore ST1005 users know this message from the events: it is part of the contract
+			out[q] = Value{V: math.NaN(), Err: fmt.Errorf("Prometheus query failed: %w", err)}
+			continue
+		}
+		a.observe("success", time.Since(start))
+		out[q] = valueOf(v)
+	}
+	return out
+}
+
+// valueOf reads the one number a check's query gives.
+func valueOf(v model.Value) Value {
+	switch v := v.(type) {
+	case *model.Scalar:
+		return Value{V: float64(v.Value), Series: 1}
+	case model.Vector:
+		if len(v) == 1 {
+			return Value{V: float64(v[0].Value), Series: 1}
+		}
+		return Value{V: math.NaN(), Series: len(v)}
+	default:
+		//lint:ignore ST1005 users know this message from the events: it is part of the contract
+		return Value{V: math.NaN(), Err: fmt.Errorf("Prometheus query failed: got a %s, want a scalar or a vector", v.Type())}
+	}
 }
 
 // Querier is the part of the Prometheus API the analysis uses.

@@ -19,8 +19,10 @@ type Batcher struct {
 
 type batch struct {
 	targets []Target
+	queries []string
 	done    chan struct{}
 	results map[Target]Measurement
+	values  map[string]Value
 }
 
 // NewBatcher returns a Batcher that waits delay after the first check of a
@@ -29,9 +31,10 @@ func NewBatcher(a *Analyzer, delay, timeout time.Duration) *Batcher {
 	return &Batcher{analyzer: a, delay: delay, timeout: timeout}
 }
 
-// Measure measures one target, together with any others that are due at
-// about the same time.
-func (b *Batcher) Measure(ctx context.Context, t Target) Measurement {
+// Measure measures one target and asks its custom checks' queries,
+// together with any others that are due at about the same time: a query
+// that several targets ask is asked once.
+func (b *Batcher) Measure(ctx context.Context, t Target, queries ...string) Measurement {
 	b.mu.Lock()
 	if b.pending == nil {
 		b.pending = &batch{done: make(chan struct{})}
@@ -39,11 +42,19 @@ func (b *Batcher) Measure(ctx context.Context, t Target) Measurement {
 	}
 	cur := b.pending
 	cur.targets = append(cur.targets, t)
+	cur.queries = append(cur.queries, queries...)
 	b.mu.Unlock()
 
 	select {
 	case <-cur.done:
-		return cur.results[t]
+		m := cur.results[t]
+		if len(queries) > 0 {
+			m.Values = make(map[string]Value, len(queries))
+			for _, q := range queries {
+				m.Values[q] = cur.values[q]
+			}
+		}
+		return m
 	case <-ctx.Done():
 		return Measurement{Err: ctx.Err()}
 	}
@@ -57,6 +68,8 @@ func (b *Batcher) flush() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
-	cur.results = b.analyzer.Run(ctx, time.Now(), cur.targets)
+	now := time.Now()
+	cur.results = b.analyzer.Run(ctx, now, cur.targets)
+	cur.values = b.analyzer.Values(ctx, now, cur.queries)
 	close(cur.done)
 }

@@ -37,14 +37,15 @@ func TestBatcherSharesQueries(t *testing.T) {
 	for i := range 100 {
 		wg.Go(func() {
 			got := b.Measure(t.Context(), Target{Namespace: "shop", Canary: fmt.Sprintf("w%d-canary", i), Primary: fmt.Sprintf("w%d", i),
-				Window: time.Minute})
-			if got.Err != nil || got.Canary.Requests != float64(i) || got.Primary.Requests != 0 {
+				Window: time.Minute}, "sum(rate(checkouts_total[1m]))")
+			if got.Err != nil || got.Canary.Requests != float64(i) || got.Primary.Requests != 0 || got.Values["sum(rate(checkouts_total[1m]))"].Series != 100 {
 				t.Errorf("w%d: %+v", i, got)
 			}
 		})
 	}
 	wg.Wait()
-	if n := prom.queries.Load(); n != 3 {
-		t.Errorf("%d queries for 100 checks due together; want 3", n)
+	// Three for the built-in checks, one for the custom query they share.
+	if n := prom.queries.Load(); n != 4 {
+		t.Errorf("%d queries for 100 checks due together; want 4", n)
 	}
 }

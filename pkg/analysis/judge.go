@@ -3,6 +3,8 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"time"
 
 	"k8s.io/utils/ptr"
@@ -30,6 +32,9 @@ const (
 	// judged as the share of requests slower than Max by the sequential
 	// test: the P99 is above Max exactly when more than 1% are.
 	MetricRequestDuration
+	// MetricQuery is the number a custom check's query gives, judged
+	// against Min, Max and the primary's number.
+	MetricQuery
 )
 
 // Check is the specification of one check: what it measures and what is
@@ -45,6 +50,13 @@ type Check struct {
 	// MinRequests is the least number of canary requests the check needs
 	// to judge; with fewer it is inconclusive.
 	MinRequests int64
+	// CanaryQuery and PrimaryQuery are a custom check's query, rendered for
+	// the canary and, when it compares, for the primary.
+	CanaryQuery, PrimaryQuery string
+	// Compare is how much worse than the primary the canary may be.
+	Compare *canary.Comparison
+	// RenderErr says why the query could not be rendered.
+	RenderErr error
 }
 
 // Builtin returns the built-in checks with the settings' bounds.
@@ -55,6 +67,42 @@ func Builtin(s canary.Settings) []Check {
 		{Name: RequestDuration, Metric: MetricRequestDuration, Unit: "ms", Max: ptr.To(milliseconds(s.MaxRequestDuration.Duration)),
 			MinRequests: minRequests},
 	}
+}
+
+// Checks returns every check of a canary: the built-in ones that its policy
+// leaves on, and its policy's custom checks, rendered for v.
+func Checks(s canary.Settings, v Vars) []Check {
+	var out []Check
+	for _, c := range Builtin(s) {
+		if !slices.ContainsFunc(s.Checks, func(spec canary.CheckSpec) bool { return spec.Name == c.Name && spec.Disabled }) {
+			out = append(out, c)
+		}
+	}
+	for _, spec := range s.Checks {
+		if spec.Disabled || spec.Name == SuccessRate || spec.Name == RequestDuration {
+			continue
+		}
+		c := Check{Name: spec.Name, Metric: MetricQuery, Unit: spec.Unit, Min: spec.Min, Max: spec.Max, Compare: spec.Compare}
+		c.CanaryQuery, c.RenderErr = Render(spec.Query, v.For(v.Canary))
+		if c.RenderErr == nil && c.Compare != nil {
+			c.PrimaryQuery, c.RenderErr = Render(spec.Query, v.For(v.Primary))
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Queries are the rendered queries of the custom checks among checks.
+func Queries(checks []Check) []string {
+	var out []string
+	for _, c := range checks {
+		for _, q := range []string{c.CanaryQuery, c.PrimaryQuery} {
+			if q != "" {
+				out = append(out, q)
+			}
+		}
+	}
+	return out
 }
 
 func milliseconds(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -116,6 +164,9 @@ func (c Check) Judge(m Measurement, ev canary.Evidence, final bool) canary.Check
 		if ev.PrimaryRequests > 0 {
 			st.PrimaryValue = ptr.To(successRate(ev.PrimaryRequests, ev.PrimaryErrors))
 		}
+	case MetricQuery:
+		c.judgeQuery(&st, m.Values)
+		return st
 	case MetricRequestDuration:
 		verdict, detail = stats.LatencyRule{MaxMs: ptr.Deref(c.Max, 0), Test: test}.Judge(stats.Evidence{
 			Canary:      stats.Counts{Requests: float64(ev.Requests), Errors: float64(ev.SlowRequests)},
@@ -146,6 +197,74 @@ func (c Check) Judge(m Measurement, ev canary.Evidence, final bool) canary.Check
 	}
 	st.Message = c.Name + ": " + detail.String()
 	return st
+}
+
+// judgeQuery judges a custom check on the numbers its queries gave: a
+// query Prometheus did not answer leaves it blind, a query that gave no
+// number leaves it inconclusive, and a number out of bounds, or worse than
+// the primary's by more than allowed, fails it.
+func (c Check) judgeQuery(st *canary.CheckStatus, values map[string]Value) {
+	fail := func(verdict canary.Verdict, format string, args ...any) {
+		st.Verdict, st.Message = verdict, c.Name+": "+fmt.Sprintf(format, args...)
+	}
+	if c.RenderErr != nil {
+		fail(canary.VerdictBlind, "the query does not render: %v", c.RenderErr)
+		return
+	}
+	number := func(query, whose string) (float64, bool) {
+		v, ok := values[query]
+		switch {
+		case !ok:
+			fail(canary.VerdictBlind, "the %s query was not asked", whose)
+		case v.Err != nil:
+			fail(canary.VerdictBlind, "%v", v.Err)
+		case v.Series > 1:
+			fail(canary.VerdictInconclusive, "the %s query gives %d series; a check needs one number: aggregate it, with sum or max", whose, v.Series)
+		case math.IsNaN(v.V):
+			fail(canary.VerdictInconclusive, "no data for the %s", whose)
+		default:
+			return v.V, true
+		}
+		return 0, false
+	}
+	value, ok := number(c.CanaryQuery, "canary")
+	if !ok {
+		return
+	}
+	st.Value = ptr.To(value)
+	format := func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) + c.Unit }
+	switch {
+	case c.Min != nil && value < *c.Min:
+		fail(canary.VerdictFailed, "%s < %s", format(value), format(*c.Min))
+		return
+	case c.Max != nil && value > *c.Max:
+		fail(canary.VerdictFailed, "%s > %s", format(value), format(*c.Max))
+		return
+	}
+	if c.Compare != nil {
+		primary, ok := number(c.PrimaryQuery, "primary")
+		if !ok {
+			return
+		}
+		st.PrimaryValue = ptr.To(primary)
+		worse := value - primary
+		if c.Compare.Better == "higher" {
+			worse = -worse
+		}
+		allowed := math.Inf(1)
+		if d := c.Compare.MaxAbsoluteDegradation; d != nil {
+			allowed = *d
+		}
+		if d := c.Compare.MaxRelativeDegradation; d != nil {
+			allowed = min(allowed, *d/100*math.Abs(primary))
+		}
+		if worse > allowed {
+			fail(canary.VerdictFailed, "%s is worse than the primary's %s by %s, more than the %s allowed",
+				format(value), format(primary), format(worse), format(allowed))
+			return
+		}
+	}
+	st.Verdict = canary.VerdictPassed
 }
 
 func successRate(requests, errors int64) float64 {

@@ -49,6 +49,11 @@ const (
 	AnnotationSkipAnalysis = "sluice.dev/skip-analysis"
 	// AnnotationVirtualService names an existing VirtualService to adopt.
 	AnnotationVirtualService = "sluice.dev/virtualservice"
+	// AnnotationPolicy names the CanaryPolicy of the Deployment's
+	// namespace, or, with the prefix "cluster/", a ClusterCanaryPolicy,
+	// whose settings the Deployment takes where its own annotations leave
+	// them out.
+	AnnotationPolicy = "sluice.dev/policy"
 )
 
 // Annotations only sluice writes.

@@ -11,14 +11,15 @@ import (
 )
 
 var (
-	// GroupVersion is the API group and version of the Canary resource.
+	// GroupVersion is the API group and version of sluice's resources.
 	GroupVersion = schema.GroupVersion{Group: "sluice.dev", Version: "v1alpha1"}
-	// SchemeBuilder registers the Canary types.
+	// SchemeBuilder registers sluice's types.
 	SchemeBuilder = runtime.NewSchemeBuilder(func(s *runtime.Scheme) error {
-		s.AddKnownTypes(GroupVersion, &Canary{}, &CanaryList{})
+		s.AddKnownTypes(GroupVersion, &Canary{}, &CanaryList{}, &CanaryPolicy{}, &CanaryPolicyList{},
+			&ClusterCanaryPolicy{}, &ClusterCanaryPolicyList{})
 		metav1.AddToGroupVersion(s, GroupVersion)
 		return nil
 	})
-	// AddToScheme adds the Canary types to a scheme.
+	// AddToScheme adds sluice's types to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )

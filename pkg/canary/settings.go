@@ -49,6 +49,14 @@ type Settings struct {
 	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
 	// VirtualService names an existing VirtualService to adopt.
 	VirtualService string `json:"virtualService,omitempty"`
+	// Checks are the custom checks, and the built-in ones turned off, of
+	// the Deployment's policy.
+	// +listType=map
+	// +listMapKey=name
+	Checks []CheckSpec `json:"checks,omitempty"`
+	// Prometheus is where the checks query, from the Deployment's policy;
+	// the shifter's --prometheus-url when unset.
+	Prometheus *PrometheusSpec `json:"prometheus,omitempty"`
 }
 
 // Defaults are the values of the settings that a Deployment's annotations
@@ -246,6 +254,9 @@ func (d Defaults) Parse(annotations map[string]string) (Settings, []string) {
 			s.VirtualService = raw
 		}
 	}
+	if raw, ok := annotations[AnnotationPolicy]; ok && !validPolicyName(strings.TrimPrefix(raw, ClusterPolicyPrefix)) {
+		p.fail(AnnotationPolicy, raw, "is not the name of a CanaryPolicy, or cluster/ and the name of a ClusterCanaryPolicy (a DNS-1123 subdomain)")
+	}
 	if raw, ok := annotations[AnnotationEnabled]; ok && raw != EnabledValue && raw != DisabledValue {
 		p.fail(AnnotationEnabled, raw, fmt.Sprintf("is not %q or %q", EnabledValue, DisabledValue))
 	}
@@ -267,7 +278,7 @@ var knownAnnotations = []string{
 	AnnotationEnabled, AnnotationStepWeight, AnnotationStepWeights, AnnotationMaxWeight,
 	AnnotationInterval, AnnotationThreshold, AnnotationMinSuccessRate, AnnotationMaxRequestDuration,
 	AnnotationAnalysisWindow, AnnotationMinRequests, AnnotationEvidenceDeadline, AnnotationBlindDeadline, AnnotationPort, AnnotationGateways, AnnotationHosts,
-	AnnotationProgressDeadline, AnnotationSkipAnalysis, AnnotationVirtualService,
+	AnnotationProgressDeadline, AnnotationSkipAnalysis, AnnotationVirtualService, AnnotationPolicy,
 	AnnotationCanaryTemplate, AnnotationCanaryRevision,
 }
 
@@ -360,6 +371,8 @@ func parseWeights(raw string) ([]int32, bool) {
 	}
 	return weights, len(weights) > 0
 }
+
+func validPolicyName(name string) bool { return len(validation.IsDNS1123Subdomain(name)) == 0 }
 
 // validGateway accepts mesh, name, namespace/name and a gateway's FQDN.
 func validGateway(g string) bool {

@@ -151,6 +151,15 @@ type CanaryStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Policy is the policy the canary under analysis runs by, as it was
+	// when its analysis started: a policy changed or deleted meanwhile
+	// applies from the next revision on.
+	// +optional
+	Policy *PolicySnapshot `json:"policy,omitempty"`
+	// SettingSources says where each setting of the spec came from: the
+	// annotation, a policy ("CanaryPolicy strict"), or the default.
+	// +optional
+	SettingSources map[string]string `json:"settingSources,omitempty"`
 	// ObservedGeneration is the Canary generation the status is for.
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }

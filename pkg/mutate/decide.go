@@ -48,6 +48,12 @@ type Request struct {
 	FromShifter bool
 	// Object and OldObject are the Deployment after and before, as JSON.
 	Object, OldObject []byte
+	// Policy is the policy the Deployment after the request runs by; nil
+	// for none.
+	Policy *canary.PolicySnapshot
+	// PolicyProblem says why the policy it names cannot be found; "" if it
+	// can, or names none.
+	PolicyProblem string
 }
 
 // Decision is the webhook's answer to one request.
@@ -73,7 +79,7 @@ func Decide(defaults canary.Defaults, req Request) Decision {
 		return Decision{Verdict: Passed}
 	}
 	obj := parse(req.Object)
-	if problems := obj.problems(defaults); len(problems) > 0 {
+	if problems := obj.problems(defaults, req.Policy, req.PolicyProblem); len(problems) > 0 {
 		return deny("invalid sluice settings: " + strings.Join(problems, "; "))
 	}
 	if req.Operation != admissionv1.Update {

@@ -75,12 +75,16 @@ func (d deployment) valid() bool {
 	return strings.HasPrefix(d.template, "{")
 }
 
-// problems lists what is wrong with the sluice settings.
-func (d deployment) problems(defaults canary.Defaults) []string {
+// problems lists what is wrong with the sluice settings, with the policy
+// they run by, or with the reference to one that does not exist.
+func (d deployment) problems(defaults canary.Defaults, policy *canary.PolicySnapshot, policyProblem string) []string {
 	if len(d.annotations) == 0 {
 		return nil
 	}
-	_, problems := defaults.Parse(d.annotations)
+	_, _, problems := defaults.ParseWithPolicy(policy, d.annotations)
+	if policyProblem != "" {
+		problems = append(problems, policyProblem)
+	}
 	return problems
 }
 

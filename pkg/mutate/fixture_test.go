@@ -23,6 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -414,10 +416,16 @@ func TestFixture(t *testing.T) {
 var setLogger sync.Once
 
 // newWebhook is the webhook as Serve registers it, with metrics on a private
-// registry and no logging.
-func newWebhook(defaults canary.Defaults) *webhook.Admission {
+// registry, no logging, and policies read from a fake API server that holds
+// policies.
+func newWebhook(defaults canary.Defaults, policies ...client.Object) *webhook.Admission {
 	setLogger.Do(func() { ctrllog.SetLogger(logr.New(ctrllog.NullLogSink{})) })
-	return mutate.NewWebhook(mutate.NewHandler([]string{"system:serviceaccount:sluice-system:sluice"}, defaults,
+	scheme := runtime.NewScheme()
+	if err := canary.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(policies...).Build()
+	return mutate.NewWebhook(mutate.NewHandler([]string{"system:serviceaccount:sluice-system:sluice"}, defaults, reader,
 		mutate.NewMetrics(prometheus.NewRegistry()), logr.Discard()))
 }
 

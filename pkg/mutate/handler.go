@@ -12,10 +12,12 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/policy"
 )
 
 // Path is where the webhook serves Deployment admissions.
@@ -25,23 +27,26 @@ const Path = "/mutate-apps-v1-deployment"
 type Handler struct {
 	shifters []string
 	defaults canary.Defaults
+	policies client.Reader
 	metrics  *Metrics
 	log      logr.Logger
 }
 
 // NewHandler returns a handler that passes requests of the given shifter
 // identities (user names) unchanged and checks settings against defaults,
-// which must be valid (see canary.Defaults.Validate).
-func NewHandler(shifterIdentities []string, defaults canary.Defaults, metrics *Metrics, log logr.Logger) *Handler {
-	return &Handler{shifters: shifterIdentities, defaults: defaults, metrics: metrics, log: log}
+// which must be valid (see canary.Defaults.Validate), and against the
+// policies that policies reads: a cache, since every opted-in Deployment's
+// admission looks its policy up; nil looks none up.
+func NewHandler(shifterIdentities []string, defaults canary.Defaults, policies client.Reader, metrics *Metrics, log logr.Logger) *Handler {
+	return &Handler{shifters: shifterIdentities, defaults: defaults, policies: policies, metrics: metrics, log: log}
 }
 
 var jsonPatch = admissionv1.PatchTypeJSONPatch
 
 // Handle implements admission.Handler.
-func (h *Handler) Handle(_ context.Context, req admission.Request) admission.Response {
+func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
-	d := h.decide(req)
+	d := h.decide(ctx, req)
 	h.metrics.observe(req.Operation, d.Verdict, time.Since(start))
 
 	// Passes are most requests: build the log line only when it is written.
@@ -66,7 +71,7 @@ func (h *Handler) Handle(_ context.Context, req admission.Request) admission.Res
 	return response(d)
 }
 
-func (h *Handler) decide(req admission.Request) Decision {
+func (h *Handler) decide(ctx context.Context, req admission.Request) Decision {
 	if req.Kind.Group != "apps" || req.Kind.Version != "v1" || req.Kind.Kind != "Deployment" {
 		return Decision{Verdict: Errored, Message: fmt.Sprintf(
 			"sluice's webhook handles apps/v1 Deployments only, not %s; check the rules of its MutatingWebhookConfiguration", req.Kind)}
@@ -84,13 +89,37 @@ func (h *Handler) decide(req admission.Request) Decision {
 	if len(req.Object.Raw) == 0 {
 		return Decision{Verdict: Errored, Message: fmt.Sprintf("the %s request carries no object", req.Operation)}
 	}
-	return Decide(h.defaults, Request{
+	r := Request{
 		Operation:    req.Operation,
 		FieldManager: gjson.Get(view(req.Options.Raw), "fieldManager").Str,
 		FromShifter:  slices.Contains(h.shifters, req.UserInfo.Username),
 		Object:       req.Object.Raw,
 		OldObject:    req.OldObject.Raw,
-	})
+	}
+	if !r.FromShifter {
+		var err error
+		if r.Policy, err = h.policy(ctx, req.Namespace, req.Object.Raw); policy.IsNotFound(err) {
+			r.PolicyProblem = err.Error()
+		} else if err != nil {
+			return Decision{Verdict: Errored, Message: err.Error()}
+		}
+	}
+	return Decide(h.defaults, r)
+}
+
+// policy finds the policy that an opted-in Deployment, or one that names a
+// policy, runs by.
+func (h *Handler) policy(ctx context.Context, namespace string, object []byte) (*canary.PolicySnapshot, error) {
+	annotations := gjson.Get(view(object), "metadata.annotations")
+	named := annotations.Get(gjson.Escape(canary.AnnotationPolicy))
+	if h.policies == nil || !named.Exists() && annotations.Get(gjson.Escape(canary.AnnotationEnabled)).Str != canary.EnabledValue {
+		return nil, nil
+	}
+	var ref map[string]string
+	if named.Exists() {
+		ref = map[string]string{canary.AnnotationPolicy: named.Str}
+	}
+	return policy.Find(ctx, h.policies, namespace, ref)
 }
 
 func response(d Decision) admission.Response {

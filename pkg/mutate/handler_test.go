@@ -12,6 +12,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"sluice.dev/sluice/pkg/canary"
@@ -53,13 +54,55 @@ func TestHandlerDefaults(t *testing.T) {
 	}
 }
 
+// TestHandlerPolicies: the settings are judged with the policy the
+// Deployment runs by, and a policy that does not exist is refused.
+func TestHandlerPolicies(t *testing.T) {
+	weights := canary.PolicySpec{StepWeights: []int32{10, 30}}
+	clusterDefault := &canary.ClusterCanaryPolicy{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: weights}
+	strict := &canary.CanaryPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "strict"}, Spec: weights}
+	elsewhere := &canary.CanaryPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "blog", Name: "strict"}, Spec: weights}
+	never := `sluice: invalid sluice settings: sluice.dev/step-weights: "10,30" never reaches sluice.dev/max-weight 50; end the list at or above it`
+	tests := []struct {
+		name     string
+		policies []client.Object
+		ref      string
+		message  string
+	}{
+		{"no policy", nil, "", ""},
+		{"the default cluster policy applies without a reference", []client.Object{clusterDefault}, "", never},
+		{"a namespaced policy", []client.Object{strict}, "strict", never},
+		{"cluster/ skips the namespaced policy", []client.Object{strict}, "cluster/strict",
+			"sluice: invalid sluice settings: sluice.dev/policy names a policy that does not exist: no ClusterCanaryPolicy strict; " +
+				"create it, or name one that kubectl get canarypolicies,clustercanarypolicies lists"},
+		{"a policy of another namespace", []client.Object{elsewhere}, "strict",
+			"sluice: invalid sluice settings: sluice.dev/policy names a policy that does not exist: no CanaryPolicy strict in namespace shop " +
+				"and no ClusterCanaryPolicy strict; create it, or name one that kubectl get canarypolicies,clustercanarypolicies lists"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old, obj := divertingUpdate()
+			if tt.ref != "" {
+				obj.Annotations[canary.AnnotationPolicy] = tt.ref
+			}
+			res := serve(t, newWebhook(canary.BuiltinDefaults(), tt.policies...), updateReview(t, old, obj)).Response
+			message := ""
+			if res.Result != nil {
+				message = res.Result.Message
+			}
+			if res.Allowed != (tt.message == "") || message != tt.message {
+				t.Fatalf("allowed %v, message %q; want %q", res.Allowed, message, tt.message)
+			}
+		})
+	}
+}
+
 // TestDiversionLogLine: one info line per diversion names the Deployment and
 // the revision, and never holds the template, which may carry secrets in its
 // env values.
 func TestDiversionLogLine(t *testing.T) {
 	var lines []string
 	log := funcr.New(func(prefix, args string) { lines = append(lines, args) }, funcr.Options{})
-	h := mutate.NewHandler(nil, canary.BuiltinDefaults(), mutate.NewMetrics(prometheus.NewRegistry()), log)
+	h := mutate.NewHandler(nil, canary.BuiltinDefaults(), nil, mutate.NewMetrics(prometheus.NewRegistry()), log)
 	old, obj := divertingUpdate()
 	res := h.Handle(context.Background(), admission.Request{AdmissionRequest: admissionRequest(t, admissionv1.Update, old, obj)})
 	if !res.Allowed || len(res.Patches) == 0 && len(res.Patch) == 0 {
@@ -108,7 +151,7 @@ func TestHandlerReadsTheFieldManager(t *testing.T) {
 			"so the pending canary (revision " + revision + ") is cancelled; to run it after all, apply its version again", false},
 		{"kubectl-replace", "", true},
 	}
-	h := mutate.NewHandler(nil, canary.BuiltinDefaults(), mutate.NewMetrics(prometheus.NewRegistry()), logr.Discard())
+	h := mutate.NewHandler(nil, canary.BuiltinDefaults(), nil, mutate.NewMetrics(prometheus.NewRegistry()), logr.Discard())
 	for _, tt := range tests {
 		t.Run(tt.manager, func(t *testing.T) {
 			res := h.Handle(t.Context(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{

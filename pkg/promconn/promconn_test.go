@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"sluice.dev/sluice/certs"
+	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/promconn"
 )
 
@@ -45,81 +46,81 @@ func TestResolve(t *testing.T) {
 	tests := []struct {
 		name    string
 		ns      string
-		spec    promconn.Spec
+		spec    canary.PrometheusSpec
 		want    promconn.Connection
 		wantErr string
 	}{
 		{
 			name: "no credentials",
 			ns:   "shop",
-			spec: promconn.Spec{Address: addr, CABundle: "PEM", Timeout: time.Second},
+			spec: canary.PrometheusSpec{Address: addr, CABundle: "PEM", Timeout: &metav1.Duration{Duration: time.Second}},
 			want: promconn.Connection{Address: addr, CABundle: []byte("PEM"), Timeout: time.Second},
 		},
 		{
 			name: "bearer token, trimmed",
 			ns:   "shop",
-			spec: promconn.Spec{Address: addr, BearerTokenSecret: &promconn.SecretKeyRef{Name: "prom-token", Key: "token"}},
+			spec: canary.PrometheusSpec{Address: addr, BearerTokenSecret: &canary.SecretKeyRef{Name: "prom-token", Key: "token"}},
 			want: promconn.Connection{Address: addr, BearerToken: "s3cret", CABundle: []byte{}},
 		},
 		{
 			name: "bearer token of the policy's namespace",
 			ns:   "blog",
-			spec: promconn.Spec{Address: addr, BearerTokenSecret: &promconn.SecretKeyRef{Name: "prom-token", Key: "token"}},
+			spec: canary.PrometheusSpec{Address: addr, BearerTokenSecret: &canary.SecretKeyRef{Name: "prom-token", Key: "token"}},
 			want: promconn.Connection{Address: addr, BearerToken: "blog-token", CABundle: []byte{}},
 		},
 		{
 			name: "basic auth",
 			ns:   "shop",
-			spec: promconn.Spec{Address: addr, BasicAuthSecret: &promconn.SecretRef{Name: "prom-auth"}},
+			spec: canary.PrometheusSpec{Address: addr, BasicAuthSecret: &canary.SecretRef{Name: "prom-auth"}},
 			want: promconn.Connection{Address: addr, Username: "shop", Password: "pw", CABundle: []byte{}},
 		},
 		{
 			name:    "bearer token key missing",
 			ns:      "shop",
-			spec:    promconn.Spec{Address: addr, BearerTokenSecret: &promconn.SecretKeyRef{Name: "prom-token", Key: "bearer"}},
+			spec:    canary.PrometheusSpec{Address: addr, BearerTokenSecret: &canary.SecretKeyRef{Name: "prom-token", Key: "bearer"}},
 			wantErr: `secret shop/prom-token has no key "bearer" (it has token); the bearer token is read from its key "bearer"`,
 		},
 		{
 			name:    "bearer token key not named",
 			ns:      "shop",
-			spec:    promconn.Spec{Address: addr, BearerTokenSecret: &promconn.SecretKeyRef{Name: "prom-token"}},
+			spec:    canary.PrometheusSpec{Address: addr, BearerTokenSecret: &canary.SecretKeyRef{Name: "prom-token"}},
 			wantErr: "bearer token secret shop/prom-token: no key; name the key that holds the token",
 		},
 		{
 			name:    "secret in another namespace",
 			ns:      "blog",
-			spec:    promconn.Spec{Address: addr, BasicAuthSecret: &promconn.SecretRef{Name: "prom-auth"}},
+			spec:    canary.PrometheusSpec{Address: addr, BasicAuthSecret: &canary.SecretRef{Name: "prom-auth"}},
 			wantErr: "secret blog/prom-auth not found; the basic auth secret must be in namespace blog",
 		},
 		{
 			name:    "basic auth without password",
 			ns:      "shop",
-			spec:    promconn.Spec{Address: addr, BasicAuthSecret: &promconn.SecretRef{Name: "half-auth"}},
+			spec:    canary.PrometheusSpec{Address: addr, BasicAuthSecret: &canary.SecretRef{Name: "half-auth"}},
 			wantErr: `secret shop/half-auth has no key "password" (it has username); basic auth needs the keys username and password`,
 		},
 		{
 			name:    "basic auth with an empty password",
 			ns:      "shop",
-			spec:    promconn.Spec{Address: addr, BasicAuthSecret: &promconn.SecretRef{Name: "empty-auth"}},
+			spec:    canary.PrometheusSpec{Address: addr, BasicAuthSecret: &canary.SecretRef{Name: "empty-auth"}},
 			wantErr: `secret shop/empty-auth: key "password" is empty; basic auth needs the keys username and password`,
 		},
 		{
 			name:    "basic auth secret without a name",
 			ns:      "shop",
-			spec:    promconn.Spec{Address: addr, BasicAuthSecret: &promconn.SecretRef{}},
+			spec:    canary.PrometheusSpec{Address: addr, BasicAuthSecret: &canary.SecretRef{}},
 			wantErr: "the basic auth secret has no name",
 		},
 		{
 			name: "both",
 			ns:   "shop",
-			spec: promconn.Spec{Address: addr, BasicAuthSecret: &promconn.SecretRef{Name: "prom-auth"},
-				BearerTokenSecret: &promconn.SecretKeyRef{Name: "prom-token", Key: "token"}},
+			spec: canary.PrometheusSpec{Address: addr, BasicAuthSecret: &canary.SecretRef{Name: "prom-auth"},
+				BearerTokenSecret: &canary.SecretKeyRef{Name: "prom-token", Key: "token"}},
 			wantErr: "prometheus: both a bearer token secret and a basic auth secret are set; give one",
 		},
 		{
 			name:    "forbidden",
 			ns:      "locked",
-			spec:    promconn.Spec{Address: addr, BasicAuthSecret: &promconn.SecretRef{Name: "prom-auth"}},
+			spec:    canary.PrometheusSpec{Address: addr, BasicAuthSecret: &canary.SecretRef{Name: "prom-auth"}},
 			wantErr: `read secret locked/prom-auth: secrets "prom-auth" is forbidden: no`,
 		},
 	}

@@ -7,23 +7,13 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/canary"
 )
-
-// SecretRef names a Secret in the policy's namespace.
-type SecretRef struct {
-	Name string
-}
-
-// SecretKeyRef names one key of a Secret in the policy's namespace.
-type SecretKeyRef struct {
-	Name string
-	Key  string
-}
 
 // Basic auth reads these keys of its Secret, as Secrets of type
 // kubernetes.io/basic-auth hold them.
@@ -32,25 +22,13 @@ const (
 	PasswordKey = corev1.BasicAuthPasswordKey
 )
 
-// Spec is a connection as a policy gives it, with Secrets by name.
-type Spec struct {
-	// Address is the http or https base URL of the Prometheus API.
-	Address string
-	// BearerTokenSecret, if set, names the key that holds a bearer token.
-	BearerTokenSecret *SecretKeyRef
-	// BasicAuthSecret, if set, names a Secret with the keys username and
-	// password.
-	BasicAuthSecret *SecretRef
-	// CABundle is PEM; empty: the system's roots.
-	CABundle string
-	// Timeout bounds each request; zero: DefaultTimeout.
-	Timeout time.Duration
-}
-
 // Resolve reads the Secrets that spec names from namespace and returns the
 // connection. Its errors name the Secret and key, and say what is allowed.
-func Resolve(ctx context.Context, r client.Reader, namespace string, spec Spec) (Connection, error) {
-	conn := Connection{Address: spec.Address, CABundle: []byte(spec.CABundle), Timeout: spec.Timeout}
+func Resolve(ctx context.Context, r client.Reader, namespace string, spec canary.PrometheusSpec) (Connection, error) {
+	conn := Connection{Address: spec.Address, CABundle: []byte(spec.CABundle)}
+	if spec.Timeout != nil {
+		conn.Timeout = spec.Timeout.Duration
+	}
 	if spec.BearerTokenSecret != nil && spec.BasicAuthSecret != nil {
 		return Connection{}, errors.New("prometheus: both a bearer token secret and a basic auth secret are set; give one")
 	}

@@ -7,26 +7,20 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"sluice.dev/sluice/pkg/canary"
 )
 
-// ensureCanary gets or creates the Canary of dep, with the current settings
-// as its spec.
-func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, s canary.Settings) (*canary.Canary, error) {
-	cr := &canary.Canary{}
-	found, err := r.read(ctx, client.ObjectKeyFromObject(dep), cr)
+// ensureCanary creates the Canary of dep if cr, as read, is nil, or brings
+// its spec to the current settings.
+func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, s canary.Settings) (*canary.Canary, error) {
 	switch {
-	case err != nil:
-		return nil, err
-	case !found:
+	case cr == nil:
 		cr = &canary.Canary{ObjectMeta: ownedBy(dep, dep.Name), Spec: s}
 		if err := r.Client.Create(ctx, cr); err != nil {
 			return nil, fmt.Errorf("create Canary %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
 		r.created(cr)
-		return cr, nil
 	case !equality.Semantic.DeepEqual(cr.Spec, s):
 		cr.Spec = s
 		if err := r.Client.Update(ctx, cr); err != nil {

@@ -26,11 +26,14 @@ import (
 
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/policy"
+	"sluice.dev/sluice/pkg/promconn"
 )
 
-// Checker measures one canary for its analysis.
+// Checker measures one canary for its analysis, and asks its custom
+// checks' queries.
 type Checker interface {
-	Measure(ctx context.Context, t analysis.Target) analysis.Measurement
+	Measure(ctx context.Context, t analysis.Target, queries ...string) analysis.Measurement
 }
 
 // EventRecorder records the reconciler's events, as pkg/events does.
@@ -53,8 +56,15 @@ type Reconciler struct {
 	// APIReader reads from the API server, bypassing the cache.
 	APIReader client.Reader
 	Events    EventRecorder
-	Checker   Checker
-	Metrics   *Metrics
+	// Checker measures canaries in the installation's Prometheus.
+	Checker Checker
+	// Prometheus measures canaries in the Prometheus their policy names;
+	// nil measures every canary with Checker.
+	Prometheus *analysis.Pool
+	// PolicySecrets is the namespace of the Secrets that ClusterCanaryPolicies
+	// name: the one sluice runs in.
+	PolicySecrets string
+	Metrics       *Metrics
 	// Defaults are the installation's defaults of the settings, the same as
 	// the webhook's. The zero value is invalid, and SetupWithManager refuses
 	// it: a built-in fallback would hide a shifter that missed the
@@ -93,6 +103,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		Owns(&canary.Canary{}).
 		Owns(&istiov1.VirtualService{}).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.autoscaledDeployments)).
+		Watches(&canary.CanaryPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policyUsers)).
+		Watches(&canary.ClusterCanaryPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policyUsers)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
@@ -117,15 +129,30 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !canary.Enabled(dep.Annotations) || dep.DeletionTimestamp != nil {
 		return ctrl.Result{}, r.release(ctx, dep)
 	}
-	settings, problems := r.Defaults.Parse(dep.Annotations)
-	if len(problems) > 0 {
-		// The webhook refuses such settings; they can only predate it.
+	cr := &canary.Canary{}
+	found, err := r.read(ctx, req.NamespacedName, cr)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !found {
+		cr = nil
+	}
+	runsBy, err := r.policy(ctx, dep, cr)
+	var problems []string
+	if policy.IsNotFound(err) {
+		problems = append(problems, err.Error())
+	} else if err != nil {
+		return ctrl.Result{}, err
+	}
+	settings, sources, invalid := r.Defaults.ParseWithPolicy(runsBy, dep.Annotations)
+	if problems = append(problems, invalid...); len(problems) > 0 {
+		// The webhook refuses such settings; they can only predate it, or
+		// the policy they name was deleted since.
 		r.Events.Event(dep, corev1.EventTypeWarning, "InvalidSettings",
 			fmt.Sprintf("sluice ignores this Deployment until its settings are fixed: %v", problems))
 		return ctrl.Result{}, nil
 	}
-	cr, err := r.ensureCanary(ctx, dep, settings)
-	if err != nil {
+	if cr, err = r.ensureCanary(ctx, dep, cr, settings); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.confirm(ctx, dep, cr); err != nil {
@@ -139,15 +166,49 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	obs.Policy, obs.SettingSources = runsBy, sources
 	obs.RoutedWeight = routedWeight(vs, dep.Name)
 	d := Step(obs)
 	if d.RunChecks {
-		m := r.Checker.Measure(ctx, analysis.Target{Namespace: dep.Namespace, Canary: canaryName(dep.Name), Primary: dep.Name,
-			Window: d.Window})
+		m := r.measure(ctx, dep, runsBy, settings, d.Window, analysis.Queries(Checks(obs)))
 		obs.Measurement = &m
 		d = Step(obs)
 	}
 	return r.apply(ctx, dep, cr, vs, seen, d)
+}
+
+// measure measures the canary of dep over window, in the Prometheus its
+// policy names, or the installation's. A connection that cannot be made
+// (a Secret missing) leaves the analysis blind, with the reason.
+func (r *Reconciler) measure(ctx context.Context, dep *appsv1.Deployment, p *canary.PolicySnapshot, s canary.Settings,
+	window time.Duration, queries []string) analysis.Measurement {
+	t := analysis.Target{Namespace: dep.Namespace, Canary: canaryName(dep.Name), Primary: dep.Name, Window: window}
+	if s.Prometheus == nil || p == nil || r.Prometheus == nil {
+		return r.Checker.Measure(ctx, t, queries...)
+	}
+	secrets := dep.Namespace
+	if p.Kind == canary.KindClusterCanaryPolicy {
+		secrets = r.PolicySecrets
+	}
+	conn, err := promconn.Resolve(ctx, r.APIReader, secrets, *s.Prometheus)
+	var checker *analysis.Batcher
+	if err == nil {
+		checker, err = r.Prometheus.For(conn)
+	}
+	if err != nil {
+		return analysis.Measurement{Err: fmt.Errorf("the Prometheus of %s: %w", canary.PolicyRef{Kind: p.Kind, Name: p.Name}, err)}
+	}
+	return checker.Measure(ctx, t, queries...)
+}
+
+// policy returns the policy dep runs by: during an analysis, the one the
+// analysis started with (none, if it started without); otherwise, and for
+// a new revision, the one dep names now.
+func (r *Reconciler) policy(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary) (*canary.PolicySnapshot, error) {
+	if cr != nil && analysing(cr.Status.Phase) && dep.Annotations[canary.AnnotationCanaryRevision] == cr.Status.CanaryRevision {
+		return cr.Status.Policy, nil
+	}
+	return policy.Find(ctx, r.Client, dep.Namespace, dep.Annotations)
 }
 
 func (r *Reconciler) now() time.Time {

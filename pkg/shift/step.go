@@ -38,6 +38,11 @@ type Observation struct {
 	RoutedWeight int32
 	// Status is the Canary's status as last written; nil on first sight.
 	Status *canary.CanaryStatus
+	// Policy is the policy the settings come from, recorded with a new
+	// revision so that its analysis keeps it; nil for none.
+	Policy *canary.PolicySnapshot
+	// SettingSources say where each setting came from.
+	SettingSources map[string]string
 	// Measurement is the analysis' measurement of the canary, when the
 	// caller ran it because an earlier Step asked for it; nil otherwise.
 	Measurement *analysis.Measurement
@@ -156,7 +161,8 @@ func (s *stepper) transition(phase canary.Phase, message string) {
 func (s *stepper) decide() {
 	defer func() { s.d.Status = s.st }()
 	o := s.o
-	analysing := s.st.Phase == canary.PhaseProgressing || s.st.Phase == canary.PhasePromoting
+	s.st.SettingSources = o.SettingSources
+	analysing := analysing(s.st.Phase)
 	if !analysing {
 		// Outside an analysis no canary serves; this also finishes a scale
 		// down that a restart interrupted after the status was written.
@@ -194,6 +200,11 @@ func (s *stepper) decide() {
 	}
 }
 
+// analysing reports whether a canary is under analysis in phase.
+func analysing(phase canary.Phase) bool {
+	return phase == canary.PhaseProgressing || phase == canary.PhasePromoting
+}
+
 func (s *stepper) newRevision(restart bool) {
 	if s.st.Phase == canary.PhaseFailed && s.o.PendingRevision == s.st.LastFailedRevision {
 		// Rolled back already; applying it again does not restart it.
@@ -205,6 +216,7 @@ func (s *stepper) newRevision(restart bool) {
 		s.event(outcome, "NewRevision", "New revision detected! Scaling up %s", s.canaryID())
 	}
 	s.st.CanaryRevision = s.o.PendingRevision
+	s.st.Policy = s.o.Policy.DeepCopy()
 	s.st.PromotedPrimaryRevision = ""
 	// The analysis judges the canary against this primary, and ends if
 	// anything but a promotion changes it.
@@ -305,12 +317,23 @@ func (s *stepper) judge() {
 		s.st.Evidence = &ev
 	}
 	final := s.st.CanaryWeight >= s.o.Settings.MaxWeight
-	checks := analysis.Builtin(s.o.Settings)
+	checks := Checks(s.o)
 	s.st.Checks = make([]canary.CheckStatus, 0, len(checks))
+	blind := ""
 	for _, c := range checks {
-		s.st.Checks = append(s.st.Checks, c.Judge(m, ev, final))
+		st := c.Judge(m, ev, final)
+		if st.Verdict == canary.VerdictBlind && blind == "" {
+			blind = st.Message
+		}
+		s.st.Checks = append(s.st.Checks, st)
 	}
-	s.see(m.Err)
+	s.see(blind)
+}
+
+// Checks are the checks of the canary that o observes, their queries
+// rendered: the caller asks Prometheus what they need.
+func Checks(o Observation) []analysis.Check {
+	return analysis.Checks(o.Settings, analysis.VarsFor(o.Namespace, o.Name, o.Settings.AnalysisWindow.Duration))
 }
 
 // decisive is the first check whose failure rolls back at once, if any.
@@ -368,19 +391,20 @@ func (s *stepper) halt() {
 	s.d.RequeueAfter = s.o.Settings.Interval.Duration
 }
 
-// see records whether the analysis could read the metrics: the Blind
-// condition, and an event when it turns.
-func (s *stepper) see(err error) {
+// see records whether the analysis could read the metrics: blind says why
+// it could not, "" if it could. The Blind condition, and an event when it
+// turns.
+func (s *stepper) see(blind string) {
 	was := apimeta.IsStatusConditionTrue(s.st.Conditions, canary.ConditionBlind)
 	switch {
-	case err != nil && !was:
-		s.event(stepWarning, "Blind", "Holding %s at canary weight %d: the analysis cannot read the metrics (%v); "+
-			"rolled back if still blind after %s", s.id(), s.st.CanaryWeight, err, s.o.Settings.BlindDeadline.Duration)
+	case blind != "" && !was:
+		s.event(stepWarning, "Blind", "Holding %s at canary weight %d: the analysis cannot read the metrics (%s); "+
+			"rolled back if still blind after %s", s.id(), s.st.CanaryWeight, blind, s.o.Settings.BlindDeadline.Duration)
 		apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionBlind, Status: metav1.ConditionTrue,
-			Reason: "MetricsUnavailable", Message: err.Error(), LastTransitionTime: metav1.NewTime(s.o.Now)})
-	case err != nil:
+			Reason: "MetricsUnavailable", Message: blind, LastTransitionTime: metav1.NewTime(s.o.Now)})
+	case blind != "":
 		// The same outage: the condition keeps the time it began.
-		apimeta.FindStatusCondition(s.st.Conditions, canary.ConditionBlind).Message = err.Error()
+		apimeta.FindStatusCondition(s.st.Conditions, canary.ConditionBlind).Message = blind
 	case was:
 		since := apimeta.FindStatusCondition(s.st.Conditions, canary.ConditionBlind).LastTransitionTime
 		s.event(step, "Sighted", "The analysis of %s reads the metrics again after %s blind", s.id(),
@@ -394,10 +418,11 @@ func (s *stepper) see(err error) {
 // after the blind deadline: a blind canary is neither good nor bad, but it
 // must not serve for ever unjudged.
 func (s *stepper) holdBlind() {
-	since := apimeta.FindStatusCondition(s.st.Conditions, canary.ConditionBlind).LastTransitionTime
+	cond := apimeta.FindStatusCondition(s.st.Conditions, canary.ConditionBlind)
+	since := cond.LastTransitionTime
 	if blind := s.o.Now.Sub(since.Time); blind >= s.o.Settings.BlindDeadline.Duration {
 		s.end("RollingBack", "Blind", fmt.Sprintf("blind for %s, longer than the blind deadline %s: %s",
-			blind.Round(time.Second), s.o.Settings.BlindDeadline.Duration, s.st.Checks[0].Message))
+			blind.Round(time.Second), s.o.Settings.BlindDeadline.Duration, cond.Message))
 		return
 	}
 	s.st.Message = fmt.Sprintf("holding at canary weight %d: blind since %s", s.st.CanaryWeight, since.UTC().Format(time.RFC3339))

@@ -11,14 +11,21 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -26,6 +33,7 @@ import (
 
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/mutate"
+	"sluice.dev/sluice/pkg/policy"
 	"sluice.dev/sluice/pkg/servingcert"
 )
 
@@ -40,6 +48,9 @@ type ServerOptions struct {
 	MetricsBindAddress string
 	// ShifterIdentities are the user names whose updates pass unchanged.
 	ShifterIdentities []string
+	// Config reaches the API server, whose CanaryPolicies and
+	// ClusterCanaryPolicies the webhook caches.
+	Config *rest.Config
 	// Defaults are the installation's defaults of the settings, the same as
 	// the shifter's. Serve refuses invalid ones, the zero value among them.
 	Defaults canary.Defaults
@@ -51,8 +62,6 @@ type ServerOptions struct {
 
 // CertificateOptions configure certificates the webhook manages itself.
 type CertificateOptions struct {
-	// Config reaches the API server.
-	Config *rest.Config
 	// Secret holds the certificates.
 	Secret types.NamespacedName
 	// WebhookConfiguration is the MutatingWebhookConfiguration whose CA
@@ -74,15 +83,27 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	if err != nil {
 		return fmt.Errorf("webhook bind address %q: port: %w", opts.BindAddress, err)
 	}
-	var rotator *servingcert.Rotator
-	var mgr ctrl.Manager
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := canary.AddToScheme(scheme); err != nil {
+		return err
+	}
+	cacheOpts := cache.Options{}
 	if c := opts.Certificates; c != nil {
-		if mgr, err = ctrl.NewManager(c.Config, ctrl.Options{
-			Cache:   servingcert.CacheOptions(c.Secret, c.WebhookConfiguration),
-			Metrics: metricsserver.Options{BindAddress: "0"},
-		}); err != nil {
-			return fmt.Errorf("certificate manager: %w", err)
-		}
+		cacheOpts = servingcert.CacheOptions(c.Secret, c.WebhookConfiguration)
+	}
+	mgr, err := ctrl.NewManager(opts.Config, ctrl.Options{Scheme: scheme, Cache: cacheOpts, Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		return fmt.Errorf("webhook manager: %w", err)
+	}
+	policies := &policyCache{cache: mgr.GetCache(), log: opts.Log}
+	if err := mgr.Add(policies); err != nil {
+		return err
+	}
+	var rotator *servingcert.Rotator
+	if c := opts.Certificates; c != nil {
 		rotator = &servingcert.Rotator{Client: mgr.GetClient(), Secret: c.Secret, Webhook: c.WebhookConfiguration,
 			Policy: c.Policy, Log: opts.Log.WithName("servingcert")}
 		if err := rotator.SetupWithManager(mgr); err != nil {
@@ -105,10 +126,11 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 			}
 		}},
 	})
-	srv.Register(mutate.Path, mutate.NewWebhook(mutate.NewHandler(opts.ShifterIdentities, opts.Defaults, mutate.NewMetrics(ctrlmetrics.Registry), opts.Log)))
+	srv.Register(mutate.Path, mutate.NewWebhook(mutate.NewHandler(opts.ShifterIdentities, opts.Defaults, mgr.GetCache(), mutate.NewMetrics(ctrlmetrics.Registry), opts.Log)))
+	srv.Register(policy.Path, &webhook.Admission{Handler: policy.Admission{}, RecoverPanic: ptr.To(true)})
 	// healthz.Handler serves "" (all checks) and "/<check>" below its path.
 	srv.Register("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
-	ready := map[string]healthz.Checker{"webhook": srv.StartedChecker()}
+	ready := map[string]healthz.Checker{"webhook": srv.StartedChecker(), "policies": policies.ready}
 	if rotator != nil {
 		ready["certificate"] = rotator.Ready
 	}
@@ -116,13 +138,48 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Start(ctx) })
-	if mgr != nil {
-		g.Go(func() error { return mgr.Start(ctx) })
-	}
+	g.Go(func() error { return mgr.Start(ctx) })
 	if opts.MetricsBindAddress != "0" {
 		g.Go(func() error { return serveMetrics(ctx, opts.MetricsBindAddress) })
 	}
 	return g.Wait()
+}
+
+// policyCache starts the informers of the policies with the manager, so
+// that the first admission finds them cached, and is ready once they are.
+type policyCache struct {
+	cache  cache.Cache
+	log    logr.Logger
+	synced atomic.Bool
+}
+
+func (p *policyCache) Start(ctx context.Context) error {
+	for _, obj := range []client.Object{&canary.CanaryPolicy{}, &canary.ClusterCanaryPolicy{}} {
+		// Their CRDs may come a moment after the webhook: it stays unready
+		// until they do.
+		err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+			_, err := p.cache.GetInformer(ctx, obj)
+			if err != nil {
+				p.log.Info("cannot watch the policies yet", "kind", fmt.Sprintf("%T", obj), "error", err.Error())
+			}
+			return err == nil, nil
+		})
+		if err != nil {
+			return fmt.Errorf("watch %T: %w", obj, err)
+		}
+	}
+	if !p.cache.WaitForCacheSync(ctx) {
+		return ctx.Err()
+	}
+	p.synced.Store(true)
+	return nil
+}
+
+func (p *policyCache) ready(*http.Request) error {
+	if !p.synced.Load() {
+		return errors.New("the policies are not cached yet")
+	}
+	return nil
 }
 
 func serveMetrics(ctx context.Context, addr string) error {

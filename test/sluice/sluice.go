@@ -71,6 +71,7 @@ type Webhook struct {
 	Port        int
 	MetricsPort int
 	bin         string
+	kubeconfig  string
 	running
 }
 
@@ -159,6 +160,13 @@ func StartWebhook(env *cluster.Cluster, dir string) (*Webhook, error) {
 	if w.MetricsPort, err = cluster.FreePort(); err != nil {
 		return nil, err
 	}
+	// The webhook caches the policies, as sluice's ServiceAccount.
+	if err := Install(env, append([]string{"CustomResourceDefinition"}, RBACKinds...)...); err != nil {
+		return nil, err
+	}
+	if w.kubeconfig, err = env.KubeconfigFor(ShifterUser, "system:serviceaccounts", "system:serviceaccounts:sluice-system"); err != nil {
+		return nil, err
+	}
 	if err := w.Start(); err != nil {
 		return w, err
 	}
@@ -174,6 +182,7 @@ func (w *Webhook) Start() error {
 		fmt.Sprintf("--webhook-bind-address=127.0.0.1:%d", w.Port),
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", w.MetricsPort),
 		"--cert-dir="+w.Dir,
+		"--kubeconfig="+w.kubeconfig,
 		"--shifter-identity="+ShifterUser,
 		"--zap-log-level=debug",
 	)
@@ -222,8 +231,8 @@ func (w *Webhook) register(env *cluster.Cluster) error {
 	if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, cfg); err != nil {
 		return fmt.Errorf("decode the MutatingWebhookConfiguration: %w", err)
 	}
-	url := fmt.Sprintf("https://127.0.0.1:%d/mutate-apps-v1-deployment", w.Port)
 	for i := range cfg.Webhooks {
+		url := fmt.Sprintf("https://127.0.0.1:%d%s", w.Port, *cfg.Webhooks[i].ClientConfig.Service.Path)
 		cfg.Webhooks[i].ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: w.CAPEM}
 	}
 	cs, err := kubernetes.NewForConfig(env.AdminConfig())

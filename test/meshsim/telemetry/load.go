@@ -12,6 +12,8 @@ type Behaviour struct {
 	ErrorRate float64
 	// Latency is the duration of every request.
 	Latency time.Duration
+	// CheckoutRate is the share of requests that complete a checkout, 0..1.
+	CheckoutRate float64
 }
 
 type workload struct{ namespace, name string }
@@ -44,7 +46,8 @@ func (l *Load) Clear() {
 }
 
 // Run records perTick requests to each workload every tick until ctx ends.
-// Errors are spread evenly: of every 100 requests, ErrorRate*100 fail.
+// Errors and checkouts are spread evenly: of every 100 requests,
+// ErrorRate*100 fail and CheckoutRate*100 complete a checkout.
 func (l *Load) Run(ctx context.Context, tick time.Duration, perTick int) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -52,11 +55,12 @@ func (l *Load) Run(ctx context.Context, tick time.Duration, perTick int) {
 		l.mu.Lock()
 		for w, b := range l.behave {
 			for i := range perTick {
-				code := 200
-				if float64((n*perTick+i)%100) < b.ErrorRate*100 {
+				code, share := 200, float64((n*perTick+i)%100)
+				if share < b.ErrorRate*100 {
 					code = 500
 				}
-				l.tel.Record(Request{Namespace: w.namespace, Workload: w.name, Service: w.name, Code: code, Duration: b.Latency})
+				l.tel.Record(Request{Namespace: w.namespace, Workload: w.name, Service: w.name, Code: code, Duration: b.Latency,
+					Checkout: share < b.CheckoutRate*100})
 			}
 		}
 		l.mu.Unlock()

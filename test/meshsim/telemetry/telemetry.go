@@ -21,10 +21,12 @@ var labels = []string{
 	"request_protocol", "response_code", "response_flags", "connection_security_policy",
 }
 
-// Telemetry holds the metrics of one simulated mesh.
+// Telemetry holds the metrics of one simulated mesh, and the business
+// metric of its applications.
 type Telemetry struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	checkouts *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them with reg.
@@ -39,8 +41,12 @@ func New(reg prometheus.Registerer) *Telemetry {
 			Help:    "Request durations, as Istio's sidecars measure them.",
 			Buckets: DurationBuckets,
 		}, labels),
+		checkouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shop_checkouts_total",
+			Help: "Checkouts completed: the simulated applications' own business metric, for custom checks.",
+		}, []string{"namespace", "workload"}),
 	}
-	reg.MustRegister(t.requests, t.duration)
+	reg.MustRegister(t.requests, t.duration, t.checkouts)
 	return t
 }
 
@@ -49,6 +55,8 @@ type Request struct {
 	Namespace, Workload, Service string
 	Code                         int
 	Duration                     time.Duration
+	// Checkout: the request completed a checkout.
+	Checkout bool
 }
 
 // Record counts one request as the destination's sidecar reports it.
@@ -61,4 +69,7 @@ func (t *Telemetry) Record(r Request) {
 	}
 	t.requests.WithLabelValues(values...).Inc()
 	t.duration.WithLabelValues(values...).Observe(float64(r.Duration) / float64(time.Millisecond))
+	if r.Checkout {
+		t.checkouts.WithLabelValues(r.Namespace, r.Workload).Inc()
+	}
 }
