@@ -49,10 +49,11 @@ SIM_FLAGS ?=
 simulate:
 	$(GO) run ./test/simulate $(SIM_FLAGS)
 
-## load: N canaries rolling out at once (LOAD_CANARIES, default 1,10,1000): step lag, time to Succeeded, shifter CPU and RSS, API requests per rollout, Prometheus queries per second
+## load: N canaries rolling out at once (LOAD_CANARIES, default 1,10,1000; LOAD_FLAGS, e.g. --custom-check): step lag, time to Succeeded, shifter CPU and RSS, API requests per rollout, Prometheus queries per second
 LOAD_CANARIES ?= 1,10,1000
+LOAD_FLAGS ?=
 load: tools
-	$(GO) run ./test/load --canaries $(LOAD_CANARIES)
+	$(GO) run ./test/load --canaries $(LOAD_CANARIES) $(LOAD_FLAGS)
 
 ## chaos: 30 canaries updated at random (new, bad, mid-analysis, undo, cancel, skip-analysis, opt-out, scale) while 50+ faults are injected, until 200 rollouts; checks sluice's invariants (CHAOS_FLAGS, e.g. --seed 42)
 CHAOS_FLAGS ?=

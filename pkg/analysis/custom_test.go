@@ -12,7 +12,7 @@ import (
 	"sluice.dev/sluice/pkg/canary"
 )
 
-// checkout is the demo's custom check: the canary's checkout rate may be
+// checkout is a custom check: the canary's checkout rate may be
 // at most 10% below its primary's, and at least 1 per second.
 var checkout = canary.CheckSpec{
 	Name:    "checkout-rate",

@@ -118,10 +118,11 @@ func TestResolve(t *testing.T) {
 			wantErr: "prometheus: both a bearer token secret and a basic auth secret are set; give one",
 		},
 		{
-			name:    "forbidden",
-			ns:      "locked",
-			spec:    canary.PrometheusSpec{Address: addr, BasicAuthSecret: &canary.SecretRef{Name: "prom-auth"}},
-			wantErr: `read secret locked/prom-auth: secrets "prom-auth" is forbidden: no`,
+			name: "forbidden",
+			ns:   "locked",
+			spec: canary.PrometheusSpec{Address: addr, BasicAuthSecret: &canary.SecretRef{Name: "prom-auth"}},
+			wantErr: "sluice may not read secret locked/prom-auth: grant it with a RoleBinding in locked to the ClusterRole sluice-policy-secrets " +
+				"(or list the namespace in the chart's policySecretNamespaces)",
 		},
 	}
 	scheme := runtime.NewScheme()

@@ -69,6 +69,9 @@ func readSecret(ctx context.Context, r client.Reader, namespace, name, role stri
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("secret %s/%s not found; %s must be in namespace %s", namespace, name, role, namespace)
+	case apierrors.IsForbidden(err):
+		return nil, fmt.Errorf("sluice may not read secret %s/%s: grant it with a RoleBinding in %s to the ClusterRole sluice-policy-secrets "+
+			"(or list the namespace in the chart's policySecretNamespaces)", namespace, name, namespace)
 	case err != nil:
 		return nil, fmt.Errorf("read secret %s/%s: %w", namespace, name, err)
 	}

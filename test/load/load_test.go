@@ -8,7 +8,8 @@ import (
 	"sluice.dev/sluice/test/cluster"
 )
 
-// TestLoadCommand runs a small round of the load command: every canary
+// TestLoadCommand runs a small round of the load command, with a custom
+// check: every canary
 // succeeds, each step is measured, every main event is written, and a
 // rollout costs at most 26 API requests, counted from the audit log, besides
 // what halts cost (25 until the weight that reaches max-weight was analysed
@@ -18,7 +19,7 @@ import (
 func TestLoadCommand(t *testing.T) {
 	var out bytes.Buffer
 	o := options{canaries: []int{3}, interval: 2 * time.Second, timeout: 5 * time.Minute, binDir: cluster.DefaultBinDir(),
-		out: &out, progress: t.Logf}
+		customCheck: true, out: &out, progress: t.Logf}
 	reports, err := run(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,8 @@ func newCommand() *cobra.Command {
 	f.DurationVar(&o.interval, "interval", 10*time.Second, "sluice.dev/interval of every canary")
 	f.DurationVar(&o.timeout, "timeout", 15*time.Minute, "how long one round may take")
 	f.StringVar(&o.binDir, "bin-dir", cluster.DefaultBinDir(), "folder of the control plane's binaries (make tools)")
+	f.BoolVar(&o.customCheck, "custom-check", false,
+		"give every canary a policy with a custom check (its request rate, one query per canary and analysis), besides the built-in ones")
 	return cmd
 }
 
@@ -63,6 +65,8 @@ type options struct {
 	interval time.Duration
 	timeout  time.Duration
 	binDir   string
+	// customCheck gives every canary a policy with a custom check.
+	customCheck bool
 	// out receives each round's report as the round ends.
 	out io.Writer
 	// progress receives a line per phase of a round; nil: standard error.

@@ -68,9 +68,16 @@ func (b *bench) round(ctx context.Context, n int) (report, error) {
 	if err != nil {
 		return report{}, err
 	}
+	policy := ""
+	if b.o.customCheck {
+		policy = customCheckPolicy
+		if err := b.createPolicy(ctx, ns); err != nil {
+			return report{}, err
+		}
+	}
 	b.o.say("  creating %d opted-in Deployments running v1", n)
 	err = forEach(ctx, names, func(ctx context.Context, name string) error {
-		return b.client.Create(ctx, deployment(ns, name, "example.com/app:v1", b.o.interval))
+		return b.client.Create(ctx, deployment(ns, name, "example.com/app:v1", b.o.interval, policy))
 	})
 	if err != nil {
 		return report{}, err
@@ -119,18 +126,45 @@ func (b *bench) round(ctx context.Context, n int) (report, error) {
 	return r, nil
 }
 
-// deployment is an opted-in Deployment of one replica with the classic
-// lesson's settings (step 20, max 70, threshold 5).
-func deployment(ns, name, image string, interval time.Duration) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{
-			canary.AnnotationEnabled:    canary.EnabledValue,
-			canary.AnnotationStepWeight: strconv.Itoa(stepWeight),
-			canary.AnnotationMaxWeight:  "70",
-			canary.AnnotationThreshold:  "5",
-			canary.AnnotationInterval:   interval.String(),
+// customCheckPolicy is the policy of --custom-check.
+const customCheckPolicy = "load"
+
+// createPolicy creates the CanaryPolicy of --custom-check in ns, and waits
+// until the webhook admits Deployments that name it.
+func (b *bench) createPolicy(ctx context.Context, ns string) error {
+	p := &canary.CanaryPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: customCheckPolicy}, Spec: canary.PolicySpec{
+		Checks: []canary.CheckSpec{{
+			Name: "request-rate", Unit: "/s", Min: ptr.To(1.0),
+			Query: `sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="{{.Namespace}}",` +
+				`destination_workload="{{.Workload}}"}[{{.Window}}]))`,
 		}},
+	}}
+	if err := b.client.Create(ctx, p); err != nil {
+		return fmt.Errorf("create the policy of --custom-check: %w", err)
+	}
+	probe := deployment(ns, "probe", "example.com/app:v1", b.o.interval, customCheckPolicy)
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		return b.client.Create(ctx, probe, client.DryRunAll) == nil, nil
+	})
+}
+
+// deployment is an opted-in Deployment of one replica with the classic
+// lesson's settings (step 20, max 70, threshold 5), running by policy if
+// not "".
+func deployment(ns, name, image string, interval time.Duration, policy string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	annotations := map[string]string{
+		canary.AnnotationEnabled:    canary.EnabledValue,
+		canary.AnnotationStepWeight: strconv.Itoa(stepWeight),
+		canary.AnnotationMaxWeight:  "70",
+		canary.AnnotationThreshold:  "5",
+		canary.AnnotationInterval:   interval.String(),
+	}
+	if policy != "" {
+		annotations[canary.AnnotationPolicy] = policy
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: annotations},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](1),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},

@@ -172,26 +172,43 @@ func TestPolicyPrometheusBehindAuthAndTLS(t *testing.T) {
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
 	kubectlApply(t, ns, policyManifest("example.com/web:v2", "secured"))
 
-	refused := "Prometheus query failed: " + prom.URL + ": answered 401 Unauthorized (the credentials were refused)"
-	cr := waitStatus(t, c, ns, "blind", time.Minute, func(st canary.CanaryStatus) bool {
-		return apimeta.IsStatusConditionTrue(st.Conditions, canary.ConditionBlind)
-	})
-	if cond := apimeta.FindStatusCondition(cr.Status.Conditions, canary.ConditionBlind); cond.Message != refused || cr.Status.FailedChecks != 0 {
-		t.Errorf("Blind condition %q, failed checks %d; want %q and none", cond.Message, cr.Status.FailedChecks, refused)
+	// sluice may read Secrets only where it is granted to.
+	forbidden := "the Prometheus of CanaryPolicy secured: sluice may not read secret " + ns + "/prom-auth: " +
+		"grant it with a RoleBinding in " + ns + " to the ClusterRole sluice-policy-secrets (or list the namespace in the chart's policySecretNamespaces)"
+	blindFor(t, c, ns, forbidden)
+	expectEventPrefix(t, ns, "Holding web."+ns+" at canary weight 20: the analysis cannot read the metrics ("+forbidden+")")
+	if out, err := env.Kubectl(t.Context(), "create", "rolebinding", "sluice-policy-secrets", "-n", ns, "--clusterrole=sluice-policy-secrets",
+		"--serviceaccount=sluice-system:sluice").CombinedOutput(); err != nil {
+		t.Fatalf("kubectl create rolebinding: %v\n%s", err, out)
 	}
-	expectEventPrefix(t, ns, "Holding web."+ns+" at canary weight 20: the analysis cannot read the metrics ("+refused+")")
+	blindFor(t, c, ns, "Prometheus query failed: "+prom.URL+": answered 401 Unauthorized (the credentials were refused)")
 
 	kubectlApply(t, ns, secret("s3cret"))
 	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
 }
 
-// checkoutPolicy has a custom check of the applications' business metric:
-// the canary's checkout rate may be at most 10% below its primary's.
+// blindFor waits until the Canary in ns is blind, the Blind condition
+// saying why, with no failed check.
+func blindFor(t *testing.T, c client.Client, ns, why string) {
+	t.Helper()
+	cr := waitStatus(t, c, ns, "blind: "+why, time.Minute, func(st canary.CanaryStatus) bool {
+		cond := apimeta.FindStatusCondition(st.Conditions, canary.ConditionBlind)
+		return cond != nil && cond.Status == "True" && cond.Message == why
+	})
+	if cr.Status.FailedChecks != 0 || cr.Status.CanaryWeight != 20 {
+		t.Errorf("failed checks %d, weight %d; want none, held at 20", cr.Status.FailedChecks, cr.Status.CanaryWeight)
+	}
+}
+
+// checkoutPolicy has the README's custom check of the applications'
+// business metric: the share of requests that complete a checkout may be at
+// most 10% below the primary's.
 func checkoutPolicy() string {
 	return quickPolicy("CanaryPolicy", "checkout", "20, 40, 60, 80") + `  checks:
-    - name: checkout-rate
-      query: sum(rate(shop_checkouts_total{namespace="{{.Namespace}}",workload="{{.Workload}}"}[{{.Window}}]))
-      unit: /s
+    - name: checkout-conversion
+      query: >-
+        sum(rate(shop_checkouts_total{namespace="{{.Namespace}}",workload="{{.Workload}}"}[{{.Window}}]))
+        / sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="{{.Namespace}}",destination_workload="{{.Workload}}"}[{{.Window}}]))
       compare:
         against: primary
         better: higher
@@ -227,12 +244,12 @@ func TestCustomCheckCatchesABusinessRegression(t *testing.T) {
 				return
 			}
 			for _, check := range cr.Status.Checks {
-				if check.Name != "checkout-rate" && check.Verdict != canary.VerdictPassed {
+				if check.Name != "checkout-conversion" && check.Verdict != canary.VerdictPassed {
 					t.Errorf("%s; want the built-in checks passed", check)
 				}
 			}
 			expectEvent(t, ns, "Rolling back web."+ns+" failed checks threshold reached 3")
-			expectEventPrefix(t, ns, "Halt web."+ns+" advancement checkout-rate: ")
+			expectEventPrefix(t, ns, "Halt web."+ns+" advancement checkout-conversion: ")
 		})
 	}
 }

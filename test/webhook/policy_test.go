@@ -3,11 +3,13 @@ package webhook_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"sluice.dev/sluice/test/cluster"
+	"sluice.dev/sluice/test/sluice"
 )
 
 // TestInvalidPoliciesAreRefused: the API server refuses a policy that breaks
@@ -84,4 +86,27 @@ func waitApplied(t *testing.T, ns, yaml, want string) {
 		}
 		return nil
 	})
+}
+
+// TestReadmePolicyExample: the policy the README shows is one the API server
+// and the webhook accept.
+func TestReadmePolicyExample(t *testing.T) {
+	setup(t)
+	raw, err := os.ReadFile(sluice.RepoPath("README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example string
+	for block := range strings.SplitSeq(string(raw), "```yaml\n") {
+		if body, _, _ := strings.Cut(block, "```"); strings.Contains(body, "kind: CanaryPolicy") {
+			example = body
+			break
+		}
+	}
+	if example == "" {
+		t.Fatal("the README shows no CanaryPolicy")
+	}
+	ns := env.NewNamespace(t)
+	example = strings.Replace(example, "namespace: shop", "namespace: "+ns, 1)
+	kubectl(t, example, "apply", "--dry-run=server", "-f", "-")
 }
