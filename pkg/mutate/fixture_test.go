@@ -419,12 +419,17 @@ var setLogger sync.Once
 // registry, no logging, and policies read from a fake API server that holds
 // policies.
 func newWebhook(defaults canary.Defaults, policies ...client.Object) *webhook.Admission {
-	setLogger.Do(func() { ctrllog.SetLogger(logr.New(ctrllog.NullLogSink{})) })
 	scheme := runtime.NewScheme()
 	if err := canary.AddToScheme(scheme); err != nil {
 		panic(err)
 	}
-	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(policies...).Build()
+	return webhookWith(defaults, fake.NewClientBuilder().WithScheme(scheme).WithObjects(policies...).Build())
+}
+
+// webhookWith is the webhook as Serve registers it, reading policies from
+// reader.
+func webhookWith(defaults canary.Defaults, reader client.Reader) *webhook.Admission {
+	setLogger.Do(func() { ctrllog.SetLogger(logr.New(ctrllog.NullLogSink{})) })
 	return mutate.NewWebhook(mutate.NewHandler([]string{"system:serviceaccount:sluice-system:sluice"}, defaults, reader,
 		mutate.NewMetrics(prometheus.NewRegistry()), logr.Discard()))
 }
