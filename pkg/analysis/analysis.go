@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -66,25 +67,42 @@ type Value struct {
 	Err error
 }
 
-// Values asks Prometheus each distinct query once, at now.
+// concurrentQueries bounds the custom queries a batch asks at once: each
+// canary may have its own, and asked one after the other they would hold
+// every canary of the batch back.
+const concurrentQueries = 8
+
+// Values asks Prometheus each distinct query once, at now, a few at a time.
 func (a *Analyzer) Values(ctx context.Context, now time.Time, queries []string) map[string]Value {
-	out := make(map[string]Value, len(queries))
-	for _, q := range queries {
-		if _, done := out[q]; done {
-			continue
-		}
-		start := time.Now()
-		v, _, _, err := a.prom.Query(ctx, q, now)
-		if err != nil {
-			a.observe("error", time.Since(start))
-			//lint:ignore ST1005 users know this message from the events: it is part of the contract
-			out[q] = Value{V: math.NaN(), Err: fmt.Errorf("Prometheus query failed: %w", err)}
-			continue
-		}
-		a.observe("success", time.Since(start))
-		out[q] = valueOf(v)
+	distinct := slices.Compact(slices.Sorted(slices.Values(queries)))
+	out := make(map[string]Value, len(distinct))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, concurrentQueries)
+	for _, q := range distinct {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			v := a.value(ctx, now, q)
+			mu.Lock()
+			out[q] = v
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
 	return out
+}
+
+func (a *Analyzer) value(ctx context.Context, now time.Time, q string) Value {
+	start := time.Now()
+	v, _, _, err := a.prom.Query(ctx, q, now)
+	if err != nil {
+		a.observe("error", time.Since(start))
+		//lint:ignore ST1005 users know this message from the events: it is part of the contract
+		return Value{V: math.NaN(), Err: fmt.Errorf("Prometheus query failed: %w", err)}
+	}
+	a.observe("success", time.Since(start))
+	return valueOf(v)
 }
 
 // valueOf reads the one number a check's query gives.
