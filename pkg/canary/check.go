@@ -36,7 +36,8 @@ func (c CheckStatus) String() string {
 }
 
 // format writes a measured value in the check's unit: two decimals for
-// percentages, whole milliseconds, and %g for the rest.
+// percentages, whole milliseconds, and four significant digits for the
+// rest, as the events give them.
 func (c CheckStatus) format(v float64) string {
 	switch c.Unit {
 	case "%":
@@ -44,6 +45,6 @@ func (c CheckStatus) format(v float64) string {
 	case "ms":
 		return fmt.Sprintf("%.0fms", v)
 	default:
-		return fmt.Sprintf("%g%s", v, c.Unit)
+		return fmt.Sprintf("%.4g%s", v, c.Unit)
 	}
 }

@@ -77,7 +77,7 @@ func BenchmarkHandleNoop(b *testing.B) {
 }
 
 func benchmarkHandle(b *testing.B, body []byte, wantPatch bool) {
-	benchmarkServe(b, webhookWith(canary.BuiltinDefaults(), noPolicies{}), body, wantPatch)
+	benchmarkServe(b, webhookWith(canary.BuiltinDefaults(), mutate.PolicyReaders{Cache: noPolicies{}}), body, wantPatch)
 }
 
 // noPolicies stands in for the webhook's informer cache of the policies

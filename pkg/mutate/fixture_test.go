@@ -419,18 +419,23 @@ var setLogger sync.Once
 // registry, no logging, and policies read from a fake API server that holds
 // policies.
 func newWebhook(defaults canary.Defaults, policies ...client.Object) *webhook.Admission {
+	return webhookWith(defaults, mutate.PolicyReaders{Cache: policyReader(policies...)})
+}
+
+// policyReader is a fake API server that holds policies.
+func policyReader(policies ...client.Object) client.Reader {
 	scheme := runtime.NewScheme()
 	if err := canary.AddToScheme(scheme); err != nil {
 		panic(err)
 	}
-	return webhookWith(defaults, fake.NewClientBuilder().WithScheme(scheme).WithObjects(policies...).Build())
+	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(policies...).Build()
 }
 
 // webhookWith is the webhook as Serve registers it, reading policies from
-// reader.
-func webhookWith(defaults canary.Defaults, reader client.Reader) *webhook.Admission {
+// readers.
+func webhookWith(defaults canary.Defaults, readers mutate.PolicyReaders) *webhook.Admission {
 	setLogger.Do(func() { ctrllog.SetLogger(logr.New(ctrllog.NullLogSink{})) })
-	return mutate.NewWebhook(mutate.NewHandler([]string{"system:serviceaccount:sluice-system:sluice"}, defaults, reader,
+	return mutate.NewWebhook(mutate.NewHandler([]string{"system:serviceaccount:sluice-system:sluice"}, defaults, readers,
 		mutate.NewMetrics(prometheus.NewRegistry()), logr.Discard()))
 }
 

@@ -27,17 +27,28 @@ const Path = "/mutate-apps-v1-deployment"
 type Handler struct {
 	shifters []string
 	defaults canary.Defaults
-	policies client.Reader
+	policies PolicyReaders
 	metrics  *Metrics
 	log      logr.Logger
+}
+
+// PolicyReaders are where a Handler reads policies; a zero value looks none
+// up.
+type PolicyReaders struct {
+	// Cache answers every lookup: each opted-in Deployment's admission makes
+	// one.
+	Cache client.Reader
+	// Live, the API server, is asked when Cache has not seen a policy that a
+	// Deployment names: one created by the same kubectl apply a moment
+	// before may not have reached the cache yet.
+	Live client.Reader
 }
 
 // NewHandler returns a handler that passes requests of the given shifter
 // identities (user names) unchanged and checks settings against defaults,
 // which must be valid (see canary.Defaults.Validate), and against the
-// policies that policies reads: a cache, since every opted-in Deployment's
-// admission looks its policy up; nil looks none up.
-func NewHandler(shifterIdentities []string, defaults canary.Defaults, policies client.Reader, metrics *Metrics, log logr.Logger) *Handler {
+// policies it reads.
+func NewHandler(shifterIdentities []string, defaults canary.Defaults, policies PolicyReaders, metrics *Metrics, log logr.Logger) *Handler {
 	return &Handler{shifters: shifterIdentities, defaults: defaults, policies: policies, metrics: metrics, log: log}
 }
 
@@ -112,14 +123,18 @@ func (h *Handler) decide(ctx context.Context, req admission.Request) Decision {
 func (h *Handler) policy(ctx context.Context, namespace string, object []byte) (*canary.PolicySnapshot, error) {
 	annotations := gjson.Get(view(object), "metadata.annotations")
 	named := annotations.Get(gjson.Escape(canary.AnnotationPolicy))
-	if h.policies == nil || !named.Exists() && annotations.Get(gjson.Escape(canary.AnnotationEnabled)).Str != canary.EnabledValue {
+	if h.policies.Cache == nil || !named.Exists() && annotations.Get(gjson.Escape(canary.AnnotationEnabled)).Str != canary.EnabledValue {
 		return nil, nil
 	}
 	var ref map[string]string
 	if named.Exists() {
 		ref = map[string]string{canary.AnnotationPolicy: named.Str}
 	}
-	return policy.Find(ctx, h.policies, namespace, ref)
+	snap, err := policy.Find(ctx, h.policies.Cache, namespace, ref)
+	if policy.IsNotFound(err) && h.policies.Live != nil {
+		return policy.Find(ctx, h.policies.Live, namespace, ref)
+	}
+	return snap, err
 }
 
 func response(d Decision) admission.Response {

@@ -65,16 +65,19 @@ func TestHandlerPolicies(t *testing.T) {
 	tests := []struct {
 		name     string
 		policies []client.Object
-		ref      string
-		message  string
+		// live are policies that only the API server has seen yet.
+		live    []client.Object
+		ref     string
+		message string
 	}{
-		{"no policy", nil, "", ""},
-		{"the default cluster policy applies without a reference", []client.Object{clusterDefault}, "", never},
-		{"a namespaced policy", []client.Object{strict}, "strict", never},
-		{"cluster/ skips the namespaced policy", []client.Object{strict}, "cluster/strict",
+		{"no policy", nil, nil, "", ""},
+		{"the default cluster policy applies without a reference", []client.Object{clusterDefault}, nil, "", never},
+		{"a namespaced policy", []client.Object{strict}, nil, "strict", never},
+		{"a named policy not yet in the cache is read from the API server", nil, []client.Object{strict}, "strict", never},
+		{"cluster/ skips the namespaced policy", []client.Object{strict}, []client.Object{strict}, "cluster/strict",
 			"sluice: invalid sluice settings: sluice.dev/policy names a policy that does not exist: no ClusterCanaryPolicy strict; " +
 				"create it, or name one that kubectl get canarypolicies,clustercanarypolicies lists"},
-		{"a policy of another namespace", []client.Object{elsewhere}, "strict",
+		{"a policy of another namespace", []client.Object{elsewhere}, nil, "strict",
 			"sluice: invalid sluice settings: sluice.dev/policy names a policy that does not exist: no CanaryPolicy strict in namespace shop " +
 				"and no ClusterCanaryPolicy strict; create it, or name one that kubectl get canarypolicies,clustercanarypolicies lists"},
 	}
@@ -84,7 +87,8 @@ func TestHandlerPolicies(t *testing.T) {
 			if tt.ref != "" {
 				obj.Annotations[canary.AnnotationPolicy] = tt.ref
 			}
-			res := serve(t, newWebhook(canary.BuiltinDefaults(), tt.policies...), updateReview(t, old, obj)).Response
+			readers := mutate.PolicyReaders{Cache: policyReader(tt.policies...), Live: policyReader(tt.live...)}
+			res := serve(t, webhookWith(canary.BuiltinDefaults(), readers), updateReview(t, old, obj)).Response
 			message := ""
 			if res.Result != nil {
 				message = res.Result.Message
@@ -102,7 +106,7 @@ func TestHandlerPolicies(t *testing.T) {
 func TestDiversionLogLine(t *testing.T) {
 	var lines []string
 	log := funcr.New(func(prefix, args string) { lines = append(lines, args) }, funcr.Options{})
-	h := mutate.NewHandler(nil, canary.BuiltinDefaults(), nil, mutate.NewMetrics(prometheus.NewRegistry()), log)
+	h := mutate.NewHandler(nil, canary.BuiltinDefaults(), mutate.PolicyReaders{}, mutate.NewMetrics(prometheus.NewRegistry()), log)
 	old, obj := divertingUpdate()
 	res := h.Handle(context.Background(), admission.Request{AdmissionRequest: admissionRequest(t, admissionv1.Update, old, obj)})
 	if !res.Allowed || len(res.Patches) == 0 && len(res.Patch) == 0 {
@@ -151,7 +155,7 @@ func TestHandlerReadsTheFieldManager(t *testing.T) {
 			"so the pending canary (revision " + revision + ") is cancelled; to run it after all, apply its version again", false},
 		{"kubectl-replace", "", true},
 	}
-	h := mutate.NewHandler(nil, canary.BuiltinDefaults(), nil, mutate.NewMetrics(prometheus.NewRegistry()), logr.Discard())
+	h := mutate.NewHandler(nil, canary.BuiltinDefaults(), mutate.PolicyReaders{}, mutate.NewMetrics(prometheus.NewRegistry()), logr.Discard())
 	for _, tt := range tests {
 		t.Run(tt.manager, func(t *testing.T) {
 			res := h.Handle(t.Context(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{

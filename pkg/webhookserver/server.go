@@ -126,7 +126,8 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 			}
 		}},
 	})
-	srv.Register(mutate.Path, mutate.NewWebhook(mutate.NewHandler(opts.ShifterIdentities, opts.Defaults, mgr.GetCache(), mutate.NewMetrics(ctrlmetrics.Registry), opts.Log)))
+	srv.Register(mutate.Path, mutate.NewWebhook(mutate.NewHandler(opts.ShifterIdentities, opts.Defaults,
+		mutate.PolicyReaders{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()}, mutate.NewMetrics(ctrlmetrics.Registry), opts.Log)))
 	srv.Register(policy.Path, &webhook.Admission{Handler: policy.Admission{}, RecoverPanic: ptr.To(true)})
 	// healthz.Handler serves "" (all checks) and "/<check>" below its path.
 	srv.Register("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))

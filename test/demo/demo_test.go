@@ -24,7 +24,7 @@ import (
 // TestDemo runs the demo as `make demo` does, non-interactively and with a
 // 2s interval, while it keeps running at the end: the story must reach
 // Succeeded with the loop answering only the new version, then Failed with
-// the primary unchanged; every command of the README and of the demo's "look
+// the primary unchanged, twice (for errors, then for lost checkouts); every command of the README and of the demo's "look
 // around" must work on what it leaves running; and `demo down` must leave no
 // process behind.
 func TestDemo(t *testing.T) {
@@ -60,16 +60,22 @@ func TestDemo(t *testing.T) {
 		"Rolling back jx-progressive.jx-staging request-success-rate: error rate ",
 		"since the analysis started is above the allowed 1% with confidence",
 		"Canary failed! Scaling down jx-progressive-canary.jx-staging",
+		"Halt jx-progressive.jx-staging advancement checkout-conversion: ",
+		"Rolling back jx-progressive.jx-staging failed checks threshold reached 5",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the demo never said %q", want)
 		}
 	}
 	onlyNew := `the loop answers "hello, progressive!" only`
+	brokenCheckout := strings.Index(log, "whose checkout is broken")
 	order := []int{strings.Index(log, "Promotion completed!"), strings.Index(log, onlyNew),
-		strings.Index(log, "Canary failed!"), strings.LastIndex(log, onlyNew)}
-	if !slices.IsSorted(order) || order[0] < 0 || order[1] == order[3] {
-		t.Errorf("the story is out of order (promoted, only the new version, failed, still only the new version at %v):\n%s", order, log)
+		strings.Index(log, "Canary failed!"), brokenCheckout,
+		brokenCheckout + strings.Index(log[max(brokenCheckout, 0):], "advancement checkout-conversion: "),
+		strings.LastIndex(log, "Canary failed!"), strings.LastIndex(log, onlyNew)}
+	if !slices.IsSorted(order) || order[0] < 0 || order[1] == order[6] || order[2] == order[5] || order[4] < order[3] {
+		t.Errorf("the story is out of order (promoted, only the new version, failed for errors, halted and failed for checkouts, "+
+			"still only the new version at %v):\n%s", order, log)
 	}
 	transcript, err := os.ReadFile(filepath.Join(dir, "transcript.txt"))
 	if err != nil || !strings.Contains(string(transcript), "Canary failed!") {

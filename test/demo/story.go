@@ -29,6 +29,14 @@ const (
 	rollingUpdate = "hello, rolling update!"
 	progressive   = "hello, progressive!"
 	broken        = "hello, broken release!"
+	noCheckout    = "hello, broken checkout!"
+	// The share of requests that complete a checkout, in every release but
+	// the one with the broken checkout.
+	checkoutRate = "0.3"
+	// backgroundRPS is the traffic of the shop's other users, besides the
+	// loop's: at a 2s interval it still gives the canary's checkout share,
+	// which no statistics guard, some 50 requests at its first analysis.
+	backgroundRPS = 100
 )
 
 //go:embed jx-progressive.yaml
@@ -38,8 +46,8 @@ var manifest = template.Must(template.New("jx-progressive.yaml").Parse(manifestT
 
 // release is one version of the lesson's application.
 type release struct {
-	Version, Message, ErrorRate string
-	Interval, Window            time.Duration
+	Version, Message, ErrorRate, CheckoutRate string
+	Interval, Window                          time.Duration
 }
 
 // demo is the running demo: what it started, and how to reach it.
@@ -53,7 +61,7 @@ type demo struct {
 	client  client.Client
 	cs      kubernetes.Interface
 	loop    *loop
-	// events already shown, by name.
+	// events already shown, by name and count.
 	shown map[string]bool
 }
 
@@ -66,12 +74,12 @@ func (d *demo) tell(ctx context.Context) error {
 	// Two intervals: the lesson's 1m window at its 30s pace, and at a
 	// faster pace a window that holds mostly the release under analysis.
 	window := max(2*d.o.interval, 10*time.Second)
-	v := func(version, message, errorRate string) release {
-		return release{Version: version, Message: message, ErrorRate: errorRate, Interval: d.o.interval, Window: window}
+	v := func(version, message, errorRate, checkoutRate string) release {
+		return release{Version: version, Message: message, ErrorRate: errorRate, CheckoutRate: checkoutRate, Interval: d.o.interval, Window: window}
 	}
 
-	d.screen.say("kubectl apply: namespace %s and Deployment %s (3 replicas, MESSAGE=%q), opted in to sluice", namespace, name, rollingUpdate)
-	if err := d.apply(ctx, v("0.0.1", rollingUpdate, "0")); err != nil {
+	d.screen.say("kubectl apply: namespace %s, CanaryPolicy shop (a custom check: the share of requests that complete a checkout) and Deployment %s (3 replicas, MESSAGE=%q), opted in to sluice by that policy", namespace, name, rollingUpdate)
+	if err := d.apply(ctx, v("0.0.1", rollingUpdate, "0", checkoutRate)); err != nil {
 		return err
 	}
 	if err := d.follow(ctx, time.Minute, canary.PhaseInitialized, "Initialization done!"); err != nil {
@@ -85,7 +93,7 @@ func (d *demo) tell(ctx context.Context) error {
 	}
 
 	d.screen.say("kubectl apply: the same manifest with MESSAGE=%q; sluice turns it into a canary", progressive)
-	if err := d.apply(ctx, v("0.0.2", progressive, "0")); err != nil {
+	if err := d.apply(ctx, v("0.0.2", progressive, "0", checkoutRate)); err != nil {
 		return err
 	}
 	if err := d.follow(ctx, 20*d.o.interval+2*time.Minute, canary.PhaseSucceeded, "Promotion completed!"); err != nil {
@@ -96,7 +104,18 @@ func (d *demo) tell(ctx context.Context) error {
 	}
 
 	d.screen.say("kubectl apply: a release where half of the requests fail (ERROR_RATE=0.5); sluice rolls it back")
-	if err := d.apply(ctx, v("0.0.3", broken, "0.5")); err != nil {
+	if err := d.apply(ctx, v("0.0.3", broken, "0.5", checkoutRate)); err != nil {
+		return err
+	}
+	if err := d.follow(ctx, 20*d.o.interval+2*time.Minute, canary.PhaseFailed, "Canary failed!"); err != nil {
+		return err
+	}
+	if err := d.waitAnswers(ctx, progressive); err != nil {
+		return err
+	}
+
+	d.screen.say("kubectl apply: a release whose every request succeeds but whose checkout is broken (CHECKOUT_RATE=0.02); the shop's custom check rolls it back")
+	if err := d.apply(ctx, v("0.0.4", noCheckout, "0", "0.02")); err != nil {
 		return err
 	}
 	if err := d.follow(ctx, 20*d.o.interval+2*time.Minute, canary.PhaseFailed, "Canary failed!"); err != nil {
@@ -118,8 +137,9 @@ func (d *demo) start(ctx context.Context) error {
 		return err
 	}
 	d.env = env
-	d.screen.say("Starting the mesh simulator: a stand-in for Istio's data plane (no Envoy runs here) that routes by the VirtualServices' weights and exports Istio's telemetry")
-	if d.mesh, err = mesh.Start(ctx, env.AdminConfig(), mesh.Options{Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0"}); err != nil {
+	d.screen.say("Starting the mesh simulator: a stand-in for Istio's data plane (no Envoy runs here) that routes by the VirtualServices' weights, "+
+		"sends the host %d requests per second of the shop's other users, and exports Istio's telemetry", backgroundRPS)
+	if d.mesh, err = mesh.Start(ctx, env.AdminConfig(), mesh.Options{Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", RPS: backgroundRPS}); err != nil {
 		return err
 	}
 	if err := env.SetScrapeTargets("mesh", d.mesh.MetricsAddr); err != nil {
@@ -227,8 +247,11 @@ func (d *demo) showEvents(ctx context.Context) []string {
 	}
 	var shown []string
 	for _, e := range events {
-		if !d.shown[e.Name] {
-			d.shown[e.Name] = true
+		// The recorder counts an event that repeats one of an earlier
+		// revision (Canary failed! ...) in the same object.
+		key := fmt.Sprintf("%s/%d", e.Name, e.Count)
+		if !d.shown[key] {
+			d.shown[key] = true
 			d.screen.line("  event   %-8s %s", e.Type, e.Message)
 			shown = append(shown, e.Message)
 		}

@@ -9,16 +9,19 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"sluice.dev/sluice/pkg/analysis/stats"
 	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/sluice"
@@ -34,6 +37,9 @@ type sample struct {
 	auditOffset int64                    // bytes of the audit log read
 	requests    map[string]int
 	queries     float64 // instant queries Prometheus has answered
+	// latencies are the shifter's histograms of where a step's time goes,
+	// cumulative, by name (see latencyHistograms).
+	latencies map[string][]stats.Bucket
 }
 
 // sample reads the counters once the audit log is quiet, so that the
@@ -66,7 +72,56 @@ func (b *bench) sample(auditFrom int64) (sample, error) {
 	if s.queries, err = prometheusQueries(b.env.PrometheusURL); err != nil {
 		return s, err
 	}
+	if s.latencies, err = shifterLatencies(fmt.Sprintf("http://127.0.0.1:%d/metrics", b.shifter.MetricsPort)); err != nil {
+		return s, err
+	}
 	return s, nil
+}
+
+// latencyHistograms are the shifter's histograms that split a step's lag:
+// the time a due canary waits for one of the shifter's workers, the time a
+// worker takes to reconcile it (most of it waiting for the analysis and
+// the API server), and the time Prometheus takes to answer one query.
+var latencyHistograms = []struct{ name, metric, label, value string }{
+	{"waiting for a worker", "workqueue_queue_duration_seconds", "name", "canary"},
+	{"reconciling", "controller_runtime_reconcile_time_seconds", "controller", "canary"},
+	{"one Prometheus query", "sluice_prometheus_query_duration_seconds", "", ""},
+}
+
+// shifterLatencies reads latencyHistograms from the shifter's metrics.
+func shifterLatencies(url string) (map[string][]stats.Bucket, error) {
+	families, err := sluice.Scrape(url)
+	if err != nil {
+		return nil, fmt.Errorf("scrape the shifter's metrics: %w", err)
+	}
+	out := map[string][]stats.Bucket{}
+	for _, h := range latencyHistograms {
+		for _, m := range families[h.metric].GetMetric() {
+			if h.label != "" && !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
+				return l.GetName() == h.label && l.GetValue() == h.value
+			}) {
+				continue
+			}
+			buckets := []stats.Bucket{{UpperBound: math.Inf(1), Count: float64(m.GetHistogram().GetSampleCount())}}
+			for _, b := range m.GetHistogram().GetBucket() {
+				buckets = append(buckets, stats.Bucket{UpperBound: b.GetUpperBound(), Count: float64(b.GetCumulativeCount())})
+			}
+			out[h.name] = buckets
+		}
+	}
+	return out, nil
+}
+
+// since is the histogram of the observations between before and now, which
+// have the same buckets.
+func since(now, before []stats.Bucket) []stats.Bucket {
+	out := slices.Clone(now)
+	for i := range out {
+		if i < len(before) {
+			out[i].Count -= before[i].Count
+		}
+	}
+	return out
 }
 
 // waitAuditQuiet waits until the audit log has not grown for a second.
@@ -252,13 +307,18 @@ type report struct {
 	requests                      map[string]int
 	queries                       float64
 	events                        eventCount
+	// latencies are the shifter's histograms of the round, by name.
+	latencies map[string][]stats.Bucket
 }
 
 func (tl *timeline) report(n int, interval time.Duration, before, after sample) report {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	r := report{n: n, interval: interval, window: after.at.Sub(before.at), cpu: after.cpu - before.cpu, cpuBy: map[string]time.Duration{},
-		peakRSS: after.peakRSS, requests: after.requests, queries: after.queries - before.queries}
+		peakRSS: after.peakRSS, requests: after.requests, queries: after.queries - before.queries, latencies: map[string][]stats.Bucket{}}
+	for name, h := range after.latencies {
+		r.latencies[name] = since(h, before.latencies[name])
+	}
 	for name, cpu := range after.cpuBy {
 		r.cpuBy[name] = cpu - before.cpuBy[name]
 	}
@@ -336,4 +396,14 @@ func (r report) print(w io.Writer) {
 		float64(r.events.written)/float64(r.n), float64(eventsPerRollout*r.n+r.haltRequests-r.halts)/float64(r.n),
 		float64(r.events.main)/float64(r.n), mainEventsPerRollout)
 	fmt.Fprintf(w, "  Prometheus queries        %.2f/s  (%.0f in all)\n", r.queries/r.window.Seconds(), r.queries)
+	fmt.Fprintf(w, "  the shifter's time        (p50, p99 from its histograms)\n")
+	for _, h := range latencyHistograms {
+		b := r.latencies[h.name]
+		if len(b) == 0 {
+			fmt.Fprintf(w, "      %-40s not exported\n", h.name)
+			continue
+		}
+		fmt.Fprintf(w, "      %-40s %.3fs, %.3fs  (%.0f)\n", h.name,
+			stats.HistogramQuantile(0.5, b), stats.HistogramQuantile(0.99, b), b[0].Count)
+	}
 }

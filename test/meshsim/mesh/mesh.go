@@ -2,8 +2,9 @@
 // It is a simulator, not Istio: no Envoy runs and no pod serves anything.
 // Each request is routed by the live weights of the VirtualService that
 // serves its host, answered as the destination's Deployment says in its pod
-// template (env MESSAGE, ERROR_RATE, LATENCY_MS), and counted in Istio's
-// standard telemetry, which a real Prometheus scrapes.
+// template (env MESSAGE, ERROR_RATE, LATENCY_MS, CHECKOUT_RATE), and
+// counted in Istio's standard telemetry and the shop's checkout counter,
+// which a real Prometheus scrapes.
 package mesh
 
 import (
@@ -35,6 +36,9 @@ const (
 	EnvMessage   = "MESSAGE"
 	EnvErrorRate = "ERROR_RATE"
 	EnvLatencyMS = "LATENCY_MS"
+	// EnvCheckoutRate is the share of successful requests that complete a
+	// checkout: the business metric of the demo's custom check.
+	EnvCheckoutRate = "CHECKOUT_RATE"
 )
 
 // Mesh routes simulated requests.
@@ -83,6 +87,8 @@ type Answer struct {
 	// Namespace and Workload name the Deployment that answered; empty when
 	// no workload could.
 	Namespace, Workload string
+	// Checkout: the request completed a checkout.
+	Checkout bool
 }
 
 // Route sends one request for host through the mesh: to a destination of
@@ -116,7 +122,7 @@ func (m *Mesh) send(ctx context.Context, vs *istiov1.VirtualService) (Answer, er
 		return Answer{Code: http.StatusServiceUnavailable, Body: "no healthy upstream"}, err
 	}
 	a := answer(dep)
-	m.tel.Record(telemetry.Request{Namespace: ns, Workload: dep.Name, Service: svc.Name, Code: a.Code, Duration: a.Latency})
+	m.tel.Record(telemetry.Request{Namespace: ns, Workload: dep.Name, Service: svc.Name, Code: a.Code, Duration: a.Latency, Checkout: a.Checkout})
 	return a, nil
 }
 
@@ -199,7 +205,7 @@ func (m *Mesh) workload(ctx context.Context, svc *corev1.Service) (*appsv1.Deplo
 func answer(dep *appsv1.Deployment) Answer {
 	a := Answer{Code: http.StatusOK, Body: "hello", Namespace: dep.Namespace, Workload: dep.Name}
 	if cs := dep.Spec.Template.Spec.Containers; len(cs) > 0 {
-		var errorRate float64
+		var errorRate, checkoutRate float64
 		for _, e := range cs[0].Env {
 			switch e.Name {
 			case EnvMessage:
@@ -209,10 +215,14 @@ func answer(dep *appsv1.Deployment) Answer {
 			case EnvLatencyMS:
 				ms, _ := strconv.Atoi(e.Value)
 				a.Latency = time.Duration(ms) * time.Millisecond
+			case EnvCheckoutRate:
+				checkoutRate, _ = strconv.ParseFloat(e.Value, 64)
 			}
 		}
 		if rand.Float64() < errorRate {
 			a.Code, a.Body = http.StatusInternalServerError, "simulated failure"
+		} else {
+			a.Checkout = rand.Float64() < checkoutRate
 		}
 	}
 	return a

@@ -174,11 +174,11 @@ func TestWeightsAreHonoured(t *testing.T) {
 }
 
 // TestTelemetryAsIstioExportsIt checks the names, labels and buckets of the
-// metrics, and that ERROR_RATE and LATENCY_MS show in them.
+// metrics, and that ERROR_RATE, LATENCY_MS and CHECKOUT_RATE show in them.
 func TestTelemetryAsIstioExportsIt(t *testing.T) {
 	ns := env.NewNamespace(t)
 	s := startMesh(t, 0)
-	apply(t, ns, app(ns, 50, `{name: MESSAGE, value: "hello, canary"}, {name: ERROR_RATE, value: "0.5"}, {name: LATENCY_MS, value: "120"}`))
+	apply(t, ns, app(ns, 50, `{name: MESSAGE, value: "hello, canary"}, {name: ERROR_RATE, value: "0.5"}, {name: LATENCY_MS, value: "120"}, {name: CHECKOUT_RATE, value: "1"}`))
 	waitServing(t, s, "web."+ns+".example.com", "hello, primary", "simulated failure")
 
 	families, err := sluice.Scrape("http://" + s.MetricsAddr + "/metrics")
@@ -201,6 +201,17 @@ func TestTelemetryAsIstioExportsIt(t *testing.T) {
 	ok, failed := counts["web-canary 200"], counts["web-canary 500"]
 	if failed == 0 || math.Abs(failed/(ok+failed)-0.5) > 0.2 || counts["web 500"] != 0 || counts["web 200"] == 0 {
 		t.Errorf("requests by workload and code %v; want about half of the canary's failed, none of the primary's", counts)
+	}
+	checkouts := map[string]float64{}
+	for _, m := range families["shop_checkouts_total"].GetMetric() {
+		if l := labels(m.GetLabel()); l["namespace"] == ns {
+			checkouts[l["workload"]] += m.GetCounter().GetValue()
+		}
+	}
+	// Scraped after the requests: every successful request of the canary
+	// checked out, and the primary, without CHECKOUT_RATE, never does.
+	if checkouts["web-canary"] != ok || checkouts["web"] != 0 {
+		t.Errorf("checkouts by workload %v; want %g for web-canary (its successful requests) and none for web", checkouts, ok)
 	}
 	for _, m := range families["istio_request_duration_milliseconds"].GetMetric() {
 		l := labels(m.GetLabel())
