@@ -5,15 +5,21 @@ import (
 )
 
 // Phase is where a canary stands.
-// +kubebuilder:validation:Enum=Initialized;Progressing;Promoting;Succeeded;Failed
+// +kubebuilder:validation:Enum=Initialized;Waiting;Progressing;WaitingPromotion;Promoting;Succeeded;Failed
 type Phase string
 
 // The phases of a canary, in the order of a rollout.
 const (
 	// PhaseInitialized: routing is in place, all traffic goes to the primary.
 	PhaseInitialized Phase = "Initialized"
+	// PhaseWaiting: a new revision waits for its rollout to be confirmed
+	// (confirm-rollout: manual), its canary at zero replicas.
+	PhaseWaiting Phase = "Waiting"
 	// PhaseProgressing: a canary runs and takes a share of the traffic.
 	PhaseProgressing Phase = "Progressing"
+	// PhaseWaitingPromotion: the canary holds at max-weight, still
+	// analysed, until its promotion is confirmed (confirm-promotion: manual).
+	PhaseWaitingPromotion Phase = "WaitingPromotion"
 	// PhasePromoting: the canary template is being copied to the primary.
 	PhasePromoting Phase = "Promoting"
 	// PhaseSucceeded: the last canary was promoted.
@@ -30,7 +36,85 @@ const (
 	// metrics: Prometheus cannot be reached, refuses the query or times out.
 	// The canary holds its weight meanwhile.
 	ConditionBlind = "Blind"
+	// ConditionProgressing is True while a revision is rolled out (from
+	// its detection to its promotion or rollback), False otherwise.
+	ConditionProgressing = "Progressing"
+	// ConditionPaused is True while someone holds the rollout at its
+	// weight (kubectl sluice pause); its interval clock stops.
+	ConditionPaused = "Paused"
 )
+
+// Action is what a person or a pipeline asks of a rollout.
+// +kubebuilder:validation:Enum=Pause;Resume;Promote;Abort;Retry
+type Action string
+
+// The actions of kubectl sluice.
+const (
+	// ActionPause holds the rollout at its weight; the interval clock stops.
+	ActionPause Action = "Pause"
+	// ActionResume undoes a pause, and confirms a rollout that waits for
+	// confirm-rollout.
+	ActionResume Action = "Resume"
+	// ActionPromote skips the remaining steps and promotes once the canary
+	// is ready (after the pending analysis, unless SkipAnalysis).
+	ActionPromote Action = "Promote"
+	// ActionAbort rolls the canary back now.
+	ActionAbort Action = "Abort"
+	// ActionRetry runs the last failed revision again.
+	ActionRetry Action = "Retry"
+)
+
+// Intent is the last thing a person or a pipeline asked of the rollout of
+// one revision. sluice never writes it: kubectl sluice does, and sluice's
+// webhook stamps who asked and when.
+type Intent struct {
+	// Action asked.
+	Action Action `json:"action"`
+	// Revision is the canary revision the action is about (the status'
+	// canaryRevision as the asker saw it); an intent about another
+	// revision than the current one is ignored.
+	// +kubebuilder:validation:MinLength=1
+	Revision string `json:"revision"`
+	// SkipAnalysis, with Promote, promotes without the pending analysis.
+	// +optional
+	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
+	// RequestedBy is the user who asked, as the API server authenticated
+	// them; set by sluice's webhook.
+	// +optional
+	RequestedBy string `json:"requestedBy,omitempty"`
+	// RequestedAt is when the webhook admitted the intent.
+	// +optional
+	RequestedAt metav1.Time `json:"requestedAt,omitempty"`
+}
+
+// IntentStatus is what the shifter made of an intent.
+type IntentStatus struct {
+	Intent `json:",inline"`
+	// Result is Applied, or Ignored (the intent was about an older
+	// revision, or means nothing in the phase it came in).
+	// +kubebuilder:validation:Enum=Applied;Ignored
+	Result string `json:"result"`
+	// Message says what the intent did, or why it was ignored.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// The results of an intent.
+const (
+	IntentApplied = "Applied"
+	IntentIgnored = "Ignored"
+)
+
+// CanarySpec is a Canary's desired state: the Deployment's settings, which
+// the shifter writes, and the intent of people and pipelines, which it never
+// does.
+type CanarySpec struct {
+	Settings `json:",inline"`
+	// Intent is the last action asked of the rollout (kubectl sluice
+	// pause, resume, promote, abort, retry).
+	// +optional
+	Intent *Intent `json:"intent,omitempty"`
+}
 
 // Verdict is the judgement of one check.
 // +kubebuilder:validation:Enum=Passed;Failed;Inconclusive;Blind
@@ -162,6 +246,12 @@ type CanaryStatus struct {
 	SettingSources map[string]string `json:"settingSources,omitempty"`
 	// ObservedGeneration is the Canary generation the status is for.
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// ObservedIntent is the last intent the shifter acted on, and how.
+	// +optional
+	ObservedIntent *IntentStatus `json:"observedIntent,omitempty"`
+	// PausedAt is when the rollout was paused; unset when it is not.
+	// +optional
+	PausedAt *metav1.Time `json:"pausedAt,omitempty"`
 }
 
 // Canary is the state of the canary releases of one opted-in Deployment, of
@@ -169,17 +259,19 @@ type CanaryStatus struct {
 // it with kubectl get canary and kubectl describe canary.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:categories=sluice
+// +kubebuilder:resource:categories=sluice,shortName=scn
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.status.canaryWeight`
 // +kubebuilder:printcolumn:name="FailedChecks",type=integer,JSONPath=`.status.failedChecks`
+// +kubebuilder:printcolumn:name="Paused",type=string,JSONPath=`.status.conditions[?(@.type=="Paused")].status`
 // +kubebuilder:printcolumn:name="LastTransitionTime",type=string,JSONPath=`.status.lastTransitionTime`
 type Canary struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// Spec is the Deployment's settings, with the defaults applied.
-	Spec Settings `json:"spec,omitempty"`
+	// Spec is the Deployment's settings, with the defaults applied, and
+	// the intent of people and pipelines.
+	Spec CanarySpec `json:"spec,omitempty"`
 	// Status is the observed state.
 	Status CanaryStatus `json:"status,omitempty"`
 }

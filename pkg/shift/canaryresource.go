@@ -16,13 +16,13 @@ import (
 func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, s canary.Settings) (*canary.Canary, error) {
 	switch {
 	case cr == nil:
-		cr = &canary.Canary{ObjectMeta: ownedBy(dep, dep.Name), Spec: s}
+		cr = &canary.Canary{ObjectMeta: ownedBy(dep, dep.Name), Spec: canary.CanarySpec{Settings: s}}
 		if err := r.Client.Create(ctx, cr); err != nil {
 			return nil, fmt.Errorf("create Canary %s/%s: %w", dep.Namespace, dep.Name, err)
 		}
 		r.created(cr)
-	case !equality.Semantic.DeepEqual(cr.Spec, s):
-		cr.Spec = s
+	case !equality.Semantic.DeepEqual(cr.Spec.Settings, s):
+		cr.Spec.Settings = s
 		if err := r.Client.Update(ctx, cr); err != nil {
 			return nil, fmt.Errorf("update Canary %s/%s: %w", dep.Namespace, dep.Name, err)
 		}

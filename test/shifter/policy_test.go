@@ -51,7 +51,7 @@ func TestPolicySettingsAndTheirSources(t *testing.T) {
 	kubectlApply(t, ns, quickPolicy("CanaryPolicy", "quick", "25, 75"))
 	kubectlApply(t, ns, policyManifest("example.com/web:v1", "quick", `sluice.dev/threshold: "4"`))
 	cr := waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
-	if s := cr.Spec; !slices.Equal(s.StepWeights, []int32{25, 75}) || s.Threshold != 4 || s.Interval.Duration != 2*time.Second || s.MinRequests != 30 {
+	if s := cr.Spec.Settings; !slices.Equal(s.StepWeights, []int32{25, 75}) || s.Threshold != 4 || s.Interval.Duration != 2*time.Second || s.MinRequests != 30 {
 		t.Errorf("settings %+v; want the policy's weights and interval, the annotation's threshold, the default min-requests", s)
 	}
 	want := map[string]string{"step-weights": "CanaryPolicy quick", "threshold": "annotation", "interval": "CanaryPolicy quick",
@@ -128,7 +128,7 @@ func waitCanarySpec(t *testing.T, c client.Client, ns, what string, ok func(cana
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, &cr); err != nil {
 			return err
 		}
-		if !ok(cr.Spec) || len(cr.Status.SettingSources) == 0 {
+		if !ok(cr.Spec.Settings) || len(cr.Status.SettingSources) == 0 {
 			return fmt.Errorf("spec %+v, sources %v", cr.Spec, slices.Sorted(maps.Keys(cr.Status.SettingSources)))
 		}
 		return nil
