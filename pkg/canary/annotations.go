@@ -49,6 +49,12 @@ const (
 	AnnotationSkipAnalysis = "sluice.dev/skip-analysis"
 	// AnnotationVirtualService names an existing VirtualService to adopt.
 	AnnotationVirtualService = "sluice.dev/virtualservice"
+	// AnnotationConfirmRollout "manual" makes a new revision wait, its
+	// canary at zero replicas, until kubectl sluice resume or promote.
+	AnnotationConfirmRollout = "sluice.dev/confirm-rollout"
+	// AnnotationConfirmPromotion "manual" holds a canary that passed its
+	// analysis at max-weight, still analysed, until kubectl sluice promote.
+	AnnotationConfirmPromotion = "sluice.dev/confirm-promotion"
 	// AnnotationPolicy names the CanaryPolicy of the Deployment's
 	// namespace, or, with the prefix "cluster/", a ClusterCanaryPolicy,
 	// whose settings the Deployment takes where its own annotations leave

@@ -91,6 +91,7 @@ var policySettings = []string{
 	AnnotationStepWeight, AnnotationStepWeights, AnnotationMaxWeight, AnnotationInterval, AnnotationThreshold,
 	AnnotationMinSuccessRate, AnnotationMaxRequestDuration, AnnotationAnalysisWindow, AnnotationMinRequests,
 	AnnotationEvidenceDeadline, AnnotationBlindDeadline, AnnotationProgressDeadline,
+	AnnotationConfirmRollout, AnnotationConfirmPromotion,
 }
 
 // annotations are the annotations that would set what p sets: the one
@@ -111,6 +112,11 @@ func (p PolicySpec) annotations() map[string]string {
 	} {
 		if v != nil {
 			a[key] = v.Duration.String()
+		}
+	}
+	for key, v := range map[string]*Gate{AnnotationConfirmRollout: p.ConfirmRollout, AnnotationConfirmPromotion: p.ConfirmPromotion} {
+		if v != nil {
+			a[key] = string(*v)
 		}
 	}
 	if p.MinSuccessRate != nil {

@@ -47,14 +47,14 @@ func TestParseWithPolicy(t *testing.T) {
 	minute := func(n int) *metav1.Duration { return &metav1.Duration{Duration: time.Duration(n) * time.Minute} }
 	policy := &PolicySnapshot{Kind: KindCanaryPolicy, Name: "strict", Spec: PolicySpec{
 		StepWeights: []int32{5, 25, 50}, MaxWeight: ptr.To[int32](50), Interval: minute(2), Threshold: ptr.To[int32](3),
-		MinSuccessRate: ptr.To(99.9), EvidenceDeadline: minute(90),
+		MinSuccessRate: ptr.To(99.9), EvidenceDeadline: minute(90), ConfirmPromotion: ptr.To(GateManual),
 		Checks:     []CheckSpec{{Name: "request-duration", Disabled: true}},
 		Prometheus: &PrometheusSpec{Address: "https://mimir.example.com/prometheus"},
 	}}
 	fromPolicy := "CanaryPolicy strict"
 	base := BuiltinDefaults().Settings()
 	base.StepWeights, base.MaxWeight, base.Interval, base.Threshold = []int32{5, 25, 50}, 50, *minute(2), 3
-	base.MinSuccessRate, base.EvidenceDeadline = 99.9, *minute(90)
+	base.MinSuccessRate, base.EvidenceDeadline, base.ConfirmPromotion = 99.9, *minute(90), GateManual
 	base.Checks, base.Prometheus = policy.Spec.Checks, policy.Spec.Prometheus
 	with := func(change func(*Settings)) Settings {
 		s := base
@@ -66,6 +66,7 @@ func TestParseWithPolicy(t *testing.T) {
 			"step-weight": "default", "step-weights": fromPolicy, "max-weight": fromPolicy, "interval": fromPolicy, "threshold": fromPolicy,
 			"min-success-rate": fromPolicy, "max-request-duration": "default", "analysis-window": "default", "min-requests": "default",
 			"evidence-deadline": fromPolicy, "blind-deadline": "default", "progress-deadline": "default",
+			"confirm-rollout": "default", "confirm-promotion": fromPolicy,
 		}
 		for k, v := range overrides {
 			out[k] = v
@@ -84,6 +85,7 @@ func TestParseWithPolicy(t *testing.T) {
 			"step-weight": "default", "step-weights": "default", "max-weight": "default", "interval": "default", "threshold": "default",
 			"min-success-rate": "default", "max-request-duration": "default", "analysis-window": "default", "min-requests": "default",
 			"evidence-deadline": "default", "blind-deadline": "default", "progress-deadline": "default",
+			"confirm-rollout": "default", "confirm-promotion": "default",
 		}, nil},
 		{"the policy's settings", policy, nil, base, sources(nil), nil},
 		{"an annotation overrides its field only", policy, map[string]string{AnnotationThreshold: "7"},

@@ -85,6 +85,14 @@ type PolicySpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="progressDeadline must be at least 1s"
 	// +optional
 	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
+	// ConfirmRollout manual makes each new revision wait for kubectl
+	// sluice resume or promote before its canary starts.
+	// +optional
+	ConfirmRollout *Gate `json:"confirmRollout,omitempty"`
+	// ConfirmPromotion manual holds a canary that passed at max-weight,
+	// still analysed, until kubectl sluice promote.
+	// +optional
+	ConfirmPromotion *Gate `json:"confirmPromotion,omitempty"`
 	// Checks add custom checks, and turn built-in ones
 	// (request-success-rate, request-duration) off.
 	// +kubebuilder:validation:MaxItems=20

@@ -47,6 +47,14 @@ type Settings struct {
 	ProgressDeadline metav1.Duration `json:"progressDeadline"`
 	// SkipAnalysis lets updates through as plain rolling updates.
 	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
+	// ConfirmRollout is manual when a new revision waits for kubectl
+	// sluice resume or promote before its canary starts.
+	// +optional
+	ConfirmRollout Gate `json:"confirmRollout,omitempty"`
+	// ConfirmPromotion is manual when a canary that passed at max-weight
+	// waits for kubectl sluice promote.
+	// +optional
+	ConfirmPromotion Gate `json:"confirmPromotion,omitempty"`
 	// VirtualService names an existing VirtualService to adopt.
 	VirtualService string `json:"virtualService,omitempty"`
 	// Checks are the custom checks, and the built-in ones turned off, of
@@ -58,6 +66,17 @@ type Settings struct {
 	// the shifter's --prometheus-url when unset.
 	Prometheus *PrometheusSpec `json:"prometheus,omitempty"`
 }
+
+// Gate says who opens a gate of the rollout: sluice, at once (auto, the
+// default), or a person (manual).
+// +kubebuilder:validation:Enum=auto;manual
+type Gate string
+
+// The gates' settings.
+const (
+	GateAuto   Gate = "auto"
+	GateManual Gate = "manual"
+)
 
 // Defaults are the values of the settings that a Deployment's annotations
 // leave out. An installation's operator sets them with the --default-* flags
@@ -247,6 +266,8 @@ func (d Defaults) Parse(annotations map[string]string) (Settings, []string) {
 	}
 	s.BlindDeadline = p.duration(AnnotationBlindDeadline, s.BlindDeadline, time.Second)
 	s.SkipAnalysis = p.boolean(AnnotationSkipAnalysis)
+	s.ConfirmRollout = p.gate(AnnotationConfirmRollout)
+	s.ConfirmPromotion = p.gate(AnnotationConfirmPromotion)
 	if raw, ok := annotations[AnnotationVirtualService]; ok {
 		if len(validation.IsDNS1123Subdomain(raw)) > 0 {
 			p.fail(AnnotationVirtualService, raw, "is not the name of a VirtualService (a DNS-1123 subdomain)")
@@ -278,8 +299,8 @@ var knownAnnotations = []string{
 	AnnotationEnabled, AnnotationStepWeight, AnnotationStepWeights, AnnotationMaxWeight,
 	AnnotationInterval, AnnotationThreshold, AnnotationMinSuccessRate, AnnotationMaxRequestDuration,
 	AnnotationAnalysisWindow, AnnotationMinRequests, AnnotationEvidenceDeadline, AnnotationBlindDeadline, AnnotationPort, AnnotationGateways, AnnotationHosts,
-	AnnotationProgressDeadline, AnnotationSkipAnalysis, AnnotationVirtualService, AnnotationPolicy,
-	AnnotationCanaryTemplate, AnnotationCanaryRevision,
+	AnnotationProgressDeadline, AnnotationSkipAnalysis, AnnotationConfirmRollout, AnnotationConfirmPromotion,
+	AnnotationVirtualService, AnnotationPolicy, AnnotationCanaryTemplate, AnnotationCanaryRevision,
 }
 
 // parser collects the problems of one set of annotations.
@@ -341,6 +362,20 @@ func (p *parser) boolean(key string) bool {
 		return false
 	}
 	return raw == "true"
+}
+
+// gate reads a gate; GateAuto, the default, is left out of the settings
+// so that they read as before gates existed.
+func (p *parser) gate(key string) Gate {
+	raw, ok := p.annotations[key]
+	if !ok || raw == string(GateAuto) {
+		return ""
+	}
+	if raw != string(GateManual) {
+		p.fail(key, raw, fmt.Sprintf("is not %q or %q", GateAuto, GateManual))
+		return ""
+	}
+	return GateManual
 }
 
 func (p *parser) list(key, what string, valid func(string) bool) []string {

@@ -19,7 +19,7 @@ import (
 const knownList = "sluice.dev/canary, sluice.dev/step-weight, sluice.dev/step-weights, sluice.dev/max-weight, " +
 	"sluice.dev/interval, sluice.dev/threshold, sluice.dev/min-success-rate, sluice.dev/max-request-duration, " +
 	"sluice.dev/analysis-window, sluice.dev/min-requests, sluice.dev/evidence-deadline, sluice.dev/blind-deadline, sluice.dev/port, sluice.dev/gateways, sluice.dev/hosts, " +
-	"sluice.dev/progress-deadline, sluice.dev/skip-analysis, sluice.dev/virtualservice, sluice.dev/policy, " +
+	"sluice.dev/progress-deadline, sluice.dev/skip-analysis, sluice.dev/confirm-rollout, sluice.dev/confirm-promotion, sluice.dev/virtualservice, sluice.dev/policy, " +
 	"sluice.dev/canary-template, sluice.dev/canary-revision"
 
 func checkProblems(t *testing.T, annotations map[string]string, want []string) Settings {
@@ -216,6 +216,10 @@ func TestParseProblems(t *testing.T) {
 			[]string{`sluice.dev/skip-analysis: "abc" is not "true" or "false"`}},
 		{"skip-analysis yes", map[string]string{"sluice.dev/skip-analysis": "yes"},
 			[]string{`sluice.dev/skip-analysis: "yes" is not "true" or "false"`}},
+		{"confirm-rollout Manual", map[string]string{"sluice.dev/confirm-rollout": "Manual"},
+			[]string{`sluice.dev/confirm-rollout: "Manual" is not "auto" or "manual"`}},
+		{"confirm-promotion yes", map[string]string{"sluice.dev/confirm-promotion": "yes"},
+			[]string{`sluice.dev/confirm-promotion: "yes" is not "auto" or "manual"`}},
 		{"skip-analysis True", map[string]string{"sluice.dev/skip-analysis": "True"},
 			[]string{`sluice.dev/skip-analysis: "True" is not "true" or "false"`}},
 		{"skip-analysis 1", map[string]string{"sluice.dev/skip-analysis": "1"},
@@ -539,6 +543,12 @@ func TestParseValid(t *testing.T) {
 		{"skip-analysis false",
 			map[string]string{"sluice.dev/skip-analysis": "false"},
 			with(func(s *Settings) { s.SkipAnalysis = false })},
+		{"manual gates",
+			map[string]string{"sluice.dev/confirm-rollout": "manual", "sluice.dev/confirm-promotion": "manual"},
+			with(func(s *Settings) { s.ConfirmRollout, s.ConfirmPromotion = GateManual, GateManual })},
+		{"auto gates, as the defaults",
+			map[string]string{"sluice.dev/confirm-rollout": "auto", "sluice.dev/confirm-promotion": "auto"},
+			BuiltinDefaults().Settings()},
 		{"virtualservice",
 			map[string]string{"sluice.dev/virtualservice": "my-app.v1"},
 			with(func(s *Settings) { s.VirtualService = "my-app.v1" })},

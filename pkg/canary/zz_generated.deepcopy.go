@@ -501,6 +501,16 @@ func (in *PolicySpec) DeepCopyInto(out *PolicySpec) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.ConfirmRollout != nil {
+		in, out := &in.ConfirmRollout, &out.ConfirmRollout
+		*out = new(Gate)
+		**out = **in
+	}
+	if in.ConfirmPromotion != nil {
+		in, out := &in.ConfirmPromotion, &out.ConfirmPromotion
+		*out = new(Gate)
+		**out = **in
+	}
 	if in.Checks != nil {
 		in, out := &in.Checks, &out.Checks
 		*out = make([]CheckSpec, len(*in))

@@ -10,7 +10,8 @@ import (
 
 // phases lists every phase, for sluice_canary_phase.
 var phases = []canary.Phase{
-	canary.PhaseInitialized, canary.PhaseProgressing, canary.PhasePromoting, canary.PhaseSucceeded, canary.PhaseFailed,
+	canary.PhaseInitialized, canary.PhaseWaiting, canary.PhaseProgressing, canary.PhaseWaitingPromotion, canary.PhasePromoting,
+	canary.PhaseSucceeded, canary.PhaseFailed,
 }
 
 // Metrics are the shifter's Prometheus metrics about canaries.

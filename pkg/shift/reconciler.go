@@ -245,6 +245,7 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 	if cr.Status.Phase != "" {
 		obs.Status = &cr.Status
 	}
+	obs.Intent, obs.Generation = cr.Spec.Intent, cr.Generation
 	if raw, ok := dep.Annotations[canary.AnnotationCanaryTemplate]; ok {
 		w.template = &corev1.PodTemplateSpec{}
 		if err := json.Unmarshal([]byte(raw), w.template); err != nil {

@@ -46,6 +46,11 @@ type Observation struct {
 	// Measurement is the analysis' measurement of the canary, when the
 	// caller ran it because an earlier Step asked for it; nil otherwise.
 	Measurement *analysis.Measurement
+	// Intent is the last action someone asked of the rollout; nil for none.
+	Intent *canary.Intent
+	// Generation is the Canary's generation, which the status records as
+	// observed.
+	Generation int64
 }
 
 // Decision is what the shifter does next for one Deployment.
@@ -115,6 +120,7 @@ func Step(o Observation) Decision {
 	} else {
 		s.st = *o.Status.DeepCopy()
 	}
+	s.st.ObservedGeneration = o.Generation
 	s.decide()
 	return s.d
 }
@@ -123,6 +129,8 @@ type stepper struct {
 	o  Observation
 	st canary.CanaryStatus
 	d  Decision
+	// retrying: someone asked to run the failed revision again.
+	retrying bool
 }
 
 func (s *stepper) id() string { return s.o.Name + "." + s.o.Namespace }
@@ -162,6 +170,7 @@ func (s *stepper) decide() {
 	defer func() { s.d.Status = s.st }()
 	o := s.o
 	s.st.SettingSources = o.SettingSources
+	s.intend()
 	analysing := analysing(s.st.Phase)
 	if !analysing {
 		// Outside an analysis no canary serves; this also finishes a scale
@@ -185,13 +194,17 @@ func (s *stepper) decide() {
 		// primary's template, or skip-analysis.
 		s.revert()
 	case o.PendingRevision == "":
+	case s.retrying:
+		s.newRevision(false)
 	case o.PendingRevision != s.st.CanaryRevision && !o.Settings.SkipAnalysis:
 		// With skip-analysis on, the webhook drops every canary; one still
 		// here was left by an update it did not see, and starts nothing.
 		s.newRevision(analysing)
 	case analysing && o.PrimaryRevision != s.st.PrimaryRevision:
 		s.supersede()
-	case s.st.Phase == canary.PhaseProgressing:
+	case s.st.Phase == canary.PhaseWaiting:
+		s.d.Canary = CanaryScaleDown
+	case s.st.Phase == canary.PhaseProgressing || s.st.Phase == canary.PhaseWaitingPromotion:
 		s.progress()
 	case s.st.Phase == canary.PhasePromoting:
 		// The promotion write failed (a newer template won the race, or the
@@ -200,19 +213,31 @@ func (s *stepper) decide() {
 	}
 }
 
-// analysing reports whether a canary is under analysis in phase.
+// analysing reports whether a revision is rolled out in phase: from its
+// detection to its promotion or rollback.
 func analysing(phase canary.Phase) bool {
-	return phase == canary.PhaseProgressing || phase == canary.PhasePromoting
+	switch phase {
+	case canary.PhaseWaiting, canary.PhaseProgressing, canary.PhaseWaitingPromotion, canary.PhasePromoting:
+		return true
+	}
+	return false
 }
 
 func (s *stepper) newRevision(restart bool) {
-	if s.st.Phase == canary.PhaseFailed && s.o.PendingRevision == s.st.LastFailedRevision {
+	if s.st.Phase == canary.PhaseFailed && s.o.PendingRevision == s.st.LastFailedRevision && !s.retrying {
 		// Rolled back already; applying it again does not restart it.
 		return
 	}
-	if restart {
+	manual := s.o.Settings.ConfirmRollout == canary.GateManual
+	switch {
+	case s.retrying:
+		s.event(outcome, "NewRevision", "Retrying revision %s! Scaling up %s", s.o.PendingRevision, s.canaryID())
+	case manual:
+		s.event(outcome, "NewRevision", "New revision detected! Waiting for its rollout to be confirmed: kubectl sluice resume %s -n %s",
+			s.o.Name, s.o.Namespace)
+	case restart:
 		s.event(outcome, "NewRevision", "New revision detected! Restarting analysis for %s", s.id())
-	} else {
+	default:
 		s.event(outcome, "NewRevision", "New revision detected! Scaling up %s", s.canaryID())
 	}
 	s.st.CanaryRevision = s.o.PendingRevision
@@ -227,10 +252,18 @@ func (s *stepper) newRevision(restart bool) {
 	s.st.Checks = nil
 	s.st.Evidence = nil
 	s.st.StepStartTime = metav1.Time{}
+	s.unpause()
 	apimeta.RemoveStatusCondition(&s.st.Conditions, canary.ConditionBlind)
+	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionProgressing, Status: metav1.ConditionTrue,
+		Reason: "NewRevision", Message: "rolling out revision " + s.o.PendingRevision, LastTransitionTime: metav1.NewTime(s.o.Now)})
 	// While the weight is 0, LastStepTime is when the canary was started:
 	// the progress deadline counts from it.
 	s.st.LastStepTime = metav1.NewTime(s.o.Now)
+	if manual && !s.retrying {
+		s.transition(canary.PhaseWaiting, "waiting for kubectl sluice resume or promote to start revision "+s.st.CanaryRevision)
+		s.d.Canary = CanaryScaleDown
+		return
+	}
 	s.transition(canary.PhaseProgressing, "waiting for "+s.canaryID()+" to be ready")
 	s.d.Canary = CanaryRun
 	s.waitForCanary()
@@ -248,6 +281,10 @@ func (s *stepper) waitForCanary() {
 		s.d.RequeueAfter = deadline.Sub(s.o.Now)
 		return
 	}
+	if _, skip := s.promotionAsked(); skip {
+		s.promote()
+		return
+	}
 	s.event(step, "AnalysisStarted", "Starting canary analysis for %s", s.id())
 	s.advance()
 }
@@ -256,8 +293,18 @@ func (s *stepper) progress() {
 	// Keep the canary running the pending template at the primary's
 	// replicas, which may have been scaled since the canary started.
 	s.d.Canary = CanaryRun
+	if s.paused() {
+		// Held until resumed: no clock runs, no analysis, no deadline.
+		return
+	}
 	if s.st.CanaryWeight == 0 {
 		s.waitForCanary()
+		return
+	}
+	asked, skipAnalysis := s.promotionAsked()
+	if skipAnalysis || asked && s.st.Phase == canary.PhaseWaitingPromotion {
+		// Either way there is nothing left to judge first.
+		s.promote()
 		return
 	}
 	if s.o.RoutedWeight != s.st.CanaryWeight {
@@ -285,11 +332,27 @@ func (s *stepper) progress() {
 		s.holdBlind()
 	case verdict == canary.VerdictInconclusive:
 		s.holdForEvidence()
+	case asked:
+		s.promote()
+	case s.st.CanaryWeight >= s.o.Settings.MaxWeight && s.o.Settings.ConfirmPromotion == canary.GateManual:
+		s.waitForPromotion()
 	case s.st.CanaryWeight >= s.o.Settings.MaxWeight:
 		s.promote()
 	default:
 		s.advance()
 	}
+}
+
+// waitForPromotion holds a canary that passed at max-weight until someone
+// confirms its promotion; it is analysed each interval meanwhile, and may
+// still be rolled back.
+func (s *stepper) waitForPromotion() {
+	if s.st.Phase != canary.PhaseWaitingPromotion {
+		s.event(step, "WaitingPromotion", "Waiting for the promotion of %s to be confirmed: kubectl sluice promote %s -n %s",
+			s.id(), s.o.Name, s.o.Namespace)
+	}
+	s.transition(canary.PhaseWaitingPromotion, fmt.Sprintf("passed at canary weight %d; waiting for kubectl sluice promote", s.st.CanaryWeight))
+	s.d.RequeueAfter = s.o.Settings.Interval.Duration
 }
 
 // window is the period the next measurement counts: since the end of the
@@ -531,6 +594,8 @@ func (s *stepper) end(eventReason, conditionReason, reason string) {
 
 // ended records the outcome of the rollout that just took its final phase.
 func (s *stepper) ended() {
+	s.unpause()
+	s.notProgressing(string(s.st.Phase), s.st.Message)
 	apimeta.RemoveStatusCondition(&s.st.Conditions, canary.ConditionBlind)
 	s.d.Outcome = Outcome{Phase: s.st.Phase, Took: s.o.Now.Sub(s.st.RevisionStartTime.Time)}
 }
@@ -544,4 +609,13 @@ func (s *stepper) revert() {
 	apimeta.RemoveStatusCondition(&s.st.Conditions, canary.ConditionBlind)
 	s.d.Canary = CanaryScaleDown
 	s.transition(canary.PhaseInitialized, "the pending canary was cancelled")
+	s.unpause()
+	s.notProgressing("Reverted", s.st.Message)
+}
+
+// notProgressing sets the Progressing condition False: no revision is
+// rolled out.
+func (s *stepper) notProgressing(reason, message string) {
+	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionProgressing, Status: metav1.ConditionFalse,
+		Reason: reason, Message: message, LastTransitionTime: metav1.NewTime(s.o.Now)})
 }

@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/intent"
 	"sluice.dev/sluice/pkg/mutate"
 	"sluice.dev/sluice/pkg/policy"
 	"sluice.dev/sluice/pkg/servingcert"
@@ -129,6 +130,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	srv.Register(mutate.Path, mutate.NewWebhook(mutate.NewHandler(opts.ShifterIdentities, opts.Defaults,
 		mutate.PolicyReaders{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()}, mutate.NewMetrics(ctrlmetrics.Registry), opts.Log)))
 	srv.Register(policy.Path, &webhook.Admission{Handler: policy.Admission{}, RecoverPanic: ptr.To(true)})
+	srv.Register(intent.Path, &webhook.Admission{Handler: intent.Stamp{}, RecoverPanic: ptr.To(true)})
 	// healthz.Handler serves "" (all checks) and "/<check>" below its path.
 	srv.Register("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
 	ready := map[string]healthz.Checker{"webhook": srv.StartedChecker(), "policies": policies.ready}
