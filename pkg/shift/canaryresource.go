@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	"sluice.dev/sluice/pkg/canary"
@@ -31,16 +30,13 @@ func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, c
 	return cr, nil
 }
 
-// conflict reports why sluice does nothing for dep, once per message.
+// conflict reports why sluice does nothing for dep, once per message,
+// through the one writer of the status.
 func (r *Reconciler) conflict(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, msg string) error {
 	if cr.Status.Message == msg {
 		return nil
 	}
-	r.Events.Event(cr, corev1.EventTypeWarning, "Conflict", msg)
-	cr.Status.Message = msg
-	if err := r.Client.Status().Update(ctx, cr); err != nil {
-		return fmt.Errorf("update Canary status %s/%s: %w", dep.Namespace, dep.Name, err)
-	}
-	r.wrote(cr)
-	return nil
+	st := *cr.Status.DeepCopy()
+	st.Message = msg
+	return r.writeStatus(ctx, dep, cr, Decision{Status: st, Events: []Event{{Warning: true, Main: true, Reason: "Conflict", Message: msg}}})
 }

@@ -140,7 +140,11 @@ func (s *stepper) pause(by string) {
 // from move on by the pause.
 func (s *stepper) resume(by string) {
 	paused := s.o.Now.Sub(s.st.PausedAt.Time)
-	for _, t := range []*metav1.Time{&s.st.LastStepTime, &s.st.StepStartTime} {
+	clocks := []*metav1.Time{&s.st.LastStepTime, &s.st.StepStartTime}
+	if blind := apimeta.FindStatusCondition(s.st.Conditions, canary.ConditionBlind); blind != nil && blind.Status == metav1.ConditionTrue {
+		clocks = append(clocks, &blind.LastTransitionTime)
+	}
+	for _, t := range clocks {
 		if !t.IsZero() {
 			*t = metav1.NewTime(t.Add(paused))
 		}
