@@ -23,9 +23,9 @@ func TestFromBuild(t *testing.T) {
 			wantString: "devel (GO)",
 		},
 		{
-			name: "go build in a clean checkout",
-			bi:   &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20260102030405-0123456789ab"}, Settings: vcs(rev, "false", "2026-01-02T03:04:05Z")},
-			want: Info{Version: "v0.0.0-20260102030405-0123456789ab", Commit: rev, Date: "2026-01-02T03:04:05Z"},
+			name:       "go build in a clean checkout",
+			bi:         &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20260102030405-0123456789ab"}, Settings: vcs(rev, "false", "2026-01-02T03:04:05Z")},
+			want:       Info{Version: "v0.0.0-20260102030405-0123456789ab", Commit: rev, Date: "2026-01-02T03:04:05Z"},
 			wantString: "v0.0.0-20260102030405-0123456789ab (commit 0123456789ab, 2026-01-02T03:04:05Z, GO)",
 		},
 		{
