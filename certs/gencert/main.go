@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"sluice.dev/sluice/certs"
+	"sluice.dev/sluice/pkg/version"
 )
 
 func main() {
@@ -32,6 +33,7 @@ func newCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:          "gencert",
+		Version:      version.String(),
 		Short:        "Make a CA and a serving certificate for sluice's webhook",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,

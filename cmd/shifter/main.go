@@ -34,6 +34,7 @@ import (
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/events"
 	"sluice.dev/sluice/pkg/shift"
+	"sluice.dev/sluice/pkg/version"
 )
 
 func main() {
@@ -58,6 +59,7 @@ func newCommand() *cobra.Command {
 	zapOpts := zap.Options{}
 	cmd := &cobra.Command{
 		Use:          "shifter",
+		Version:      version.String(),
 		Short:        "sluice's canary controller: traffic shifting, analysis, promotion and rollback",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,

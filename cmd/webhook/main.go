@@ -15,6 +15,7 @@ import (
 
 	"sluice.dev/sluice/internal/kubeflag"
 	"sluice.dev/sluice/pkg/mutate"
+	"sluice.dev/sluice/pkg/version"
 	"sluice.dev/sluice/pkg/webhookserver"
 )
 
@@ -31,8 +32,9 @@ func newCommand() *cobra.Command {
 	secret := kubeflag.NamespacedName{Example: "sluice-system/sluice-webhook-cert"}
 	certs := webhookserver.CertificateOptions{}
 	cmd := &cobra.Command{
-		Use:   "webhook",
-		Short: "sluice's mutating admission webhook for Deployments",
+		Use:     "webhook",
+		Version: version.String(),
+		Short:   "sluice's mutating admission webhook for Deployments",
 		Long: `webhook serves sluice's mutating admission webhook over HTTPS at ` + mutate.Path + `.
 For Deployments annotated sluice.dev/canary: "enabled" it keeps the running pod
 template and diverts a new one to the sluice.dev/canary-template annotation,
