@@ -37,9 +37,10 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{Flags: genericclioptions.NewConfigFlags(true), IOStreams: streams, Now: time.Now}
 	root := &cobra.Command{
 		Use:   "kubectl-sluice",
-		Short: "See sluice's canaries live, and wait for their outcome",
+		Short: "See sluice's canaries live, steer them, and wait for their outcome",
 		Long: `kubectl sluice shows the canaries of sluice (canaries.sluice.dev): a table of
-them, the whole story of one, and waits for the outcome of a rollout.`,
+them, the whole story of one; it pauses, resumes, promotes, aborts and retries
+a rollout, and waits for its outcome.`,
 		Version:       version.String(),
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
@@ -58,6 +59,7 @@ them, the whole story of one, and waits for the outcome of a rollout.`,
 		newWaitCommand(o),
 		newVersionCommand(o),
 	)
+	root.AddCommand(newActCommands(o)...)
 	return root
 }
 

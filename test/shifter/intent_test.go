@@ -2,8 +2,11 @@ package shifter_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +18,75 @@ import (
 
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/test/meshsim/telemetry"
+	"sluice.dev/sluice/test/sluice"
 )
 
-// ask writes an intent into the Canary's spec as kubectl sluice does, as
-// the admin user, through the API server and sluice's webhook, and returns
-// the intent as stamped.
-func ask(t *testing.T, c client.Client, ns string, action canary.Action, revision string) canary.Intent {
+// plugin is kubectl-sluice, built once for the package's tests.
+var plugin = sync.OnceValues(func() (string, error) { return sluice.Build(workDir, "cmd/kubectl-sluice") })
+
+// kubeconfigAs returns a kubeconfig of user, bound in ns to the ClusterRole
+// role: view or edit, which aggregate sluice's roles.
+func kubeconfigAs(t *testing.T, ns, user, role string) string {
 	t.Helper()
-	patch := fmt.Sprintf(`{"spec":{"intent":{"action":%q,"revision":%q}}}`, action, revision)
-	kubectlRun(t, "patch", "canaries.sluice.dev", app, "-n", ns, "--type=merge", "-p", patch)
+	kubectlApply(t, ns, fmt.Sprintf(`apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: %[1]s-%[2]s
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: %[2]s}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[1]s}]
+`, user, role))
+	kubeconfig, err := env.KubeconfigFor(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
+}
+
+// kubectlSluice runs kubectl sluice with kubeconfig and returns its
+// output and exit code.
+func kubectlSluice(t *testing.T, kubeconfig string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	bin, err := plugin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), bin, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// steering prepares a test of kubectl sluice in ns: the binary built and
+// jane's kubeconfig written before any rollout starts, so that a command is
+// not late for the phase it is meant for.
+func steering(t *testing.T, ns string) {
+	t.Helper()
+	if _, err := plugin(); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfigAs(t, ns, "jane", "edit")
+}
+
+// ask runs kubectl sluice ACTION as jane, who may edit in ns, for revision,
+// and returns the intent as stamped and what the command printed.
+func ask(t *testing.T, c client.Client, ns string, action canary.Action, revision string) (canary.Intent, string) {
+	t.Helper()
+	stdout, stderr, _ := kubectlSluice(t, kubeconfigAs(t, ns, "jane", "edit"),
+		strings.ToLower(string(action)), app, "-n", ns, "--revision", revision)
 	cr := &canary.Canary{}
 	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
 		t.Fatal(err)
 	}
 	in := cr.Spec.Intent
-	if in == nil || in.Action != action || in.RequestedBy == "" || in.RequestedAt.IsZero() {
-		t.Fatalf("intent as stored: %+v; want %s stamped with the asker and the time", in, action)
+	if in == nil || in.Action != action || in.RequestedBy != "jane" || in.RequestedAt.IsZero() {
+		t.Fatalf("intent as stored: %+v; want %s stamped with jane and the time (kubectl sluice said %s%s)", in, action, stdout, stderr)
 	}
-	return *in
+	return *in, stdout + stderr
 }
 
 // observed waits until the shifter acted on in, and returns the Canary.
@@ -47,9 +101,10 @@ func observed(t *testing.T, c client.Client, ns string, in canary.Intent, result
 // holds checks that the canary's weight stays at weight for a few intervals.
 func holds(t *testing.T, c client.Client, ns string, weight int32) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 3*2*time.Second, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 3*2*time.Second, true, func(context.Context) (bool, error) {
 		cr := &canary.Canary{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
+		// Not the poll's context, whose end is the expected outcome.
+		if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
 			return false, err
 		}
 		if cr.Status.CanaryWeight != weight {
@@ -66,11 +121,22 @@ func holds(t *testing.T, c client.Client, ns string, weight int32) {
 // across a restart of the shifter, and completes once resumed; the events
 // name who asked.
 func TestPauseHoldsAcrossARestart(t *testing.T) {
-	ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 20 * time.Millisecond})
-	kubectlApply(t, ns, manifest("example.com/web:v2"))
-	cr := waitStatus(t, c, ns, "weight 20", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight >= 20 })
-	pause := ask(t, c, ns, canary.ActionPause, cr.Status.CanaryRevision)
+	// Steps of 10, and the promotion held for confirmation: the pause
+	// arrives while the canary is still on its way up, however slow the
+	// test bed.
+	slow := func(image string) string {
+		return strings.Replace(manifest(image), `sluice.dev/step-weight: "20"`,
+			`sluice.dev/step-weight: "10"`+"\n    sluice.dev/confirm-promotion: manual", 1)
+	}
+	ns, c := initialized(t, slow, telemetry.Behaviour{Latency: 20 * time.Millisecond})
+	steering(t, ns)
+	kubectlApply(t, ns, slow("example.com/web:v2"))
+	cr := waitStatus(t, c, ns, "weight 10", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight >= 10 })
+	pause, said := ask(t, c, ns, canary.ActionPause, cr.Status.CanaryRevision)
 	cr = observed(t, c, ns, pause, canary.IntentApplied)
+	if want := fmt.Sprintf("%s/web revision %s: paused at canary weight %d (asked by jane)\n", ns, cr.Status.CanaryRevision, cr.Status.CanaryWeight); said != want {
+		t.Errorf("kubectl sluice pause said %q; want %q", said, want)
+	}
 	if !apimeta.IsStatusConditionTrue(cr.Status.Conditions, canary.ConditionPaused) || cr.Status.PausedAt == nil {
 		t.Fatalf("conditions %+v; want Paused", cr.Status.Conditions)
 	}
@@ -81,9 +147,12 @@ func TestPauseHoldsAcrossARestart(t *testing.T) {
 	}
 	holds(t, c, ns, held)
 
-	resume := ask(t, c, ns, canary.ActionResume, cr.Status.CanaryRevision)
+	resume, _ := ask(t, c, ns, canary.ActionResume, cr.Status.CanaryRevision)
 	observed(t, c, ns, resume, canary.IntentApplied)
-	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
+	waitPhase(t, c, ns, canary.PhaseWaitingPromotion, 2*time.Minute)
+	promote, _ := ask(t, c, ns, canary.ActionPromote, cr.Status.CanaryRevision)
+	observed(t, c, ns, promote, canary.IntentApplied)
+	waitPhase(t, c, ns, canary.PhaseSucceeded, time.Minute)
 	expectEvent(t, ns, fmt.Sprintf("Paused web.%s at canary weight %d, asked by %s", ns, held, pause.RequestedBy))
 	expectEventPrefix(t, ns, fmt.Sprintf("Resumed web.%s at canary weight %d after ", ns, held))
 }
@@ -92,14 +161,19 @@ func TestPauseHoldsAcrossARestart(t *testing.T) {
 // revision a newer apply replaced is ignored, and says why.
 func TestAnIntentAboutAnOlderRevisionDoesNothing(t *testing.T) {
 	ns, c := initializedQuiet(t, patient)
+	steering(t, ns)
 	kubectlApply(t, ns, patient("example.com/web:v2"))
 	v2 := waitStatus(t, c, ns, "v2 under analysis", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryRevision != "" })
 	kubectlApply(t, ns, patient("example.com/web:v3"))
 	v3 := waitStatus(t, c, ns, "v3 under analysis", time.Minute, func(st canary.CanaryStatus) bool {
 		return st.CanaryRevision != "" && st.CanaryRevision != v2.Status.CanaryRevision
 	})
-	abort := ask(t, c, ns, canary.ActionAbort, v2.Status.CanaryRevision)
+	abort, said := ask(t, c, ns, canary.ActionAbort, v2.Status.CanaryRevision)
 	cr := observed(t, c, ns, abort, canary.IntentIgnored)
+	if want := fmt.Sprintf("error: abort of revision %s of %s/web did nothing: the current revision is %s\n",
+		v2.Status.CanaryRevision, ns, v3.Status.CanaryRevision); said != want {
+		t.Errorf("kubectl sluice abort said %q; want %q", said, want)
+	}
 	if want := "the current revision is " + v3.Status.CanaryRevision; cr.Status.ObservedIntent.Message != want || cr.Status.Phase != canary.PhaseProgressing {
 		t.Errorf("phase %s, observed intent %+v; want still Progressing, and %q", cr.Status.Phase, cr.Status.ObservedIntent, want)
 	}
@@ -117,6 +191,7 @@ func TestManualGates(t *testing.T) {
 			"sluice.dev/progress-deadline: 1m\n    sluice.dev/confirm-rollout: manual\n    sluice.dev/confirm-promotion: manual", 1)
 	}
 	ns, c := initialized(t, gated, telemetry.Behaviour{Latency: 20 * time.Millisecond})
+	steering(t, ns)
 	kubectlApply(t, ns, gated("example.com/web:v2"))
 	cr := waitPhase(t, c, ns, canary.PhaseWaiting, 30*time.Second)
 	can := &appsv1.Deployment{}
@@ -124,17 +199,19 @@ func TestManualGates(t *testing.T) {
 		err == nil && ptr.Deref(can.Spec.Replicas, 1) != 0 {
 		t.Fatalf("the canary Deployment while waiting: %v, replicas %d; want none running", err, ptr.Deref(can.Spec.Replicas, 1))
 	}
-	observed(t, c, ns, ask(t, c, ns, canary.ActionResume, cr.Status.CanaryRevision), canary.IntentApplied)
+	resume, _ := ask(t, c, ns, canary.ActionResume, cr.Status.CanaryRevision)
+	observed(t, c, ns, resume, canary.IntentApplied)
 	cr = waitPhase(t, c, ns, canary.PhaseWaitingPromotion, 2*time.Minute)
 	if cr.Status.CanaryWeight != 80 {
 		t.Errorf("waiting for its promotion at weight %d; want 80", cr.Status.CanaryWeight)
 	}
-	observed(t, c, ns, ask(t, c, ns, canary.ActionPromote, cr.Status.CanaryRevision), canary.IntentApplied)
+	promote, _ := ask(t, c, ns, canary.ActionPromote, cr.Status.CanaryRevision)
+	observed(t, c, ns, promote, canary.IntentApplied)
 	waitPhase(t, c, ns, canary.PhaseSucceeded, time.Minute)
 
 	kubectlApply(t, ns, gated("example.com/web:v3"))
 	cr = waitPhase(t, c, ns, canary.PhaseWaiting, 30*time.Second)
-	abort := ask(t, c, ns, canary.ActionAbort, cr.Status.CanaryRevision)
+	abort, _ := ask(t, c, ns, canary.ActionAbort, cr.Status.CanaryRevision)
 	cr = observed(t, c, ns, abort, canary.IntentApplied)
 	if cond := apimeta.FindStatusCondition(cr.Status.Conditions, canary.ConditionPromoted); cr.Status.Phase != canary.PhaseFailed ||
 		cond == nil || cond.Reason != "Aborted" || cond.Message != "aborted by "+abort.RequestedBy {
@@ -146,5 +223,29 @@ func TestManualGates(t *testing.T) {
 	}
 	if dep.Annotations[canary.AnnotationCanaryRevision] != cr.Status.CanaryRevision || dep.Annotations[canary.AnnotationCanaryTemplate] == "" {
 		t.Errorf("annotations after the abort %v; want the aborted template kept", dep.Annotations)
+	}
+}
+
+// TestAReaderCannotSteer: a user who may only read canaries (Kubernetes'
+// view role) reads them, and is refused each steering command with the
+// verb and resource they lack; the canary is untouched.
+func TestAReaderCannotSteer(t *testing.T) {
+	ns, c := initializedQuiet(t, patient)
+	kubectlApply(t, ns, patient("example.com/web:v2"))
+	cr := waitStatus(t, c, ns, "v2 under analysis", time.Minute, func(st canary.CanaryStatus) bool { return st.CanaryWeight > 0 })
+	viewer := kubeconfigAs(t, ns, "viewer", "view")
+	if out, errOut, code := kubectlSluice(t, viewer, "get", app, "-n", ns); code != 0 || !strings.Contains(out, app) {
+		t.Errorf("kubectl sluice get as a viewer: exit %d, %s%s", code, out, errOut)
+	}
+	for _, command := range []string{"pause", "resume", "promote", "abort", "retry"} {
+		_, errOut, code := kubectlSluice(t, viewer, command, app, "-n", ns, "--revision", cr.Status.CanaryRevision)
+		want := fmt.Sprintf("error: kubectl sluice %s needs patch on canaries.sluice.dev in namespace %s: ", command, ns)
+		if code != 1 || !strings.HasPrefix(errOut, want) || !strings.Contains(errOut, `User "viewer" cannot patch resource "canaries"`) {
+			t.Errorf("kubectl sluice %s as a viewer: exit %d, %q; want 1 and %q...", command, code, errOut, want)
+		}
+	}
+	after := &canary.Canary{}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, after); err != nil || after.Spec.Intent != nil {
+		t.Errorf("the Canary's intent after the refusals: %+v, %v; want none", after.Spec.Intent, err)
 	}
 }
