@@ -184,7 +184,7 @@ func TestAnIntentAboutAnOlderRevisionDoesNothing(t *testing.T) {
 // TestManualGates: with both gates manual, a new revision waits with its
 // canary at zero replicas until resumed, and a canary that passed at
 // max-weight holds there until promoted; an abort of the next one rolls it
-// back and keeps its template.
+// back and keeps its template, and a retry runs it again at once.
 func TestManualGates(t *testing.T) {
 	gated := func(image string) string {
 		return strings.Replace(manifest(image), "sluice.dev/progress-deadline: 1m",
@@ -223,6 +223,14 @@ func TestManualGates(t *testing.T) {
 	}
 	if dep.Annotations[canary.AnnotationCanaryRevision] != cr.Status.CanaryRevision || dep.Annotations[canary.AnnotationCanaryTemplate] == "" {
 		t.Errorf("annotations after the abort %v; want the aborted template kept", dep.Annotations)
+	}
+
+	// retry runs the aborted revision again; asking for it confirms its
+	// rollout.
+	retry, _ := ask(t, c, ns, canary.ActionRetry, cr.Status.CanaryRevision)
+	observed(t, c, ns, retry, canary.IntentApplied)
+	if again := waitPhase(t, c, ns, canary.PhaseProgressing, 30*time.Second); again.Status.CanaryRevision != cr.Status.CanaryRevision {
+		t.Errorf("retried revision %s; want %s", again.Status.CanaryRevision, cr.Status.CanaryRevision)
 	}
 }
 
