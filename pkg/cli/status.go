@@ -94,7 +94,7 @@ func (s *statusOptions) view(ctx context.Context, deps *deploymentReader, cr *ca
 	v.Events = Occurrences(events)
 	if st := cr.Status; !s.allEvents && st.CanaryRevision != "" && !st.RevisionStartTime.IsZero() {
 		v.EventsSince = st.RevisionStartTime.Time
-		v.Events = Since(v.Events, v.EventsSince)
+		v.Events = OfRevision(v.Events, v.EventsSince)
 	}
 	return v
 }
