@@ -68,10 +68,14 @@ func TestWait(t *testing.T) {
 		}
 		contains(t, "wait", r.stdout, "revision "+cr.Status.CanaryRevision+" was replaced by revision ")
 	})
-	t.Run("wrong flag", func(t *testing.T) {
+	t.Run("unable", func(t *testing.T) {
 		setup(t)
 		if r := run(t, env.Kubeconfig, time.Minute, "wait", "web", "--for", "ever"); r.code != 4 {
 			t.Errorf("wait --for ever: %s; want exit code 4", r)
+		}
+		r := run(t, env.Kubeconfig, time.Minute, "wait", "nothing", "-n", "default")
+		if want := "error: no Canary default/nothing, and no Deployment of that name"; r.code != 4 || !strings.Contains(r.stderr, want) {
+			t.Errorf("wait for a Canary that will never be: %s; want exit code 4 and %q", r, want)
 		}
 	})
 }
