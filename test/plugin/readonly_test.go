@@ -1,6 +1,8 @@
 package plugin_test
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
 	"sluice.dev/sluice/test/sluice"
 )
@@ -60,6 +63,13 @@ func readOnly(t *testing.T, ns string) string {
 	if err := clientcmd.WriteToFile(*kc, path); err != nil {
 		t.Fatal(err)
 	}
+	// The API server's authorizer learns of the binding from a watch.
+	cluster.Eventually(t, 30*time.Second, "the pipeline may list canaries", func(context.Context) error {
+		if r := run(t, path, time.Minute, "get"); r.code != 0 {
+			return fmt.Errorf("kubectl sluice get: %s", r)
+		}
+		return nil
+	})
 	return path
 }
 
