@@ -12,9 +12,10 @@ FUZZTIME ?= 60s
 
 all: lint build test
 
-## build: the sluice binaries, into bin/
+## build: the sluice binaries (webhook, shifter, kubectl-sluice), into bin/; VERSION=v0.1.0 stamps their --version
+VERSION ?=
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build $(if $(VERSION),-ldflags "-X sluice.dev/sluice/pkg/version.Version=$(VERSION)") -o bin/ ./cmd/...
 
 ## tools: the control plane, kubectl, kwok, Prometheus and helm, built from pinned modules (first run: several minutes)
 tools:

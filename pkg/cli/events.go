@@ -30,8 +30,9 @@ type Occurrence struct {
 	// count.
 	id string
 	// seq orders occurrences of the same second: the creation time in
-	// nanoseconds that the recorders put in an Event's name.
-	seq int64
+	// nanoseconds that the recorders put in an Event's name; firstSeq is
+	// that of the event's first occurrence.
+	seq, firstSeq int64
 }
 
 // Occurrences unfolds events into the times they happened, oldest first:
@@ -51,20 +52,22 @@ func Occurrences(events []corev1.Event) []Occurrence {
 		if id == "" {
 			id = e.Namespace + "/" + e.Name
 		}
-		// Repeats of one second keep the order of their first occurrences,
-		// the order in which a rollout tells its steps.
 		seq := nameNanos(e.Name, first)
 		o := base
-		o.Time, o.Count, o.id, o.seq = first, 1, id+"#1", seq
+		o.Time, o.Count, o.id, o.seq, o.firstSeq = first, 1, id+"#1", seq, seq
 		out = append(out, o)
 		if count > 1 {
+			// A repeat is known to the second only: it goes after what is
+			// known to have happened in that second, and repeats of one
+			// second keep the order of their first occurrences.
 			o := base
-			o.Time, o.Count, o.First, o.id, o.seq = last, count, first, fmt.Sprintf("%s#%d", id, count), seq
+			o.Time, o.Count, o.First, o.id = last, count, first, fmt.Sprintf("%s#%d", id, count)
+			o.seq, o.firstSeq = last.Truncate(time.Second).Add(time.Second-1).UnixNano(), seq
 			out = append(out, o)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Occurrence) int {
-		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.seq, b.seq))
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.seq, b.seq), cmp.Compare(a.firstSeq, b.firstSeq))
 	})
 	return out
 }
@@ -110,6 +113,24 @@ func nameNanos(name string, at time.Time) int64 {
 func Since(occurrences []Occurrence, t time.Time) []Occurrence {
 	t = t.Truncate(time.Second)
 	return slices.DeleteFunc(slices.Clone(occurrences), func(o Occurrence) bool { return o.Time.Before(t) })
+}
+
+// RevisionStarted is the reason of the shifter's event for a new revision.
+const RevisionStarted = "NewRevision"
+
+// OfRevision keeps the occurrences of the revision detected at start: from
+// the shifter's last "New revision detected!" of that second on, since the
+// events of the second before it (the previous rollout's end, the
+// Canary's initialization) are not of the revision.
+func OfRevision(occurrences []Occurrence, start time.Time) []Occurrence {
+	out := Since(occurrences, start)
+	second := start.Truncate(time.Second)
+	for i := len(out) - 1; i >= 0; i-- {
+		if out[i].Reason == RevisionStarted && out[i].Time.Truncate(time.Second).Equal(second) {
+			return out[i:]
+		}
+	}
+	return out
 }
 
 // EventLog remembers the occurrences a live view has shown, so that it

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,9 +68,10 @@ func TestSince(t *testing.T) {
 		event("Normal", "Advanced", "Advance 20", now.Add(-time.Minute+300*time.Millisecond)),
 		event("Normal", "Promoted", "Promotion completed!", now.Add(-30*time.Minute)),
 	})
-	// The revision started at 11:59:00.6: the events of its second count.
+	// The revision started at 11:59:00.6: the events of its second count,
+	// the repeat, known to the second only, after the other.
 	got := occurrenceLines(Since(occ, now.Add(-time.Minute+600*time.Millisecond)))
-	if want := "11:59:00 x2 New revision detected!\n11:59:00 x1 Advance 20"; got != want {
+	if want := "11:59:00 x1 Advance 20\n11:59:00 x2 New revision detected!"; got != want {
 		t.Errorf("Since:\n%s\nwant:\n%s", got, want)
 	}
 }
@@ -102,5 +104,29 @@ func TestFormatOccurrence(t *testing.T) {
 	got := FormatOccurrence(o[1], now, time.UTC)
 	if want := "11:59:00  Warning  Halted           Halt web.shop advancement (x2 since 2026-11-29 11:00:00)"; got != want {
 		t.Errorf("FormatOccurrence = %q; want %q", got, want)
+	}
+}
+
+// TestOfRevision: the story of a revision starts at its "New revision
+// detected!", not with what happened before it in the same second.
+func TestOfRevision(t *testing.T) {
+	start := now.Add(-time.Minute)
+	occ := Occurrences([]corev1.Event{
+		event("Normal", "Promoted", "Promotion completed!", start.Add(-time.Hour)),
+		event("Normal", "Initialized", "Initialization done!", start.Add(100*time.Millisecond)),
+		event("Normal", "NewRevision", "New revision detected!", start.Add(500*time.Millisecond)),
+		event("Normal", "AnalysisStarted", "Starting canary analysis", start.Add(600*time.Millisecond)),
+		event("Normal", "Advanced", "Advance 20", start.Add(2*time.Second)),
+		// Another recorder's event that happened again in that second.
+		folded(event("Warning", "Repeated", "Again", start.Add(-time.Hour+time.Millisecond)), 2, start),
+	})
+	got := occurrenceLines(OfRevision(occ, start.Add(500*time.Millisecond)))
+	if want := "11:59:00 x1 New revision detected!\n11:59:00 x1 Starting canary analysis\n11:59:00 x2 Again\n11:59:02 x1 Advance 20"; got != want {
+		t.Errorf("OfRevision:\n%s\nwant:\n%s", got, want)
+	}
+	// Without its event (dropped, or of another recorder), the second counts.
+	got = occurrenceLines(OfRevision(slices.DeleteFunc(slices.Clone(occ), func(o Occurrence) bool { return o.Reason == "NewRevision" }), start))
+	if want := "11:59:00 x1 Initialization done!\n11:59:00 x1 Starting canary analysis\n11:59:00 x2 Again\n11:59:02 x1 Advance 20"; got != want {
+		t.Errorf("OfRevision without its event:\n%s\nwant:\n%s", got, want)
 	}
 }

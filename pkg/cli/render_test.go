@@ -85,7 +85,7 @@ func webView(allEvents bool) StatusView {
 	}
 	if !allEvents {
 		v.EventsSince = cr.Status.RevisionStartTime.Time
-		v.Events = Since(v.Events, v.EventsSince)
+		v.Events = OfRevision(v.Events, v.EventsSince)
 	}
 	return v
 }

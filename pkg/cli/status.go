@@ -75,7 +75,7 @@ func (s *statusOptions) run(ctx context.Context, name string) error {
 		v := s.view(ctx, deps, cr, events, eventsNote)
 		return RenderStatus(s.Out, v, StatusOptions{Now: s.Now()})
 	}
-	return s.follow(ctx, c, deps, cr, eventsNote == "")
+	return s.follow(ctx, c, deps, cr, eventsNote)
 }
 
 // view gathers what the story shows: the Canary, its Deployments and its
@@ -94,25 +94,22 @@ func (s *statusOptions) view(ctx context.Context, deps *deploymentReader, cr *ca
 	v.Events = Occurrences(events)
 	if st := cr.Status; !s.allEvents && st.CanaryRevision != "" && !st.RevisionStartTime.IsZero() {
 		v.EventsSince = st.RevisionStartTime.Time
-		v.Events = Since(v.Events, v.EventsSince)
+		v.Events = OfRevision(v.Events, v.EventsSince)
 	}
 	return v
 }
 
 // follow shows the story live until ctx ends: the events scroll as they
 // come, the state is redrawn under them.
-func (s *statusOptions) follow(ctx context.Context, c *Clients, deps *deploymentReader, first *canary.Canary, withEvents bool) error {
+func (s *statusOptions) follow(ctx context.Context, c *Clients, deps *deploymentReader, first *canary.Canary, eventsNote string) error {
 	ns, name := first.Namespace, first.Name
 	f := newFollower(s.ErrOut)
 	canaries := f.follow(c.Canaries.ListWatch(ns, fields.OneTermEqualSelector("metadata.name", name)), &canary.Canary{},
 		Request{Command: "status --watch", Verb: "list and watch", Resource: CanaryResource, Namespace: ns})
 	var events cache.Store
-	eventsNote := ""
-	if withEvents {
+	if eventsNote == "" {
 		events = f.follow(cache.NewListWatchFromClient(c.Kube.CoreV1().RESTClient(), "events", ns, EventSelector(name)), &corev1.Event{},
 			Request{Command: "status --watch", Verb: "list and watch", Resource: "events", Namespace: ns})
-	} else {
-		eventsNote = "kubectl sluice status needs list on events in namespace " + ns
 	}
 	if err := f.start(ctx); err != nil {
 		return err

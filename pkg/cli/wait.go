@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
 	"sluice.dev/sluice/pkg/canary"
@@ -91,7 +92,21 @@ func (w *waitOptions) run(ctx context.Context, name string) error {
 		if list := fromStore(store); len(list) == 1 {
 			o.Status = &list[0].Status
 		}
-		o.Pending, o.PendingKnown = w.pending(ctx, deps, ns, name)
+		dep, known := w.deployment(ctx, deps, ns, name)
+		if o.Status == nil && known && !o.Seen {
+			// Without a Deployment to opt in, no Canary ever comes.
+			if dep == nil {
+				return &ExitError{Code: ExitUnable, Err: fmt.Errorf("no Canary %s/%s, and no Deployment of that name", ns, name)}
+			}
+			if !canary.Enabled(dep.Annotations) {
+				return &ExitError{Code: ExitUnable, Err: fmt.Errorf("no Canary %s/%s: its Deployment is not opted in (annotation %s: %s)",
+					ns, name, canary.AnnotationEnabled, canary.EnabledValue)}
+			}
+		}
+		o.Pending, o.PendingKnown = "", known
+		if dep != nil {
+			o.Pending = dep.Annotations[canary.AnnotationCanaryRevision]
+		}
 		if !chosen && (o.Status != nil || o.Pending != "") {
 			// The revision waited for is the one current at the start.
 			o.Revision, chosen = WaitTarget(o.Status, o.Pending), true
@@ -121,10 +136,11 @@ func (w *waitOptions) run(ctx context.Context, name string) error {
 	}
 }
 
-// pending reads the revision diverted to the Deployment, and whether it
-// could. Without the right to read Deployments, wait sees only what the
-// Canary shows, and says so once.
-func (w *waitOptions) pending(ctx context.Context, deps *deploymentReader, ns, name string) (string, bool) {
+// deployment reads the Deployment of the Canary, for the revision diverted
+// to it, and says whether it could: nil when there is none. Without the
+// right to read Deployments, wait sees only what the Canary shows, and says
+// so once.
+func (w *waitOptions) deployment(ctx context.Context, deps *deploymentReader, ns, name string) (*appsv1.Deployment, bool) {
 	warned := deps.refused != nil
 	d, err := deps.get(ctx, ns, name)
 	if err != nil {
@@ -132,12 +148,9 @@ func (w *waitOptions) pending(ctx context.Context, deps *deploymentReader, ns, n
 			fmt.Fprintf(w.ErrOut, "warning: %v\nwarning: waiting for the revision the Canary shows; a revision applied since, which the shifter "+
 				"has not started yet, is not seen (name it with --revision)\n", err)
 		}
-		return "", false
+		return nil, false
 	}
-	if d == nil {
-		return "", true
-	}
-	return d.Annotations[canary.AnnotationCanaryRevision], true
+	return d, true
 }
 
 // ended is the outcome of a wait that ctx ended: exit code 2 on the

@@ -162,9 +162,10 @@ func lookAround(log string) []string {
 	return cmds
 }
 
-// runReadme runs every command of the README's sh blocks: kubectl and curl
-// against the running demo, the go run commands in a scratch folder, and
-// make as a dry run (make demo is this test; make test is what CI runs).
+// runReadme runs every command of the README's sh blocks: kubectl (and
+// kubectl sluice) and curl against the running demo, the go run and go
+// build commands in a scratch folder, and make as a dry run (make demo is
+// this test; make test is what CI runs).
 func runReadme(t *testing.T, kubectl, kubeconfig string) {
 	t.Helper()
 	scratch := t.TempDir()
@@ -174,11 +175,18 @@ func runReadme(t *testing.T, kubectl, kubeconfig string) {
 		down.Dir = sluice.RepoPath(".")
 		_ = down.Run()
 	})
+	// The README builds kubectl-sluice into a folder on the PATH; here the
+	// scratch folder's bin, which kubectl finds the plugin in.
+	bin := filepath.Join(scratch, "bin")
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for _, line := range readmeCommands(t) {
 		args := strings.Fields(line)
 		switch {
 		case args[0] == "kubectl" || args[0] == "curl":
 			runCommand(t, line, kubectl, kubeconfig)
+		case len(args) > 4 && args[0] == "go" && args[1] == "build" && args[2] == "-o":
+			args[3] = filepath.Join(bin, filepath.Base(args[3]))
+			runInRepo(t, args...)
 		case args[0] == "export":
 		case args[0] == "make":
 			runInRepo(t, append([]string{"make", "-n"}, args[1:]...)...)

@@ -23,6 +23,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/wait"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"sluice.dev/sluice/pkg/cli"
 )
 
 func main() {
@@ -104,10 +106,9 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer transcript.Close()
-	fi, _ := os.Stdout.Stat()
-	d := &demo{o: o, shown: map[string]bool{}, screen: &screen{
-		out: os.Stdout, transcript: transcript, terminal: fi != nil && fi.Mode()&os.ModeCharDevice != 0,
-	}}
+	live := cli.NewLive(os.Stdout)
+	live.Transcript = transcript
+	d := &demo{o: o, screen: &screen{live}}
 	defer func() {
 		d.screen.say("Stopping everything the demo started")
 		err = errors.Join(err, d.stop())

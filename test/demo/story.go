@@ -10,11 +10,13 @@ import (
 	"text/template"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/cli"
 	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/mesh"
@@ -61,8 +63,8 @@ type demo struct {
 	client  client.Client
 	cs      kubernetes.Interface
 	loop    *loop
-	// events already shown, by name and count.
-	shown map[string]bool
+	// events are the Canary's events already shown.
+	events cli.EventLog
 }
 
 // tell runs the whole story; stop stops what it started.
@@ -212,7 +214,7 @@ func (d *demo) apply(ctx context.Context, r release) error {
 // the event that ends it, which the shifter records after the status, has
 // been shown.
 func (d *demo) follow(ctx context.Context, timeout time.Duration, phase canary.Phase, final string) error {
-	defer d.screen.settle()
+	defer d.screen.Settle()
 	var last canary.Phase
 	seenFinal := false
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
@@ -224,11 +226,11 @@ func (d *demo) follow(ctx context.Context, timeout time.Duration, phase canary.P
 		for _, e := range d.showEvents(ctx) {
 			seenFinal = seenFinal || strings.HasPrefix(e, final)
 		}
-		s := snapshot{phase: cr.Status.Phase, weight: cr.Status.CanaryWeight, checks: cr.Status.Checks}
+		var shares []share
 		if d.loop != nil {
-			s.shares = d.loop.shares()
+			shares = d.loop.shares()
 		}
-		d.screen.show(render(s), s.key())
+		d.screen.Show(render(cr, shares, time.Now()))
 		last = cr.Status.Phase
 		return cr.Status.Phase == phase && seenFinal, nil
 	})
@@ -239,22 +241,18 @@ func (d *demo) follow(ctx context.Context, timeout time.Duration, phase canary.P
 }
 
 // showEvents prints the Canary's events that are new since the last call,
-// and returns their messages.
+// as kubectl sluice status --watch does: an event that Kubernetes folded
+// into an earlier one of the same message (one of an earlier scene) shows
+// again each time it happens. It returns their messages.
 func (d *demo) showEvents(ctx context.Context) []string {
-	events, err := sluice.Events(ctx, d.cs, namespace, "Canary", name)
+	list, err := d.cs.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{FieldSelector: cli.EventSelector(name).String()})
 	if err != nil {
 		return nil
 	}
 	var shown []string
-	for _, e := range events {
-		// The recorder counts an event that repeats one of an earlier
-		// revision (Canary failed! ...) in the same object.
-		key := fmt.Sprintf("%s/%d", e.Name, e.Count)
-		if !d.shown[key] {
-			d.shown[key] = true
-			d.screen.line("  event   %-8s %s", e.Type, e.Message)
-			shown = append(shown, e.Message)
-		}
+	for _, o := range d.events.Unseen(cli.Occurrences(list.Items)) {
+		d.screen.line("  event   %s", cli.FormatOccurrence(o, time.Now(), nil))
+		shown = append(shown, o.Message)
 	}
 	return shown
 }
@@ -262,10 +260,10 @@ func (d *demo) showEvents(ctx context.Context) []string {
 // waitAnswers waits until every answer of the loop's window says text.
 func (d *demo) waitAnswers(ctx context.Context, text string) error {
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-		d.screen.show([]string{answersLine(d.loop.shares())}, "")
+		d.screen.Show([]string{answersLine(d.loop.shares())}, "")
 		return d.loop.only(text), nil
 	})
-	d.screen.clear()
+	d.screen.Clear()
 	if err != nil {
 		return fmt.Errorf("waiting for the loop to answer only %q: %w", text, err)
 	}

@@ -1,39 +1,42 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
-	"io"
 	"strings"
+	"time"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/cli"
 )
 
-// snapshot is what the live view shows at one moment.
-type snapshot struct {
-	phase  canary.Phase
-	weight int32
-	shares []share
-	checks []canary.CheckStatus
-}
-
-// key is what of a snapshot is worth a new line outside a terminal: not the
-// mix of answers, which changes with every request.
-func (s snapshot) key() string {
-	return fmt.Sprintf("%s %d %v", s.phase, s.weight, s.checks)
-}
-
-// render draws the status block of a snapshot.
-func render(s snapshot) []string {
-	lines := []string{fmt.Sprintf("  phase   %-12s canary weight %s", s.phase, bar(s.weight, 20))}
-	lines = append(lines, answersLine(s.shares))
-	for i, c := range s.checks {
+// render draws the live block: the canary as kubectl sluice get --watch
+// shows it (one implementation, pkg/cli's), the mix of the loop's answers,
+// and each check's last result. key is what of it is worth a new block
+// outside a terminal: not the mix of answers, which changes with every
+// request, nor the canary's age.
+func render(cr *canary.Canary, shares []share, now time.Time) (block []string, key string) {
+	table := func(now time.Time) []string {
+		var b bytes.Buffer
+		_ = cli.RenderTable(&b, []canary.Canary{*cr}, cli.TableOptions{Now: now})
+		var lines []string
+		for line := range strings.Lines(b.String()) {
+			lines = append(lines, "  "+strings.TrimRight(line, "\n"))
+		}
+		return lines
+	}
+	var checks []string
+	for i, c := range cr.Status.Checks {
 		label := "  checks  "
 		if i > 0 {
 			label = "          "
 		}
-		lines = append(lines, label+c.String())
+		checks = append(checks, label+c.String())
 	}
-	return lines
+	block = append(table(now), answersLine(shares))
+	block = append(block, checks...)
+	key = strings.Join(append(table(cr.CreationTimestamp.Time), checks...), "\n")
+	return block, key
 }
 
 // answersLine shows the mix of the loop's answers.
@@ -45,83 +48,18 @@ func answersLine(shares []share) string {
 	return "  answers " + strings.Join(mix, "  ")
 }
 
-// bar draws weight percent as a bar of width cells.
-func bar(weight int32, width int) string {
-	full := int(weight) * width / 100
-	return fmt.Sprintf("[%s%s] %3d%%", strings.Repeat("#", full), strings.Repeat(".", width-full), weight)
-}
-
-// screen shows the demo's narration, events and status block. On a
-// terminal the block is redrawn in place under the scrolling lines;
-// otherwise a block is printed only when it differs from the last, so that
-// the output stays readable in a log. The transcript gets the plain lines.
+// screen is the demo's narration over pkg/cli's live view: the lines
+// scroll, the canary's block is redrawn under them on a terminal, and the
+// transcript gets the plain lines.
 type screen struct {
-	out        io.Writer
-	transcript io.Writer
-	terminal   bool
-	block      []string // as last drawn
-	key        string   // of the block last printed as plain lines
+	*cli.Live
 }
 
 // line prints a line above the block.
-func (s *screen) line(format string, args ...any) {
-	text := fmt.Sprintf(format, args...)
-	fmt.Fprintln(s.transcript, text)
-	if s.terminal {
-		s.erase()
-		fmt.Fprintln(s.out, text)
-		s.draw(s.block)
-		return
-	}
-	fmt.Fprintln(s.out, text)
-}
+func (s *screen) line(format string, args ...any) { s.Line(fmt.Sprintf(format, args...)) }
 
 // say narrates a step.
 func (s *screen) say(format string, args ...any) {
 	s.line("")
 	s.line("==> "+format, args...)
-}
-
-// show replaces the status block. Outside a terminal, and in the
-// transcript, it is printed only when its key (what matters of it) changes.
-func (s *screen) show(block []string, key string) {
-	if s.terminal && strings.Join(block, "\n") != strings.Join(s.block, "\n") {
-		s.erase()
-		s.draw(block)
-	}
-	s.block = block
-	if key == s.key {
-		return
-	}
-	s.key = key
-	for _, l := range block {
-		fmt.Fprintln(s.transcript, l)
-		if !s.terminal {
-			fmt.Fprintln(s.out, l)
-		}
-	}
-}
-
-// settle ends the live block: it stays on screen as ordinary lines.
-func (s *screen) settle() { s.block, s.key = nil, "" }
-
-// clear ends the live block and removes it from a terminal.
-func (s *screen) clear() {
-	if s.terminal {
-		s.erase()
-	}
-	s.settle()
-}
-
-func (s *screen) draw(block []string) {
-	for _, l := range block {
-		fmt.Fprintln(s.out, l)
-	}
-}
-
-// erase removes the block drawn last: up one line per line, clear below.
-func (s *screen) erase() {
-	if n := len(s.block); n > 0 {
-		fmt.Fprintf(s.out, "\x1b[%dA\x1b[J", n)
-	}
 }
