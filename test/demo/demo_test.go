@@ -62,6 +62,10 @@ func TestDemo(t *testing.T) {
 		"Canary failed! Scaling down jx-progressive-canary.jx-staging",
 		"Halt jx-progressive.jx-staging advancement checkout-conversion: ",
 		"Rolling back jx-progressive.jx-staging failed checks threshold reached 5",
+		"$ kubectl sluice pause jx-progressive -n jx-staging",
+		"Paused jx-progressive.jx-staging at canary weight ",
+		"Resumed jx-progressive.jx-staging at canary weight ",
+		"Rolling back jx-progressive.jx-staging aborted by ",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the demo never said %q", want)
@@ -99,6 +103,9 @@ func TestDemo(t *testing.T) {
 		t.Errorf("the primary answers %q after the rollback; want hello, progressive!", msg)
 	}
 
+	// The demo built kubectl-sluice into its folder's bin, as its "look
+	// around" says.
+	t.Setenv("PATH", filepath.Join(dir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for _, cmd := range lookAround(log) {
 		runCommand(t, cmd, kubectl, kubeconfig)
 	}
@@ -265,6 +272,7 @@ func runCommand(t *testing.T, line, kubectl, kubeconfig string) {
 		}
 		return
 	}
+	line, _, _ = strings.Cut(line, " #")
 	args := strings.Fields(strings.TrimPrefix(line, "kubectl "))
 	if i := slices.Index(args, "--kubeconfig"); i >= 0 {
 		args = slices.Delete(args, i, i+2)

@@ -5,6 +5,8 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"text/template"
@@ -32,6 +34,7 @@ const (
 	progressive   = "hello, progressive!"
 	broken        = "hello, broken release!"
 	noCheckout    = "hello, broken checkout!"
+	steered       = "hello, steered release!"
 	// The share of requests that complete a checkout, in every release but
 	// the one with the broken checkout.
 	checkoutRate = "0.3"
@@ -65,6 +68,8 @@ type demo struct {
 	loop    *loop
 	// events are the Canary's events already shown.
 	events cli.EventLog
+	// bin is the folder of kubectl-sluice, which kubectl finds there.
+	bin string
 }
 
 // tell runs the whole story; stop stops what it started.
@@ -126,6 +131,10 @@ func (d *demo) tell(ctx context.Context) error {
 	if err := d.waitAnswers(ctx, progressive); err != nil {
 		return err
 	}
+
+	if err := d.steer(ctx, v("0.0.5", steered, "0", checkoutRate)); err != nil {
+		return err
+	}
 	d.screen.say("The story took %s", time.Since(began).Round(time.Second))
 	d.lookAround()
 	return nil
@@ -152,6 +161,13 @@ func (d *demo) start(ctx context.Context) error {
 		return err
 	}
 	if d.shifter, err = sluice.StartShifter(env, d.o.dir, "shifter"); err != nil {
+		return err
+	}
+	d.bin = filepath.Join(d.o.dir, "bin")
+	if err := os.MkdirAll(d.bin, 0o755); err != nil {
+		return err
+	}
+	if _, err := sluice.Build(d.bin, "cmd/kubectl-sluice"); err != nil {
 		return err
 	}
 	scheme, err := shift.NewScheme()
@@ -214,28 +230,103 @@ func (d *demo) apply(ctx context.Context, r release) error {
 // the event that ends it, which the shifter records after the status, has
 // been shown.
 func (d *demo) follow(ctx context.Context, timeout time.Duration, phase canary.Phase, final string) error {
+	seenFinal := false
+	return d.followUntil(ctx, timeout, string(phase), func(cr *canary.Canary, events []string) bool {
+		for _, e := range events {
+			seenFinal = seenFinal || strings.HasPrefix(e, final)
+		}
+		return cr.Status.Phase == phase && seenFinal
+	})
+}
+
+// followUntil shows the canary live, with its events, until done says so
+// of the canary and the events new since the last look.
+func (d *demo) followUntil(ctx context.Context, timeout time.Duration, what string, done func(*canary.Canary, []string) bool) error {
 	defer d.screen.Settle()
 	var last canary.Phase
-	seenFinal := false
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		cr := &canary.Canary{}
 		if err := d.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cr); err != nil {
 			// Not there yet, or the API server is busy: look again.
 			return false, nil
 		}
-		for _, e := range d.showEvents(ctx) {
-			seenFinal = seenFinal || strings.HasPrefix(e, final)
-		}
+		events := d.showEvents(ctx)
 		var shares []share
 		if d.loop != nil {
 			shares = d.loop.shares()
 		}
 		d.screen.Show(render(cr, shares, time.Now()))
 		last = cr.Status.Phase
-		return cr.Status.Phase == phase && seenFinal, nil
+		return done(cr, events), nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for the canary to be %s (it is %s): %w", phase, last, err)
+		return fmt.Errorf("waiting for the canary to be %s (it is %s): %w", what, last, err)
+	}
+	return nil
+}
+
+// steer tells the scene of a person steering a release with kubectl
+// sluice: a pause holds it, resume goes on, abort rolls it back.
+func (d *demo) steer(ctx context.Context, r release) error {
+	d.screen.say("kubectl apply: a healthy release (MESSAGE=%q), steered by hand with kubectl sluice", r.Message)
+	if err := d.apply(ctx, r); err != nil {
+		return err
+	}
+	var held int32
+	if err := d.followUntil(ctx, 20*d.o.interval+2*time.Minute, "at weight 20", func(cr *canary.Canary, _ []string) bool {
+		held = cr.Status.CanaryWeight
+		return cr.Status.Phase == canary.PhaseProgressing && held >= 20
+	}); err != nil {
+		return err
+	}
+	d.screen.say("kubectl sluice pause: the canary holds at its weight, its interval clock stopped")
+	if err := d.kubectlSluice(ctx, "pause", name, "-n", namespace); err != nil {
+		return err
+	}
+	var pausedAt time.Time
+	if err := d.followUntil(ctx, time.Minute, "paused for two intervals", func(cr *canary.Canary, _ []string) bool {
+		if cr.Status.PausedAt == nil {
+			return false
+		}
+		held, pausedAt = cr.Status.CanaryWeight, cr.Status.PausedAt.Time
+		// Two intervals of holding, for the eye.
+		return time.Since(pausedAt) >= 2*d.o.interval
+	}); err != nil {
+		return err
+	}
+	d.screen.say("kubectl sluice resume: the canary goes on from where it stopped")
+	if err := d.kubectlSluice(ctx, "resume", name, "-n", namespace); err != nil {
+		return err
+	}
+	if err := d.followUntil(ctx, 2*d.o.interval+time.Minute, "past weight "+fmt.Sprint(held), func(cr *canary.Canary, _ []string) bool {
+		return cr.Status.CanaryWeight > held
+	}); err != nil {
+		return err
+	}
+	d.screen.say("kubectl sluice abort: rolled back now, the primary unchanged, the template kept for kubectl sluice retry")
+	if err := d.kubectlSluice(ctx, "abort", name, "-n", namespace); err != nil {
+		return err
+	}
+	if err := d.follow(ctx, time.Minute, canary.PhaseFailed, "Canary failed!"); err != nil {
+		return err
+	}
+	return d.waitAnswers(ctx, progressive)
+}
+
+// kubectlSluice runs kubectl sluice as a user would, kubectl finding the
+// plugin on the PATH, and shows the command and what it said.
+func (d *demo) kubectlSluice(ctx context.Context, args ...string) error {
+	// kubectl takes no flags before a plugin's name: the kubeconfig comes
+	// from the environment.
+	cmd := exec.CommandContext(ctx, d.env.Bin("kubectl"), append([]string{"sluice"}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.env.Kubeconfig, "PATH="+d.bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	d.screen.line("    $ kubectl sluice %s", strings.Join(args, " "))
+	out, err := cmd.CombinedOutput()
+	for line := range strings.Lines(strings.TrimSpace(string(out))) {
+		d.screen.line("    %s", strings.TrimRight(line, "\n"))
+	}
+	if err != nil {
+		return fmt.Errorf("kubectl sluice %s: %w", strings.Join(args, " "), err)
 	}
 	return nil
 }
@@ -279,6 +370,8 @@ func (d *demo) lookAround() {
 	for _, l := range []string{
 		k + " get canary -n " + namespace,
 		k + " describe canary " + name + " -n " + namespace,
+		"kubectl sluice get -n " + namespace + " --kubeconfig " + kubeconfig + "   # with " + d.bin + " on your PATH",
+		"kubectl sluice status " + name + " -n " + namespace + " --kubeconfig " + kubeconfig,
 		k + " get virtualservice " + name + " -n " + namespace + " -o yaml",
 		fmt.Sprintf("curl -H 'Host: %s' http://%s/", host, d.mesh.Addr),
 		fmt.Sprintf("curl http://127.0.0.1:%d/metrics   # the shifter's metrics", d.shifter.MetricsPort),

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
 	"sluice.dev/sluice/test/sluice"
 )
@@ -35,6 +36,14 @@ metadata:
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: %[2]s}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[1]s}]
 `, user, role))
+	// The API server's authorizer learns of the binding from a watch.
+	cluster.Eventually(t, 30*time.Second, user+" may read canaries", func(ctx context.Context) error {
+		out, err := env.Kubectl(ctx, "auth", "can-i", "get", "canaries.sluice.dev", "-n", ns, "--as", user).Output()
+		if strings.TrimSpace(string(out)) != "yes" {
+			return fmt.Errorf("kubectl auth can-i: %s %v", out, err)
+		}
+		return nil
+	})
 	kubeconfig, err := env.KubeconfigFor(user)
 	if err != nil {
 		t.Fatal(err)
