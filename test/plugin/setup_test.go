@@ -31,52 +31,27 @@ var (
 	env       *cluster.Cluster
 	setupOnce sync.Once
 	setupErr  error
-	workDir   string
+	stack     *sluice.Stack
 	plugin    string // the kubectl-sluice binary
-	hook      *sluice.Webhook
-	shifter   *sluice.Shifter
 	mesh      *telemetry.Exporter
 )
 
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard())
 	code := cluster.RunTests(m, &env)
-	if shifter != nil {
-		shifter.Stop()
-	}
-	if hook != nil {
-		hook.Stop()
-	}
-	if mesh != nil {
-		mesh.Stop()
-	}
-	if workDir != "" {
-		_ = os.RemoveAll(workDir)
-	}
+	stack.Stop()
 	os.Exit(code)
 }
 
-// setup builds kubectl-sluice and starts the webhook, the shifter and the
-// canaries' telemetry, once for all tests.
+// setup starts sluice and builds kubectl-sluice, once for all tests.
 func setup(t testing.TB) {
 	t.Helper()
 	setupOnce.Do(func() {
-		if workDir, setupErr = os.MkdirTemp("", "sluice-plugin-test-"); setupErr != nil {
+		if stack, setupErr = sluice.StartStack(env, "sluice-plugin-test-"); setupErr != nil {
 			return
 		}
-		if plugin, setupErr = sluice.Build(workDir, "cmd/kubectl-sluice"); setupErr != nil {
-			return
-		}
-		if hook, setupErr = sluice.StartWebhook(env, workDir); setupErr != nil {
-			return
-		}
-		if mesh, setupErr = telemetry.StartExporter(100*time.Millisecond, 20); setupErr != nil {
-			return
-		}
-		if setupErr = env.SetScrapeTargets("mesh", mesh.Addr); setupErr != nil {
-			return
-		}
-		shifter, setupErr = sluice.StartShifter(env, workDir, "shifter")
+		mesh = stack.Mesh
+		plugin, setupErr = sluice.Build(stack.Dir, "cmd/kubectl-sluice")
 	})
 	if setupErr != nil {
 		t.Fatal(setupErr)

@@ -37,61 +37,31 @@ var (
 	env       *cluster.Cluster
 	setupOnce sync.Once
 	setupErr  error
-	workDir   string
-	hook      *sluice.Webhook
-	shifter   *sluice.Shifter
-	mesh      *telemetry.Exporter
+	stack     *sluice.Stack
+	// The stack's parts, as the tests name them.
+	workDir string
+	hook    *sluice.Webhook
+	shifter *sluice.Shifter
+	mesh    *telemetry.Exporter
 )
 
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard())
 	code := cluster.RunTests(m, &env)
-	if shifter != nil {
-		shifter.Stop()
-	}
-	if hook != nil {
-		hook.Stop()
-	}
-	if mesh != nil {
-		mesh.Stop()
-	}
-	if workDir != "" {
-		_ = os.RemoveAll(workDir)
-	}
+	stack.Stop()
 	os.Exit(code)
 }
 
 func setup(t testing.TB) {
 	t.Helper()
 	setupOnce.Do(func() {
-		if workDir, setupErr = os.MkdirTemp("", "sluice-shifter-test-"); setupErr != nil {
-			return
+		if stack, setupErr = sluice.StartStack(env, "sluice-shifter-test-", "--zap-log-level=debug"); setupErr == nil {
+			workDir, hook, shifter, mesh = stack.Dir, stack.Webhook, stack.Shifter, stack.Mesh
 		}
-		if hook, setupErr = sluice.StartWebhook(env, workDir); setupErr != nil {
-			return
-		}
-		if mesh, setupErr = startMesh(); setupErr != nil {
-			return
-		}
-		shifter, setupErr = sluice.StartShifter(env, workDir, "shifter", "--zap-log-level=debug")
 	})
 	if setupErr != nil {
 		t.Fatal(setupErr)
 	}
-}
-
-// startMesh exports Istio telemetry for the canary workloads of the tests,
-// each answering as the test says, for Prometheus to scrape.
-func startMesh() (*telemetry.Exporter, error) {
-	m, err := telemetry.StartExporter(100*time.Millisecond, 20)
-	if err != nil {
-		return nil, err
-	}
-	if err := env.SetScrapeTargets("mesh", m.Addr); err != nil {
-		m.Stop()
-		return nil, err
-	}
-	return m, nil
 }
 
 const app = "web"
