@@ -65,10 +65,7 @@ const app = "web"
 // no requests to judge a canary on, it holds at 20 until an evidence
 // deadline of 10 minutes.
 func manifest(image string) string {
-	return sluice.App{Name: app, Image: image, Replicas: 2, Container: sluice.Port8080, Annotations: []string{
-		`sluice.dev/step-weight: "20"`, `sluice.dev/max-weight: "70"`, "sluice.dev/interval: 2s",
-		"sluice.dev/analysis-window: 5s", `sluice.dev/threshold: "3"`, "sluice.dev/evidence-deadline: 10m",
-	}}.YAML()
+	return sluice.App{Name: app, Image: image, Replicas: 2, Container: sluice.Port8080, Annotations: sluice.QuickSettings("sluice.dev/evidence-deadline: 10m")}.YAML()
 }
 
 // initialized starts a test in a namespace of its own: the canary workload

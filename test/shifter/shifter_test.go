@@ -69,10 +69,7 @@ const app = "web"
 // manifest is an opted-in Deployment with quick settings: steps 20, 40, 60,
 // 80 (max-weight 70), a check every 2s over a 5s window, threshold 3.
 func manifest(image string) string {
-	return sluice.App{Name: app, Image: image, Replicas: 2, Container: sluice.Port8080, Annotations: []string{
-		`sluice.dev/step-weight: "20"`, `sluice.dev/max-weight: "70"`, "sluice.dev/interval: 2s",
-		"sluice.dev/analysis-window: 5s", `sluice.dev/threshold: "3"`, "sluice.dev/progress-deadline: 1m",
-	}}.YAML()
+	return sluice.App{Name: app, Image: image, Replicas: 2, Container: sluice.Port8080, Annotations: sluice.QuickSettings("sluice.dev/progress-deadline: 1m")}.YAML()
 }
 
 // patient is manifest for tests that hold a canary at its first weight for

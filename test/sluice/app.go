@@ -145,3 +145,13 @@ func Phases(port int) (map[string]canary.Phase, error) {
 	}
 	return phases, nil
 }
+
+// QuickSettings are the annotations of an opted-in Deployment that the
+// integration tests roll out fast: steps 20, 40, 60, 80 (max-weight 70), a
+// check every 2s over a 5s window, threshold 3; then extra.
+func QuickSettings(extra ...string) []string {
+	return append([]string{
+		`sluice.dev/step-weight: "20"`, `sluice.dev/max-weight: "70"`, "sluice.dev/interval: 2s",
+		"sluice.dev/analysis-window: 5s", `sluice.dev/threshold: "3"`,
+	}, extra...)
+}
