@@ -310,15 +310,11 @@ func (d *driver) observe(ctx context.Context, u *update, since uint64) version {
 	var base version
 	// sent records v as the undo's result if it carries a new template.
 	sent := func(v version) bool {
-		old := func(t string) bool { return t == "" || t == base.primary || t == base.pendingTemplate }
-		switch {
-		case !old(v.pendingTemplate):
-			u.template = v.pendingTemplate
-		case !old(v.primary):
-			u.template = v.primary
-		default:
+		t := undoTemplate(base, v)
+		if t == "" {
 			return false
 		}
+		u.template = t
 		u.rv = v.rv
 		u.pendingTemplate, u.pendingRevision, u.primary = v.pendingTemplate, v.pendingRevision, v.primary
 		u.result, found = classify(u, v), v
@@ -348,6 +344,27 @@ func (d *driver) observe(ctx context.Context, u *update, since uint64) version {
 		return true, nil
 	})
 	return found
+}
+
+// undoTemplate is the template an undo sent, if v is its result after base:
+// a template that was neither the primary nor the canary in base, as the
+// canary or as the primary; "" if v carries none. An undo to a template that
+// ran with skip-analysis or opt-out is a plain rollout: the canary
+// annotations it restores from the old ReplicaSet (where the Deployment
+// controller copies every annotation the Deployment had) are left over, not
+// diverted, when the webhook is down and cannot drop them.
+func undoTemplate(base, v version) string {
+	old := func(t string) bool { return t == "" || t == base.primary || t == base.pendingTemplate }
+	switch {
+	case (v.skip || !v.optedIn) && !old(v.primary):
+		return v.primary
+	case !old(v.pendingTemplate):
+		return v.pendingTemplate
+	case !old(v.primary):
+		return v.primary
+	default:
+		return ""
+	}
 }
 
 // waitFor waits, after a diverted update, until its canary has settled or
