@@ -69,6 +69,7 @@ func (d Defaults) ParseWithPolicy(p *PolicySnapshot, annotations map[string]stri
 	s, problems := d.Parse(merged)
 	if p != nil {
 		s.Checks, s.Prometheus = p.Spec.Checks, p.Spec.Prometheus
+		s.Webhooks, s.Alerts = p.Spec.Webhooks, p.Spec.Alerts
 	}
 	sources := make(map[string]string, len(policySettings))
 	for _, key := range policySettings {

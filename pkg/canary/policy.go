@@ -104,6 +104,18 @@ type PolicySpec struct {
 	// when unset.
 	// +optional
 	Prometheus *PrometheusSpec `json:"prometheus,omitempty"`
+	// Webhooks are called at the points of each rollout their types name.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Webhooks []WebhookSpec `json:"webhooks,omitempty"`
+	// Alerts send the rollouts' news to chat channels or endpoints.
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Alerts []AlertSpec `json:"alerts,omitempty"`
 }
 
 // CheckSpec is one check of a policy: a custom one, or a built-in one

@@ -65,6 +65,14 @@ type Settings struct {
 	// Prometheus is where the checks query, from the Deployment's policy;
 	// the shifter's --prometheus-url when unset.
 	Prometheus *PrometheusSpec `json:"prometheus,omitempty"`
+	// Webhooks are the lifecycle webhooks of the Deployment's policy.
+	// +listType=map
+	// +listMapKey=name
+	Webhooks []WebhookSpec `json:"webhooks,omitempty"`
+	// Alerts are the alerts of the Deployment's policy.
+	// +listType=map
+	// +listMapKey=name
+	Alerts []AlertSpec `json:"alerts,omitempty"`
 }
 
 // Gate says who opens a gate of the rollout: sluice, at once (auto, the

@@ -252,6 +252,14 @@ type CanaryStatus struct {
 	// PausedAt is when the rollout was paused; unset when it is not.
 	// +optional
 	PausedAt *metav1.Time `json:"pausedAt,omitempty"`
+	// Webhooks are the last calls of the lifecycle webhooks in the current
+	// revision, one per webhook; they also record that the pre-rollout and
+	// post-rollout webhooks were called, so that a restarted shifter does
+	// not call them again.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Webhooks []HookStatus `json:"webhooks,omitempty"`
 }
 
 // Canary is the state of the canary releases of one opted-in Deployment, of
