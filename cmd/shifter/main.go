@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"sluice.dev/sluice/internal/kubeflag"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/hooks"
 	"sluice.dev/sluice/pkg/events"
 	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/pkg/version"
@@ -49,6 +51,7 @@ type options struct {
 	self           kubeflag.NamespacedName
 	leaderElect    bool
 	workers, burst int
+	hookSlots      int
 	qps            float32
 	batchDelay     time.Duration
 	defaults       canary.Defaults
@@ -76,13 +79,15 @@ func newCommand() *cobra.Command {
 	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader with a Lease, so that of several replicas only one acts")
 	f.StringVar(&o.leaderNamespace, "leader-election-namespace", "sluice-system", "namespace of the leader election Lease")
 	f.StringVar(&o.policySecrets, "cluster-policy-secret-namespace", "sluice-system",
-		"namespace of the Secrets that the Prometheus connections of ClusterCanaryPolicies name")
+		"namespace of the Secrets that ClusterCanaryPolicies name: Prometheus credentials, webhook signing keys, alert addresses")
 	f.Var(&o.self, "deployment",
 		"the shifter's own Deployment: when it is scaled to zero or deleted, the stopping shifter routes all traffic to the primaries and scales the canaries down")
 	f.IntVar(&o.workers, "workers", 100, "canaries reconciled at once")
 	// A rollout costs about 25 requests; the API server's priority and
 	// fairness protects it, so the client's own limit is set for a thousand
 	// canaries rolling out together.
+	f.IntVar(&o.hookSlots, "webhook-calls-per-receiver", 8,
+		"lifecycle webhook calls in flight to one receiver (scheme and host); more wait their turn, so a receiver that hangs holds up no other")
 	f.Float32Var(&o.qps, "kube-api-qps", 500, "requests per second to the API server, on average")
 	f.IntVar(&o.burst, "kube-api-burst", 1000, "requests to the API server in a burst")
 	f.DurationVar(&o.batchDelay, "analysis-batch-delay", 250*time.Millisecond,
@@ -157,6 +162,8 @@ func run(o options) error {
 		Metrics:       shift.NewMetrics(ctrlmetrics.Registry),
 		Defaults:      o.defaults,
 	}
+	r.Hooks = hooks.NewRunner(&http.Client{}, r.Wake, hooks.NewMetrics(ctrlmetrics.Registry), ctrl.Log.WithName("hooks"),
+		hooks.RunnerOptions{PerReceiver: o.hookSlots})
 	if err := r.SetupWithManager(mgr, o.workers); err != nil {
 		return err
 	}

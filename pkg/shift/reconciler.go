@@ -23,9 +23,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/hooks"
 	"sluice.dev/sluice/pkg/policy"
 	"sluice.dev/sluice/pkg/promconn"
 )
@@ -72,6 +74,12 @@ type Reconciler struct {
 	Defaults canary.Defaults
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Hooks calls the policies' webhooks; nil calls none, and answers each
+	// call as unreachable.
+	Hooks *hooks.Runner
+
+	// wakeups carries the Deployments whose webhook calls have ended.
+	wakeups chan event.GenericEvent
 
 	writes      writes
 	unconfirmed unconfirmed
@@ -87,6 +95,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		indexAutoscalerTarget); err != nil {
 		return fmt.Errorf("shifter: index autoscalers by target: %w", err)
 	}
+	r.wakeups = make(chan event.GenericEvent, wakeupBuffer)
 	optedIn := predicate.Funcs{
 		CreateFunc:  func(e event.CreateEvent) bool { return canary.Enabled(e.Object.GetAnnotations()) },
 		DeleteFunc:  func(event.DeleteEvent) bool { return false },
@@ -105,8 +114,25 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.autoscaledDeployments)).
 		Watches(&canary.CanaryPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policyUsers)).
 		Watches(&canary.ClusterCanaryPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policyUsers)).
+		WatchesRawSource(source.Channel(r.wakeups, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
+}
+
+// wakeupBuffer bounds the ended webhook calls waiting to wake their
+// reconcile; past it a wake-up is dropped, and the decision's requeue
+// looks again.
+const wakeupBuffer = 1024
+
+// Wake looks at the rollout of Deployment key again: one of its webhook
+// calls has ended. It never blocks.
+func (r *Reconciler) Wake(key types.NamespacedName) {
+	dep := &appsv1.Deployment{}
+	dep.Namespace, dep.Name = key.Namespace, key.Name
+	select {
+	case r.wakeups <- event.GenericEvent{Object: dep}:
+	default:
+	}
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -168,11 +194,11 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	obs.Policy, obs.SettingSources = runsBy, sources
 	obs.RoutedWeight = routedWeight(vs, dep.Name)
-	d := Step(obs)
+	d := r.step(ctx, dep, runsBy, &obs)
 	if d.RunChecks {
 		m := r.measure(ctx, dep, runsBy, settings, d.Window, analysis.Queries(Checks(obs)))
 		obs.Measurement = &m
-		d = Step(obs)
+		d = r.step(ctx, dep, runsBy, &obs)
 	}
 	return r.apply(ctx, dep, cr, vs, seen, d)
 }
@@ -186,11 +212,7 @@ func (r *Reconciler) measure(ctx context.Context, dep *appsv1.Deployment, p *can
 	if s.Prometheus == nil || p == nil || r.Prometheus == nil {
 		return r.Checker.Measure(ctx, t, queries...)
 	}
-	secrets := dep.Namespace
-	if p.Kind == canary.KindClusterCanaryPolicy {
-		secrets = r.PolicySecrets
-	}
-	conn, err := promconn.Resolve(ctx, r.APIReader, secrets, *s.Prometheus)
+	conn, err := promconn.Resolve(ctx, r.APIReader, r.secretsNamespace(dep, p), *s.Prometheus)
 	var checker *analysis.Batcher
 	if err == nil {
 		checker, err = r.Prometheus.For(conn)

@@ -3,6 +3,7 @@ package shift
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ type Observation struct {
 	// Generation is the Canary's generation, which the status records as
 	// observed.
 	Generation int64
+	// Hooks are the results of the webhook calls that a Step asked for, by
+	// call ID; a call asked for that is missing here has not ended yet.
+	Hooks map[string]canary.HookStatus
 }
 
 // Decision is what the shifter does next for one Deployment.
@@ -72,6 +76,12 @@ type Decision struct {
 	RequeueAfter time.Duration
 	// Outcome is the rollout this decision ends, if any.
 	Outcome Outcome
+	// Hooks are the webhook calls the decision needs answered; the caller
+	// starts those it has not started, and steps again once one has ended.
+	Hooks []HookCall
+	// Notify are the calls of the event webhooks, one per event and
+	// webhook, to send once the events are recorded; nobody waits for them.
+	Notify []HookCall
 }
 
 // Outcome is how a rollout ended.
@@ -122,6 +132,7 @@ func Step(o Observation) Decision {
 	}
 	s.st.ObservedGeneration = o.Generation
 	s.decide()
+	s.notify()
 	return s.d
 }
 
@@ -203,13 +214,16 @@ func (s *stepper) decide() {
 	case analysing && o.PrimaryRevision != s.st.PrimaryRevision:
 		s.supersede()
 	case s.st.Phase == canary.PhaseWaiting:
-		s.d.Canary = CanaryScaleDown
+		s.waitForRollout()
 	case s.st.Phase == canary.PhaseProgressing || s.st.Phase == canary.PhaseWaitingPromotion:
 		s.progress()
 	case s.st.Phase == canary.PhasePromoting:
 		// The promotion write failed (a newer template won the race, or the
 		// API server was away): try again.
 		s.d.Promote = true
+	}
+	if s.st.Phase == canary.PhaseSucceeded || s.st.Phase == canary.PhaseFailed {
+		s.tellOutcome()
 	}
 }
 
@@ -229,12 +243,15 @@ func (s *stepper) newRevision(restart bool) {
 		return
 	}
 	manual := s.o.Settings.ConfirmRollout == canary.GateManual
+	gated := manual || len(s.webhooks(canary.HookConfirmRollout)) > 0
 	switch {
 	case s.retrying:
 		s.event(outcome, "NewRevision", "Retrying revision %s! Scaling up %s", s.o.PendingRevision, s.canaryID())
 	case manual:
 		s.event(outcome, "NewRevision", "New revision detected! Waiting for its rollout to be confirmed: kubectl sluice resume %s -n %s",
 			s.o.Name, s.o.Namespace)
+	case gated:
+		s.event(outcome, "NewRevision", "New revision detected! Waiting for the confirm-rollout webhooks to confirm its rollout")
 	case restart:
 		s.event(outcome, "NewRevision", "New revision detected! Restarting analysis for %s", s.id())
 	default:
@@ -252,6 +269,7 @@ func (s *stepper) newRevision(restart bool) {
 	s.st.Checks = nil
 	s.st.Evidence = nil
 	s.st.StepStartTime = metav1.Time{}
+	s.st.Webhooks = nil
 	s.unpause()
 	apimeta.RemoveStatusCondition(&s.st.Conditions, canary.ConditionBlind)
 	apimeta.SetStatusCondition(&s.st.Conditions, metav1.Condition{Type: canary.ConditionProgressing, Status: metav1.ConditionTrue,
@@ -259,9 +277,9 @@ func (s *stepper) newRevision(restart bool) {
 	// While the weight is 0, LastStepTime is when the canary was started:
 	// the progress deadline counts from it.
 	s.st.LastStepTime = metav1.NewTime(s.o.Now)
-	if manual && !s.retrying {
+	if gated && !s.retrying {
 		s.transition(canary.PhaseWaiting, "waiting for kubectl sluice resume or promote to start revision "+s.st.CanaryRevision)
-		s.d.Canary = CanaryScaleDown
+		s.waitForRollout()
 		return
 	}
 	s.transition(canary.PhaseProgressing, "waiting for "+s.canaryID()+" to be ready")
@@ -285,6 +303,9 @@ func (s *stepper) waitForCanary() {
 		s.promote()
 		return
 	}
+	if !s.preRollout() {
+		return
+	}
 	s.event(step, "AnalysisStarted", "Starting canary analysis for %s", s.id())
 	s.advance()
 }
@@ -299,6 +320,12 @@ func (s *stepper) progress() {
 	}
 	if s.st.CanaryWeight == 0 {
 		s.waitForCanary()
+		return
+	}
+	// The round of the webhooks is the analysis period, which judge ends.
+	round := strconv.FormatInt(s.st.LastStepTime.Unix(), 10)
+	if rb := s.ask(canary.HookRollback, round); rb.yesFrom != nil {
+		s.end("RollingBack", "RolledBackByWebhook", "asked by webhook "+rb.yesFrom.Name+": "+rb.yesFrom.Message)
 		return
 	}
 	asked, skipAnalysis := s.promotionAsked()
@@ -318,8 +345,21 @@ func (s *stepper) progress() {
 		s.d.RequeueAfter = due.Sub(s.o.Now)
 		return
 	}
+	final := s.st.CanaryWeight >= s.o.Settings.MaxWeight
+	gate := s.ask(s.gateAhead(final), round)
 	if s.o.Measurement == nil {
-		s.d.RunChecks, s.d.Window = true, s.window()
+		// The rollout webhooks run before the checks; the gate ahead is
+		// asked meanwhile, so that its answer is in when they pass.
+		ro := s.ask(canary.HookRollout, round)
+		switch {
+		case ro.pending || gate.pending:
+			s.waitForAnswers()
+		case ro.no != nil:
+			s.st.LastStepTime = metav1.NewTime(s.o.Now)
+			s.haltFor([]string{said(ro.no)})
+		default:
+			s.d.RunChecks, s.d.Window = true, s.window()
+		}
 		return
 	}
 	s.judge()
@@ -334,10 +374,12 @@ func (s *stepper) progress() {
 		s.holdForEvidence()
 	case asked:
 		s.promote()
-	case s.st.CanaryWeight >= s.o.Settings.MaxWeight && s.o.Settings.ConfirmPromotion == canary.GateManual:
-		s.waitForPromotion()
-	case s.st.CanaryWeight >= s.o.Settings.MaxWeight:
+	case final && (s.o.Settings.ConfirmPromotion == canary.GateManual || gate.no != nil):
+		s.waitForPromotion(gate.no)
+	case final:
 		s.promote()
+	case gate.no != nil:
+		s.holdAtWeight(gate.no)
 	default:
 		s.advance()
 	}
@@ -346,12 +388,16 @@ func (s *stepper) progress() {
 // waitForPromotion holds a canary that passed at max-weight until someone
 // confirms its promotion; it is analysed each interval meanwhile, and may
 // still be rolled back.
-func (s *stepper) waitForPromotion() {
+func (s *stepper) waitForPromotion(no *canary.HookStatus) {
 	if s.st.Phase != canary.PhaseWaitingPromotion {
 		s.event(step, "WaitingPromotion", "Waiting for the promotion of %s to be confirmed: kubectl sluice promote %s -n %s",
 			s.id(), s.o.Name, s.o.Namespace)
 	}
-	s.transition(canary.PhaseWaitingPromotion, fmt.Sprintf("passed at canary weight %d; waiting for kubectl sluice promote", s.st.CanaryWeight))
+	why := "waiting for kubectl sluice promote"
+	if no != nil && s.o.Settings.ConfirmPromotion != canary.GateManual {
+		why = "waiting for the confirm-promotion webhooks: " + said(no)
+	}
+	s.transition(canary.PhaseWaitingPromotion, fmt.Sprintf("passed at canary weight %d; %s", s.st.CanaryWeight, why))
 	s.d.RequeueAfter = s.o.Settings.Interval.Duration
 }
 
@@ -436,15 +482,25 @@ var rank = map[canary.Verdict]int{
 	canary.VerdictPassed: 0, canary.VerdictInconclusive: 1, canary.VerdictBlind: 2, canary.VerdictFailed: 3,
 }
 
-// halt counts a failed round, and rolls back at the threshold. The next
-// verdict rests on new evidence.
+// halt counts a round whose checks failed. The next verdict rests on new
+// evidence.
 func (s *stepper) halt() {
-	s.st.FailedChecks++
 	s.newStep()
+	var why []string
 	for _, c := range s.st.Checks {
 		if c.Verdict == canary.VerdictFailed {
-			s.event(stepWarning, "Halted", "Halt %s advancement %s", s.id(), c.Message)
+			why = append(why, c.Message)
 		}
+	}
+	s.haltFor(why)
+}
+
+// haltFor counts a failed round, for the reasons given, and rolls back at
+// the threshold.
+func (s *stepper) haltFor(why []string) {
+	s.st.FailedChecks++
+	for _, w := range why {
+		s.event(stepWarning, "Halted", "Halt %s advancement %s", s.id(), w)
 	}
 	if s.st.FailedChecks >= s.o.Settings.Threshold {
 		s.rollback(fmt.Sprintf("failed checks threshold reached %d", s.st.FailedChecks))

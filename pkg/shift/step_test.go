@@ -81,6 +81,45 @@ type world struct {
 	transcript strings.Builder
 	// untold: the rows of a table test tell no story worth a golden file.
 	untold bool
+	// receivers answer the webhooks, by name: a result, or nil while the
+	// call has not ended. A webhook without one never answers.
+	receivers map[string]func(HookCall) *canary.HookStatus
+	// calls are the webhook calls answered, in order.
+	calls []HookCall
+}
+
+// stepWithHooks steps as the reconciler does: again from the same
+// observation while the webhooks asked answer.
+func (w *world) stepWithHooks() Decision {
+	for {
+		d := Step(w.o)
+		news := false
+		for _, c := range d.Hooks {
+			if _, ok := w.o.Hooks[c.ID]; ok {
+				continue
+			}
+			receive := w.receivers[c.Spec.Name]
+			if receive == nil {
+				continue
+			}
+			res := receive(c)
+			if res == nil {
+				continue
+			}
+			if w.o.Hooks == nil {
+				w.o.Hooks = map[string]canary.HookStatus{}
+			}
+			res.Name, res.Type, res.Revision, res.Time = c.Spec.Name, c.Spec.Type, c.Payload.Revision, metav1.NewTime(w.o.Now)
+			w.o.Hooks[c.ID] = *res
+			w.calls = append(w.calls, c)
+			fmt.Fprintf(&w.transcript, "    webhook %s (%s) at weight %d, phase %s: %s %s\n",
+				c.Spec.Name, c.Spec.Type, c.Payload.CanaryWeight, c.Payload.Phase, res.Result, res.Message)
+			news = true
+		}
+		if !news {
+			return d
+		}
+	}
 }
 
 func newWorld(t *testing.T) *world {
@@ -103,7 +142,7 @@ func (w *world) step() Decision {
 	// and the shifter do.
 	w.o.PendingPrimaryRevision = w.o.PendingRevision
 	for range 3 {
-		d := Step(w.o)
+		d := w.stepWithHooks()
 		for _, e := range d.Events {
 			w.events = append(w.events, e.Message)
 		}

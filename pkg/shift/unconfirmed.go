@@ -38,6 +38,7 @@ type statusWrite struct {
 	status  []byte
 	events  []Event
 	outcome Outcome
+	notify  []HookCall
 }
 
 func (u *unconfirmed) hold(cr *canary.Canary, d Decision) {
@@ -46,7 +47,7 @@ func (u *unconfirmed) hold(cr *canary.Canary, d Decision) {
 	if u.writes == nil {
 		u.writes = map[types.NamespacedName]statusWrite{}
 	}
-	u.writes[client.ObjectKeyFromObject(cr)] = statusWrite{cr.UID, statusJSON(cr.Status), d.Events, d.Outcome}
+	u.writes[client.ObjectKeyFromObject(cr)] = statusWrite{cr.UID, statusJSON(cr.Status), d.Events, d.Outcome, d.Notify}
 }
 
 func (u *unconfirmed) get(key types.NamespacedName) (statusWrite, bool) {
@@ -103,7 +104,7 @@ func (r *Reconciler) confirm(ctx context.Context, dep *appsv1.Deployment, cr *ca
 	if live.UID != w.uid || !bytes.Equal(statusJSON(live.Status), w.status) {
 		return nil
 	}
-	r.tell(ctx, dep, live, Decision{Status: live.Status, Events: w.events, Outcome: w.outcome})
+	r.tell(ctx, dep, live, Decision{Status: live.Status, Events: w.events, Outcome: w.outcome, Notify: w.notify})
 	if !notOlder(cr.ResourceVersion, live.ResourceVersion) {
 		r.wrote(live)
 		return errBehind
@@ -129,5 +130,6 @@ func (r *Reconciler) tell(ctx context.Context, dep *appsv1.Deployment, cr *canar
 		}
 		logger.Info(e.Message)
 	}
+	r.send(ctx, dep, d.Status.Policy, d.Notify)
 	r.Metrics.observe(dep, d)
 }
