@@ -33,8 +33,8 @@ import (
 	"sluice.dev/sluice/internal/kubeflag"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
-	"sluice.dev/sluice/pkg/hooks"
 	"sluice.dev/sluice/pkg/events"
+	"sluice.dev/sluice/pkg/hooks"
 	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/pkg/version"
 )
