@@ -66,10 +66,12 @@ type Settings struct {
 	// the shifter's --prometheus-url when unset.
 	Prometheus *PrometheusSpec `json:"prometheus,omitempty"`
 	// Webhooks are the lifecycle webhooks of the Deployment's policy.
+	// +kubebuilder:validation:MaxItems=20
 	// +listType=map
 	// +listMapKey=name
 	Webhooks []WebhookSpec `json:"webhooks,omitempty"`
 	// Alerts are the alerts of the Deployment's policy.
+	// +kubebuilder:validation:MaxItems=10
 	// +listType=map
 	// +listMapKey=name
 	Alerts []AlertSpec `json:"alerts,omitempty"`
