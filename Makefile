@@ -12,7 +12,7 @@ FUZZTIME ?= 60s
 
 all: lint build test
 
-## build: the sluice binaries (webhook, shifter, kubectl-sluice), into bin/; VERSION=v0.1.0 stamps their --version
+## build: the sluice binaries (webhook, shifter, kubectl-sluice, sluice-loadtester), into bin/; VERSION=v0.1.0 stamps their --version
 VERSION ?=
 build:
 	$(GO) build $(if $(VERSION),-ldflags "-X sluice.dev/sluice/pkg/version.Version=$(VERSION)") -o bin/ ./cmd/...

@@ -1,5 +1,6 @@
 // Package version tells which build of sluice a binary is: the webhook, the
-// shifter, gencert and kubectl-sluice all print the same string.
+// shifter, gencert, kubectl-sluice and sluice-loadtester all print the same
+// string.
 //
 // A release stamps it with the linker:
 //
