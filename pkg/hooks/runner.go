@@ -45,6 +45,10 @@ type RunnerOptions struct {
 	// PerReceiver bounds the calls in flight to one receiver (scheme and
 	// host of the URL); the others wait their turn. 8 when 0.
 	PerReceiver int
+	// Waiting bounds the calls that wait for one receiver; past it a call
+	// ends at once as unreachable, so that a receiver that hangs cannot
+	// pile up calls without end. 256 when 0.
+	Waiting int
 	// Backoff paces the retries of an attempt that got no answer, a 5xx or
 	// a 429; its Steps are set from each webhook's retries. From 500ms,
 	// doubling, when zero.
@@ -71,7 +75,14 @@ type Runner struct {
 
 	mu        sync.Mutex
 	calls     map[string]*entry
-	receivers map[string]chan struct{}
+	receivers map[string]*receiver
+}
+
+// receiver are the calls to one receiver: slots holds those in flight,
+// queued counts them and those waiting for a slot.
+type receiver struct {
+	slots  chan struct{}
+	queued int
 }
 
 type entry struct {
@@ -89,6 +100,9 @@ func NewRunner(client *http.Client, wake func(types.NamespacedName), metrics *Me
 	if opts.Backoff.Duration == 0 {
 		opts.Backoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Cap: 30 * time.Second}
 	}
+	if opts.Waiting == 0 {
+		opts.Waiting = 256
+	}
 	if opts.Keep == 0 {
 		opts.Keep = 15 * time.Minute
 	}
@@ -96,7 +110,7 @@ func NewRunner(client *http.Client, wake func(types.NamespacedName), metrics *Me
 		opts.Now = time.Now
 	}
 	return &Runner{client: client, opts: opts, log: log, metrics: metrics, wake: wake,
-		calls: map[string]*entry{}, receivers: map[string]chan struct{}{}}
+		calls: map[string]*entry{}, receivers: map[string]*receiver{}}
 }
 
 // Ask returns the result of the call with id and true once it has ended.
@@ -155,20 +169,31 @@ func (r *Runner) forget() {
 	}
 }
 
-// slot is the semaphore of the receiver at rawURL.
-func (r *Runner) slot(rawURL string) chan struct{} {
+// queue counts a call to the receiver at rawURL, and returns its receiver,
+// or an error if too many calls are queued for it already. done ends it.
+func (r *Runner) queue(rawURL string) (*receiver, error) {
 	key := rawURL
 	if u, err := url.Parse(rawURL); err == nil {
 		key = u.Scheme + "://" + u.Host
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s, ok := r.receivers[key]
+	rc, ok := r.receivers[key]
 	if !ok {
-		s = make(chan struct{}, r.opts.PerReceiver)
-		r.receivers[key] = s
+		rc = &receiver{slots: make(chan struct{}, r.opts.PerReceiver)}
+		r.receivers[key] = rc
 	}
-	return s
+	if rc.queued >= r.opts.PerReceiver+r.opts.Waiting {
+		return nil, fmt.Errorf("not called: %d calls to %s are in flight or waiting already; it answers too slowly", rc.queued, key)
+	}
+	rc.queued++
+	return rc, nil
+}
+
+func (r *Runner) done(rc *receiver) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rc.queued--
 }
 
 // deliver makes the attempts of c, retrying what may pass next time, and
@@ -177,18 +202,24 @@ func (r *Runner) deliver(c Call) canary.HookStatus {
 	start := r.opts.Now()
 	body, err := json.Marshal(c.Payload)
 	res := canary.HookStatus{Name: c.Spec.Name, Type: c.Spec.Type, Revision: c.Payload.Revision}
+	var rc *receiver
 	if err != nil {
-		res.Result, res.Message = canary.HookUnreachable, fmt.Sprintf("encode the payload: %v", err)
+		err = fmt.Errorf("encode the payload: %w", err)
 	} else {
+		rc, err = r.queue(c.Spec.URL)
+	}
+	if err != nil {
+		res.Result, res.Message = canary.HookUnreachable, err.Error()
+	} else {
+		defer r.done(rc)
 		backoff := r.opts.Backoff
 		backoff.Steps = int(ptrOr(c.Spec.Retries, canary.DefaultHookRetries)) + 1
-		slot := r.slot(c.Spec.URL)
 		attempts := 0
 		_ = wait.ExponentialBackoff(backoff, func() (bool, error) {
 			attempts++
-			slot <- struct{}{}
+			rc.slots <- struct{}{}
 			res.Result, res.Message = r.attempt(c, body)
-			<-slot
+			<-rc.slots
 			// What may pass next time is tried again: no answer, a 5xx, a 429.
 			again := res.Result == canary.HookUnreachable || strings.HasPrefix(res.Message, "5") || strings.HasPrefix(res.Message, "429")
 			return !again, nil

@@ -174,3 +174,41 @@ func TestHangingReceiverHoldsUpNoOther(t *testing.T) {
 		}
 	}
 }
+
+// TestCallsWaitingAreBounded: past the calls a receiver may have in flight
+// and waiting, a call ends at once, saying why.
+func TestCallsWaitingAreBounded(t *testing.T) {
+	release := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case <-release:
+		case <-req.Context().Done():
+		}
+	}))
+	defer hanging.Close()
+	defer close(release)
+	r, _, _ := newRunner(t, 1)
+	r.opts.Waiting = 1
+	ask := func(round string) (canary.HookStatus, bool) {
+		c := call(hanging.URL, "hang", canary.HookConfirmPromotion)
+		c.Spec.Timeout = &metav1.Duration{Duration: time.Minute}
+		c.Payload.ID = CallID("shop", "web", "r2", "hang", round)
+		return r.Ask(owner, c.Payload.ID, func() (Call, error) { return c, nil })
+	}
+	ask("a")
+	ask("b")
+	err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		rc := r.receivers[hanging.URL]
+		return rc != nil && rc.queued == 2, nil
+	})
+	if err != nil {
+		t.Fatalf("the first two calls were not queued: %v", err)
+	}
+	ask("c")
+	last := await(t, r, CallID("shop", "web", "r2", "hang", "c"))
+	if last.Result != canary.HookUnreachable || !strings.Contains(last.Message, "in flight or waiting already") {
+		t.Errorf("third call: %s %q; want unreachable at once, too many queued", last.Result, last.Message)
+	}
+}

@@ -103,6 +103,11 @@ func (s *stepper) call(h canary.WebhookSpec, round string) (*canary.HookStatus, 
 	if !ok {
 		return nil, false
 	}
+	if h.Type == canary.HookRollback && res.Result != canary.HookSucceeded {
+		// A rollback webhook's no is the usual answer, asked each
+		// interval: it costs no status write.
+		return &res, false
+	}
 	news := s.setHookStatus(res)
 	return s.hookStatus(h.Name), news
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // TestLoadCommand runs a small round of the load command, with a custom
-// check: every canary
+// check and webhooks (one receiver that never answers): every canary
 // succeeds, each step is measured, every main event is written, and a
 // rollout costs at most 26 API requests, counted from the audit log, besides
 // what halts cost (25 until the weight that reaches max-weight was analysed
@@ -19,7 +19,7 @@ import (
 func TestLoadCommand(t *testing.T) {
 	var out bytes.Buffer
 	o := options{canaries: []int{3}, interval: 2 * time.Second, timeout: 5 * time.Minute, binDir: cluster.DefaultBinDir(),
-		customCheck: true, out: &out, progress: t.Logf}
+		customCheck: true, webhooks: true, out: &out, progress: t.Logf}
 	reports, err := run(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +35,9 @@ func TestLoadCommand(t *testing.T) {
 	}
 	if r.events.main != 3*mainEventsPerRollout {
 		t.Errorf("%d main events written; want %d", r.events.main, 3*mainEventsPerRollout)
+	}
+	if r.webhookCalls["rollout"] < 3*4 || r.webhookCalls["event"] == 0 {
+		t.Errorf("webhook calls %v; want a rollout call per analysis (4 per canary), and event calls", r.webhookCalls)
 	}
 	if r.peakRSS == 0 || r.cpuBy["kube-apiserver"] == 0 {
 		t.Errorf("peak RSS %d, CPU by process %v; want both measured", r.peakRSS, r.cpuBy)

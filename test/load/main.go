@@ -57,6 +57,8 @@ func newCommand() *cobra.Command {
 	f.StringVar(&o.binDir, "bin-dir", cluster.DefaultBinDir(), "folder of the control plane's binaries (make tools)")
 	f.BoolVar(&o.customCheck, "custom-check", false,
 		"give every canary a policy with a custom check (its request rate, one query per canary and analysis), besides the built-in ones")
+	f.BoolVar(&o.webhooks, "webhooks", false,
+		"give every canary a policy with webhooks: a rollout webhook that answers at once, and rollback and event webhooks whose receiver never answers")
 	return cmd
 }
 
@@ -67,6 +69,9 @@ type options struct {
 	binDir   string
 	// customCheck gives every canary a policy with a custom check.
 	customCheck bool
+	// webhooks gives every canary a policy with webhooks, one receiver
+	// answering at once, one never.
+	webhooks bool
 	// out receives each round's report as the round ends.
 	out io.Writer
 	// progress receives a line per phase of a round; nil: standard error.

@@ -289,10 +289,12 @@ func countEvents(ctx context.Context, c client.Client, ns string) (eventCount, e
 
 // report is the outcome of one round.
 type report struct {
-	n          int
-	interval   time.Duration
-	stepLags   []time.Duration
-	unmeasured int // steps whose weight before was not seen
+	n int
+	// webhookCalls are the calls of --webhooks' receivers, by type.
+	webhookCalls hookCalls
+	interval     time.Duration
+	stepLags     []time.Duration
+	unmeasured   int // steps whose weight before was not seen
 	// halts are analyses that failed (and held the weight), over all
 	// Canaries, and haltRequests what they cost the API server.
 	halts, haltRequests int
@@ -371,6 +373,10 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "  step lag behind schedule  p50 %s  p99 %s  max %s  (%d steps; %d not measured)\n",
 		secs(quantile(r.stepLags, 0.5)), secs(quantile(r.stepLags, 0.99)), secs(quantile(r.stepLags, 1)), len(r.stepLags), r.unmeasured)
 	fmt.Fprintf(w, "  halted analyses           %d  (%d API requests)\n", r.halts, r.haltRequests)
+	if len(r.webhookCalls) > 0 {
+		fmt.Fprintf(w, "  webhook calls             %d rollout (answered at once), %d rollback and %d event (never answered, 2s timeout)\n",
+			r.webhookCalls["rollout"], r.webhookCalls["rollback"], r.webhookCalls["event"])
+	}
 	fmt.Fprintf(w, "  apply to Succeeded        median %s  max %s\n",
 		secs(quantile(r.applyToSucceeded, 0.5)), secs(quantile(r.applyToSucceeded, 1)))
 	fmt.Fprintf(w, "    of which, medians       %s to the first step (the canary's rollout), %s of steps, %s promoting (the primary's rollout)\n",

@@ -23,6 +23,7 @@ import (
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
+	"sluice.dev/sluice/test/sluice"
 )
 
 const (
@@ -69,12 +70,13 @@ func (b *bench) round(ctx context.Context, n int) (report, error) {
 		return report{}, err
 	}
 	policy := ""
-	if b.o.customCheck {
-		policy = customCheckPolicy
+	if b.o.customCheck || b.o.webhooks {
+		policy = loadPolicy
 		if err := b.createPolicy(ctx, ns); err != nil {
 			return report{}, err
 		}
 	}
+	calls := b.webhookCalls()
 	b.o.say("  creating %d opted-in Deployments running v1", n)
 	err = forEach(ctx, names, func(ctx context.Context, name string) error {
 		return b.client.Create(ctx, deployment(ns, name, "example.com/app:v1", b.o.interval, policy))
@@ -120,29 +122,41 @@ func (b *bench) round(ctx context.Context, n int) (report, error) {
 		return report{}, err
 	}
 	r := tl.report(n, b.o.interval, before, after)
+	r.webhookCalls = b.webhookCalls().since(calls)
 	if r.events, err = countEvents(ctx, b.client, ns); err != nil {
 		return report{}, err
 	}
 	return r, nil
 }
 
-// customCheckPolicy is the policy of --custom-check.
-const customCheckPolicy = "load"
+// loadPolicy is the policy of --custom-check and --webhooks.
+const loadPolicy = "load"
 
-// createPolicy creates the CanaryPolicy of --custom-check in ns, and waits
-// until the webhook admits Deployments that name it.
+// createPolicy creates the CanaryPolicy of --custom-check and --webhooks in
+// ns, and waits until the webhook admits Deployments that name it.
 func (b *bench) createPolicy(ctx context.Context, ns string) error {
-	p := &canary.CanaryPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: customCheckPolicy}, Spec: canary.PolicySpec{
-		Checks: []canary.CheckSpec{{
+	p := &canary.CanaryPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: loadPolicy}}
+	if b.o.customCheck {
+		p.Spec.Checks = []canary.CheckSpec{{
 			Name: "request-rate", Unit: "/s", Min: ptr.To(1.0),
 			Query: `sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="{{.Namespace}}",` +
 				`destination_workload="{{.Workload}}"}[{{.Window}}]))`,
-		}},
-	}}
-	if err := b.client.Create(ctx, p); err != nil {
-		return fmt.Errorf("create the policy of --custom-check: %w", err)
+		}}
 	}
-	probe := deployment(ns, "probe", "example.com/app:v1", b.o.interval, customCheckPolicy)
+	if b.o.webhooks {
+		never := func(typ canary.HookType) canary.WebhookSpec {
+			return canary.WebhookSpec{Name: string(typ), Type: typ, URL: b.hanging.URL + "/" + string(typ),
+				Timeout: &metav1.Duration{Duration: 2 * time.Second}, Retries: ptr.To[int32](0)}
+		}
+		p.Spec.Webhooks = []canary.WebhookSpec{
+			{Name: "rollout", Type: canary.HookRollout, URL: b.answering.URL + "/rollout"},
+			never(canary.HookRollback), never(canary.HookEvent),
+		}
+	}
+	if err := b.client.Create(ctx, p); err != nil {
+		return fmt.Errorf("create the policy of --custom-check or --webhooks: %w", err)
+	}
+	probe := deployment(ns, "probe", "example.com/app:v1", b.o.interval, loadPolicy)
 	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		return b.client.Create(ctx, probe, client.DryRunAll) == nil, nil
 	})
@@ -352,4 +366,32 @@ func (tl *timeline) waitFor(ctx context.Context, what string, n int, ok func(*ca
 		return fmt.Errorf("%d of %d Canaries %s: %w", count(), n, what, err)
 	}
 	return nil
+}
+
+// hookCalls counts the calls the receivers of --webhooks took, by path.
+type hookCalls map[string]int
+
+// webhookCalls counts the calls taken so far; none without --webhooks.
+func (b *bench) webhookCalls() hookCalls {
+	calls := hookCalls{}
+	for _, r := range []*sluice.Receiver{b.answering, b.hanging} {
+		if r == nil {
+			continue
+		}
+		for _, c := range r.All() {
+			calls[c.Path]++
+		}
+	}
+	return calls
+}
+
+// since are the calls taken after before.
+func (c hookCalls) since(before hookCalls) hookCalls {
+	out := hookCalls{}
+	for path, n := range c {
+		if d := n - before[path]; d > 0 {
+			out[path] = d
+		}
+	}
+	return out
 }

@@ -35,6 +35,9 @@ type bench struct {
 	mesh    *telemetry.Exporter
 	client  client.Client
 	rounds  int
+	// answering and hanging receive the webhooks of --webhooks: the first
+	// answers at once, the second never.
+	answering, hanging *sluice.Receiver
 }
 
 // run starts everything, runs one round per entry of o.canaries, and stops
@@ -91,6 +94,12 @@ func run(ctx context.Context, o options) (reports []report, err error) {
 	}
 
 	b := &bench{o: o, env: env, webhook: hook, shifter: shifter, mesh: mesh, client: c}
+	if o.webhooks {
+		b.answering, b.hanging = sluice.StartReceiver(nil), sluice.StartReceiver(nil)
+		b.hanging.Answer("rollback", sluice.Hang)
+		b.hanging.Answer("event", sluice.Hang)
+		stops = append(stops, func() error { b.answering.Close(); b.hanging.Close(); return nil })
+	}
 	for _, n := range o.canaries {
 		o.say("round of %d canaries", n)
 		r, err := b.round(ctx, n)
