@@ -31,6 +31,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"sluice.dev/sluice/internal/kubeflag"
+	"sluice.dev/sluice/pkg/alert"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/events"
@@ -164,6 +165,14 @@ func run(o options) error {
 	}
 	r.Hooks = hooks.NewRunner(&http.Client{}, r.Wake, hooks.NewMetrics(ctrlmetrics.Registry), ctrl.Log.WithName("hooks"),
 		hooks.RunnerOptions{PerReceiver: o.hookSlots})
+	r.Alerts = alert.New(&http.Client{}, ctrlmetrics.Registry, alert.WithLogger(ctrl.Log.WithName("alerts")))
+	defer func() {
+		// The alerts queued by the last decisions go out, within the pod's
+		// grace period.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.Alerts.Close(ctx)
+	}()
 	if err := r.SetupWithManager(mgr, o.workers); err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func TestResolve(t *testing.T) {
 		},
 		{
 			name: "no such key", ns: "shop", ref: canary.SecretKeyRef{Name: "chat", Key: "discord"},
-			wantErr: `alert team: secret shop/chat has no key "discord" (it has empty, slack, teams)`,
+			wantErr: `alert team: secret shop/chat has no key "discord" (it has empty, slack, teams); the address secret is read from its key "discord"`,
 		},
 		{
 			name: "not a URL", ns: "shop", ref: canary.SecretKeyRef{Name: "chat", Key: "teams"},
@@ -64,7 +64,7 @@ func TestResolve(t *testing.T) {
 		},
 		{
 			name: "empty", ns: "shop", ref: canary.SecretKeyRef{Name: "chat", Key: "empty"},
-			wantErr: `alert team: secret shop/chat: key "empty" does not hold an http or https URL`,
+			wantErr: `alert team: secret shop/chat: key "empty" is empty; the address secret is read from its key "empty"`,
 		},
 		{
 			name: "forbidden", ns: "locked", ref: canary.SecretKeyRef{Name: "chat", Key: "slack"},

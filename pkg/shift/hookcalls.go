@@ -3,11 +3,14 @@ package shift
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"sluice.dev/sluice/pkg/alert"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/hooks"
 	"sluice.dev/sluice/pkg/secrets"
@@ -97,9 +100,52 @@ func (r *Reconciler) send(ctx context.Context, dep *appsv1.Deployment, p *canary
 	for _, c := range calls {
 		call, err := r.prepare(ctx, dep, p, c)
 		if err != nil {
-			r.Events.StepEvent(dep, "Warning", "WebhookFailed", fmt.Sprintf("event webhook %s: %v", c.Spec.Name, err))
+			r.Events.StepEvent(dep, corev1.EventTypeWarning, "WebhookFailed", fmt.Sprintf("event webhook %s: %v", c.Spec.Name, err))
 			continue
 		}
 		r.Hooks.Send(call)
 	}
+}
+
+// alert sends the events of a decision whose status the API server took to
+// the alerts of dep's policy; nobody waits for them. An address that cannot
+// be read is told in an event on the Canary.
+func (r *Reconciler) alert(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, d Decision) {
+	if r.Alerts == nil || len(cr.Spec.Alerts) == 0 || len(d.Events) == 0 {
+		return
+	}
+	var to []alert.ResolvedAlert
+	for _, a := range cr.Spec.Alerts {
+		addr, err := alert.Resolve(ctx, r.APIReader, r.secretsNamespace(dep, d.Status.Policy), a)
+		if err != nil {
+			r.Events.StepEvent(cr, corev1.EventTypeWarning, "AlertFailed", err.Error())
+			continue
+		}
+		to = append(to, alert.ResolvedAlert{Spec: a, URL: addr})
+	}
+	st := d.Status
+	var failing *canary.CheckStatus
+	if i := slices.IndexFunc(st.Checks, func(c canary.CheckStatus) bool { return c.Verdict == canary.VerdictFailed }); i >= 0 {
+		failing = &st.Checks[i]
+	}
+	for _, e := range d.Events {
+		if !alerted(e) {
+			continue
+		}
+		r.Alerts.Notify(ctx, to, alert.Message{Namespace: dep.Namespace, Name: dep.Name, Revision: st.CanaryRevision, Phase: st.Phase,
+			CanaryWeight: st.CanaryWeight, Severity: alert.SeverityOf(e.Reason, e.Warning), Reason: e.Reason, Text: e.Message,
+			FailingCheck: failing})
+	}
+}
+
+// phaseEvents are the reasons of the step events that change the phase.
+var phaseEvents = map[string]bool{"Waiting": true, "RolloutConfirmed": true, "WaitingPromotion": true, "Promoting": true,
+	"Paused": true, "Resumed": true}
+
+// alerted reports whether an event goes to the alerts: the phase changes
+// (a new revision, its outcome, a gate, a pause) and every warning; a chat
+// channel is not told each step. A failure is told once, by its rollback
+// event, which gives the reason: the Failed event after it says no more.
+func alerted(e Event) bool {
+	return e.Reason != "Failed" && (e.Main || e.Warning || phaseEvents[e.Reason])
 }

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"sluice.dev/sluice/pkg/alert"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/hooks"
@@ -77,6 +78,8 @@ type Reconciler struct {
 	// Hooks calls the policies' webhooks; nil calls none, and answers each
 	// call as unreachable.
 	Hooks *hooks.Runner
+	// Alerts sends the policies' alerts; nil sends none.
+	Alerts *alert.Notifier
 
 	// wakeups carries the Deployments whose webhook calls have ended.
 	wakeups chan event.GenericEvent

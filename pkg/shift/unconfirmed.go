@@ -131,5 +131,6 @@ func (r *Reconciler) tell(ctx context.Context, dep *appsv1.Deployment, cr *canar
 		logger.Info(e.Message)
 	}
 	r.send(ctx, dep, d.Status.Policy, d.Notify)
+	r.alert(ctx, dep, cr, d)
 	r.Metrics.observe(dep, d)
 }

@@ -34,6 +34,8 @@ type Received struct {
 	Path     string
 	Delivery string
 	Payload  hooks.Payload
+	// Body is the request's body as sent.
+	Body []byte
 	// SignatureErr is why the signature did not verify; nil if it did.
 	SignatureErr error
 	At           time.Time
@@ -99,7 +101,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	c := Received{Path: strings.TrimPrefix(req.URL.Path, "/"), Delivery: req.Header.Get(hooks.HeaderDelivery), At: time.Now()}
+	c := Received{Path: strings.TrimPrefix(req.URL.Path, "/"), Delivery: req.Header.Get(hooks.HeaderDelivery), Body: body, At: time.Now()}
 	if r.key != nil {
 		c.SignatureErr = hooks.Verify(r.key, body, req.Header.Get(hooks.HeaderSignature), time.Now(), 5*time.Minute)
 	}
