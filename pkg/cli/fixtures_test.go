@@ -79,6 +79,14 @@ func progressing() canary.Canary {
 			Evidence: &canary.Evidence{Requests: 1200, Errors: 5, SlowRequests: 36, PrimaryRequests: 4800, PrimaryErrors: 24,
 				TotalRequests: 2000, TotalErrors: 8, TotalSlowRequests: 40},
 			Policy: &canary.PolicySnapshot{Kind: "CanaryPolicy", Name: "shop", Generation: 2},
+			Webhooks: []canary.HookStatus{
+				{Name: "acceptance", Type: canary.HookPreRollout, Revision: "9f8e7d6c5b", Result: canary.HookSucceeded,
+					Message: "200 OK: 40 tests passed", Time: ago(150 * time.Second)},
+				{Name: "more-traffic", Type: canary.HookConfirmTrafficIncrease, Revision: "9f8e7d6c5b", Result: canary.HookUnreachable,
+					Message: "no answer within 10s", Time: ago(10 * time.Second)},
+				{Name: "ticket", Type: canary.HookConfirmPromotion, Revision: "1a2b3c4d5e", Result: canary.HookSucceeded,
+					Message: "200 OK", Time: ago(26 * time.Hour)},
+			},
 			Conditions: []metav1.Condition{
 				condition(canary.ConditionProgressing, metav1.ConditionTrue, "NewRevision", "revision 9f8e7d6c5b is rolled out", 3*time.Minute),
 				condition(canary.ConditionPromoted, metav1.ConditionTrue, "Succeeded", "revision 1a2b3c4d5e promoted", 26*time.Hour),

@@ -144,6 +144,7 @@ func (s *story) write() {
 	s.field("Weight", Bar(s.st.CanaryWeight, 20)+"   "+steps)
 	s.field("Schedule", s.schedule())
 	s.checks()
+	s.webhooks()
 	if p := s.st.Policy; p != nil {
 		s.field("Policy", fmt.Sprintf("%s %s (generation %d)", p.Kind, p.Name, p.Generation))
 	}
@@ -151,6 +152,20 @@ func (s *story) write() {
 	s.conditions()
 	if len(s.v.Notes) > 0 {
 		s.field("Note", s.v.Notes...)
+	}
+}
+
+// webhooks writes the last answer of each webhook in this revision.
+func (s *story) webhooks() {
+	var lines []string
+	for _, h := range s.st.Webhooks {
+		if h.Revision != s.st.CanaryRevision {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%s (%s) %s at %s: %s", h.Name, h.Type, h.Result, s.at(h.Time.Time), h.Message))
+	}
+	if len(lines) > 0 {
+		s.field("Webhooks", lines...)
 	}
 }
 
