@@ -16,10 +16,10 @@ func readmeSnippet(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(readme), "<!-- verify-signature -->\n```sh\n")
+	_, after, ok := strings.Cut(string(readme), "<!-- verify-signature -->\n```bash\n")
 	snippet, _, closed := strings.Cut(after, "```")
 	if !ok || !closed {
-		t.Fatal("the README has no ```sh block after <!-- verify-signature -->")
+		t.Fatal("the README has no ```bash block after <!-- verify-signature -->")
 	}
 	return snippet
 }

@@ -261,15 +261,35 @@ func (r *Runner) attempt(c Call, body []byte) (canary.HookResult, string) {
 		return canary.HookUnreachable, err.Error()
 	}
 	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	msg := resp.Status
-	if a := strings.Join(strings.Fields(string(answer)), " "); a != "" {
+	if a := answerText(resp.Body); a != "" {
 		msg += ": " + a
 	}
 	if resp.StatusCode/100 == 2 {
 		return canary.HookSucceeded, msg
 	}
 	return canary.HookFailed, msg
+}
+
+// maxAnswer bounds what is read of an answer.
+const maxAnswer = 64 << 10
+
+// answerText is what the status shows of an answer: the "message" of a JSON
+// object, as sluice-loadtester answers, else the start of the body, on one
+// line.
+func answerText(body io.Reader) string {
+	raw, _ := io.ReadAll(io.LimitReader(body, maxAnswer))
+	var answer struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(raw, &answer) == nil && answer.Message != "" {
+		raw = []byte(answer.Message)
+	}
+	text := strings.Join(strings.Fields(string(raw)), " ")
+	if len(text) > 512 {
+		text = text[:512] + "…"
+	}
+	return text
 }
 
 func ptrOr(p *int32, def int32) int32 {

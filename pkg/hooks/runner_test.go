@@ -212,3 +212,17 @@ func TestCallsWaitingAreBounded(t *testing.T) {
 		t.Errorf("third call: %s %q; want unreachable at once, too many queued", last.Result, last.Message)
 	}
 }
+
+func TestAnswerText(t *testing.T) {
+	tests := []struct{ body, want string }{
+		{`{"message": "100 requests, all 200", "load": {"requests": 100}}`, "100 requests, all 200"},
+		{"plain\ntext  answer", "plain text answer"},
+		{`{"other": 1}`, `{"other": 1}`},
+		{strings.Repeat("x", 600), strings.Repeat("x", 512) + "…"},
+	}
+	for _, tt := range tests {
+		if got := answerText(strings.NewReader(tt.body)); got != tt.want {
+			t.Errorf("answerText(%.40q) = %.60q; want %.60q", tt.body, got, tt.want)
+		}
+	}
+}

@@ -101,6 +101,9 @@ func TestRolloutWebhookFailuresRollBack(t *testing.T) {
 	w.after(time.Second).step()
 	w.after(30 * time.Second).step()
 	w.expectStatus(t, canary.PhaseProgressing, 40, 0)
+	if hs := w.o.Status.Webhooks; len(hs) != 1 || hs[0].Name != "rollout" || hs[0].Result != canary.HookSucceeded {
+		t.Errorf("webhook statuses %+v; want the rollout webhook's success", hs)
+	}
 
 	w.receivers["rollout"] = down
 	for i := range int32(4) {

@@ -346,11 +346,12 @@ func (s *stepper) progress() {
 		return
 	}
 	final := s.st.CanaryWeight >= s.o.Settings.MaxWeight
+	// The rollout webhooks run before the checks; the gate ahead is asked
+	// meanwhile, so that its answer is in when they pass. Both are asked
+	// again with the measurement, to record their answers.
 	gate := s.ask(s.gateAhead(final), round)
+	ro := s.ask(canary.HookRollout, round)
 	if s.o.Measurement == nil {
-		// The rollout webhooks run before the checks; the gate ahead is
-		// asked meanwhile, so that its answer is in when they pass.
-		ro := s.ask(canary.HookRollout, round)
 		switch {
 		case ro.pending || gate.pending:
 			s.waitForAnswers()

@@ -141,34 +141,38 @@ func (w *world) step() Decision {
 	// The world counts the pending template's revisions alike as the webhook
 	// and the shifter do.
 	w.o.PendingPrimaryRevision = w.o.PendingRevision
-	for range 3 {
-		d := w.stepWithHooks()
-		for _, e := range d.Events {
-			w.events = append(w.events, e.Message)
-		}
-		w.record(d)
-		st := d.Status
-		w.o.Status = &st
-		w.o.RoutedWeight = st.CanaryWeight
-		w.o.Measurement = nil
-		if d.Promote {
-			w.promoted = true
-			w.o.PrimaryRevision = w.o.PendingPrimaryRevision
-			w.o.PendingRevision, w.o.PendingPrimaryRevision = "", ""
-			w.o.PrimaryReady = false
-		}
-		if !d.RunChecks {
-			return d
-		}
+	d := w.stepWithHooks()
+	if d.RunChecks {
+		// As the reconciler does: the decision to measure is dropped, and
+		// Step decides again from the same observation, measured.
+		w.record(d, false)
 		w.o.Measurement = w.checks
+		d = w.stepWithHooks()
+		if d.RunChecks {
+			w.t.Fatal("Step asks for checks again when given them")
+		}
 	}
-	w.t.Fatal("Step keeps asking for checks")
-	return Decision{}
+	for _, e := range d.Events {
+		w.events = append(w.events, e.Message)
+	}
+	w.record(d, true)
+	st := d.Status
+	w.o.Status = &st
+	w.o.RoutedWeight = st.CanaryWeight
+	w.o.Measurement = nil
+	if d.Promote {
+		w.promoted = true
+		w.o.PrimaryRevision = w.o.PendingPrimaryRevision
+		w.o.PendingRevision, w.o.PendingPrimaryRevision = "", ""
+		w.o.PrimaryReady = false
+	}
+	return d
 }
 
-// record writes a decision into the transcript: the status, the events and
-// what the reconciler is asked to do.
-func (w *world) record(d Decision) {
+// record writes a decision into the transcript: the status, the events
+// (of a decision that is carried out) and what the reconciler is asked to
+// do.
+func (w *world) record(d Decision, carriedOut bool) {
 	st := d.Status
 	fmt.Fprintf(&w.transcript, "    %s weight %d, failed checks %d, canary %s, primary %s: %s\n",
 		st.Phase, st.CanaryWeight, st.FailedChecks, st.CanaryRevision, st.PrimaryRevision, st.Message)
@@ -178,6 +182,9 @@ func (w *world) record(d Decision) {
 		}
 	}
 	for _, e := range d.Events {
+		if !carriedOut {
+			break
+		}
 		kind := "Normal"
 		if e.Warning {
 			kind = "Warning"
@@ -708,7 +715,7 @@ func promotingWorld(t *testing.T) *world {
 	w.o.PendingPrimaryRevision, w.o.Measurement = "p2", healthy
 	d := Step(w.after(30 * time.Second).o)
 	w.o.Measurement = nil
-	w.record(d)
+	w.record(d, true)
 	if !d.Promote || d.Status.PromotedPrimaryRevision != "p2" {
 		t.Fatalf("promote %t, promoted primary %q; want a promotion to p2", d.Promote, d.Status.PromotedPrimaryRevision)
 	}
@@ -726,7 +733,7 @@ func TestPromotionsAreJudgedByThePrimary(t *testing.T) {
 		w := promotingWorld(t)
 		w.o.PrimaryRevision, w.o.PendingRevision, w.o.CanaryReady = "p2", "r3", false
 		d := Step(w.after(time.Second).o)
-		w.record(d)
+		w.record(d, true)
 		var events []string
 		for _, e := range d.Events {
 			events = append(events, e.Message)
@@ -742,7 +749,7 @@ func TestPromotionsAreJudgedByThePrimary(t *testing.T) {
 		w := promotingWorld(t)
 		w.o.PendingRevision = ""
 		d := Step(w.after(time.Second).o)
-		w.record(d)
+		w.record(d, true)
 		if d.Status.Phase != canary.PhaseInitialized || d.Outcome.Phase != "" || len(d.Events) != 1 || d.Events[0].Reason != "Reverted" {
 			t.Errorf("phase %s, outcome %q, events %+v; want a revert, no rollout counted", d.Status.Phase, d.Outcome.Phase, d.Events)
 		}
@@ -753,7 +760,7 @@ func TestPromotionsAreJudgedByThePrimary(t *testing.T) {
 		// `kubectl rollout undo` then diverted r2 again.
 		w.o.PrimaryRevision = "p9"
 		d := Step(w.after(time.Second).o)
-		w.record(d)
+		w.record(d, true)
 		if d.Promote || d.Status.Phase != canary.PhaseFailed || d.Outcome.Phase != canary.PhaseFailed {
 			t.Errorf("promote %t, phase %s, outcome %q; want the canary superseded, not promoted", d.Promote, d.Status.Phase, d.Outcome.Phase)
 		}

@@ -66,6 +66,7 @@ func TestDemo(t *testing.T) {
 		"Paused jx-progressive.jx-staging at canary weight ",
 		"Resumed jx-progressive.jx-staging at canary weight ",
 		"Rolling back jx-progressive.jx-staging aborted by ",
+		"The load-test webhook's last answer, from sluice-loadtester: Succeeded 200 OK: ",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the demo never said %q", want)

@@ -53,7 +53,14 @@ var manifest = template.Must(template.New("jx-progressive.yaml").Parse(manifestT
 type release struct {
 	Version, Message, ErrorRate, CheckoutRate string
 	Interval, Window                          time.Duration
+	// LoadTester and Mesh are the URL of sluice-loadtester and the address
+	// of the mesh, for the shop's load-test webhook.
+	LoadTester, Mesh string
 }
+
+// signingKey signs the calls of the demo's webhook; the manifest's Secret
+// holds it too.
+const signingKey = "demo-signing-key"
 
 // demo is the running demo: what it started, and how to reach it.
 type demo struct {
@@ -63,7 +70,9 @@ type demo struct {
 	mesh    *mesh.Server
 	webhook *sluice.Webhook
 	shifter *sluice.Shifter
-	client  client.Client
+	// loadTester receives the shop's load-test webhook.
+	loadTester *sluice.LoadTester
+	client     client.Client
 	cs      kubernetes.Interface
 	loop    *loop
 	// events are the Canary's events already shown.
@@ -82,7 +91,8 @@ func (d *demo) tell(ctx context.Context) error {
 	// faster pace a window that holds mostly the release under analysis.
 	window := max(2*d.o.interval, 10*time.Second)
 	v := func(version, message, errorRate, checkoutRate string) release {
-		return release{Version: version, Message: message, ErrorRate: errorRate, CheckoutRate: checkoutRate, Interval: d.o.interval, Window: window}
+		return release{Version: version, Message: message, ErrorRate: errorRate, CheckoutRate: checkoutRate, Interval: d.o.interval, Window: window,
+			LoadTester: d.loadTester.URL, Mesh: d.mesh.Addr}
 	}
 
 	d.screen.say("kubectl apply: namespace %s, CanaryPolicy shop (a custom check: the share of requests that complete a checkout) and Deployment %s (3 replicas, MESSAGE=%q), opted in to sluice by that policy", namespace, name, rollingUpdate)
@@ -109,6 +119,7 @@ func (d *demo) tell(ctx context.Context) error {
 	if err := d.waitAnswers(ctx, progressive); err != nil {
 		return err
 	}
+	d.showLoadTest(ctx)
 
 	d.screen.say("kubectl apply: a release where half of the requests fail (ERROR_RATE=0.5); sluice rolls it back")
 	if err := d.apply(ctx, v("0.0.3", broken, "0.5", checkoutRate)); err != nil {
@@ -163,6 +174,14 @@ func (d *demo) start(ctx context.Context) error {
 	if d.shifter, err = sluice.StartShifter(env, d.o.dir, "shifter"); err != nil {
 		return err
 	}
+	d.screen.say("Starting sluice-loadtester, the receiver of the shop's load-test webhook: at each analysis it sends the canary's host 20 more requests per second for 1s through the mesh")
+	keyFile := filepath.Join(d.o.dir, "signing-key")
+	if err := os.WriteFile(keyFile, []byte(signingKey), 0o600); err != nil {
+		return err
+	}
+	if d.loadTester, err = sluice.StartLoadTester(d.o.dir, "--signing-key-file="+keyFile); err != nil {
+		return err
+	}
 	d.bin = filepath.Join(d.o.dir, "bin")
 	if err := os.MkdirAll(d.bin, 0o755); err != nil {
 		return err
@@ -183,6 +202,9 @@ func (d *demo) start(ctx context.Context) error {
 
 // stop stops everything start started, in reverse order.
 func (d *demo) stop() error {
+	if d.loadTester != nil {
+		d.loadTester.Stop()
+	}
 	if d.shifter != nil {
 		d.shifter.Stop()
 	}
@@ -360,6 +382,21 @@ func (d *demo) waitAnswers(ctx context.Context, text string) error {
 	}
 	d.screen.line("  the loop answers %q only", text)
 	return nil
+}
+
+// showLoadTest shows the last answer of the load-test webhook, from the
+// Canary's status.
+func (d *demo) showLoadTest(ctx context.Context) {
+	cr := &canary.Canary{}
+	if err := d.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cr); err != nil {
+		d.screen.say("The Canary could not be read: %v", err)
+		return
+	}
+	for _, h := range cr.Status.Webhooks {
+		if h.Name == "load-test" {
+			d.screen.say("The load-test webhook's last answer, from sluice-loadtester: %s %s", h.Result, h.Message)
+		}
+	}
 }
 
 // lookAround prints how to look at the running demo.

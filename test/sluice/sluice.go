@@ -414,3 +414,32 @@ func Events(ctx context.Context, cs kubernetes.Interface, ns, kind, name string)
 	slices.SortFunc(list.Items, func(a, b corev1.Event) int { return cmp.Compare(created(a), created(b)) })
 	return list.Items, nil
 }
+
+// LoadTester is sluice-loadtester serving on loopback.
+type LoadTester struct {
+	// URL is where webhooks reach it.
+	URL string
+	running
+}
+
+// StartLoadTester builds sluice-loadtester into dir and starts it on a free
+// loopback port with args, and waits until it is ready.
+func StartLoadTester(dir string, args ...string) (*LoadTester, error) {
+	bin, err := Build(dir, "cmd/sluice-loadtester")
+	if err != nil {
+		return nil, err
+	}
+	port, err := cluster.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	lt := &LoadTester{URL: fmt.Sprintf("http://127.0.0.1:%d/", port)}
+	if err := lt.start(dir, "loadtester", bin, append([]string{fmt.Sprintf("--listen=127.0.0.1:%d", port)}, args...)...); err != nil {
+		return nil, err
+	}
+	if err := WaitReady(lt.proc, http.DefaultClient, lt.URL+"healthz"); err != nil {
+		lt.Stop()
+		return nil, err
+	}
+	return lt, nil
+}
