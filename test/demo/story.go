@@ -73,8 +73,8 @@ type demo struct {
 	// loadTester receives the shop's load-test webhook.
 	loadTester *sluice.LoadTester
 	client     client.Client
-	cs      kubernetes.Interface
-	loop    *loop
+	cs         kubernetes.Interface
+	loop       *loop
 	// events are the Canary's events already shown.
 	events cli.EventLog
 	// bin is the folder of kubectl-sluice, which kubectl finds there.
