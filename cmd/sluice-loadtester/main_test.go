@@ -12,24 +12,13 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"sluice.dev/sluice/internal/clitest"
 	"sluice.dev/sluice/pkg/loadtest"
-	"sluice.dev/sluice/pkg/version"
 )
 
 // TestVersion: --version prints the build's version, as every sluice binary
 // and kubectl sluice version do.
-func TestVersion(t *testing.T) {
-	cmd := newCommand()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetArgs([]string{"--version"})
-	if err := cmd.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	if want := "sluice-loadtester version " + version.String() + "\n"; out.String() != want {
-		t.Errorf("--version printed %q; want %q", out.String(), want)
-	}
-}
+func TestVersion(t *testing.T) { clitest.Version(t, newCommand()) }
 
 // TestCommandFlag: each --command adds NAME=PROGRAM ARG..., split as a
 // shell would without running one, and a wrong one stops the parse.

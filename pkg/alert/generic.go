@@ -1,10 +1,10 @@
 package alert
 
 import (
-	"math"
 	"time"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/hooks"
 )
 
 // APIVersion names the version of the generic provider's JSON. A change
@@ -22,24 +22,11 @@ type genericMessage struct {
 	Severity     canary.Severity `json:"severity"`
 	Reason       string          `json:"reason"`
 	Message      string          `json:"message"`
-	FailingCheck *genericCheck   `json:"failingCheck,omitempty"`
+	FailingCheck *hooks.Check    `json:"failingCheck,omitempty"`
 	// HeldBack counts the alerts held back since the last one sent.
 	HeldBack int       `json:"heldBack,omitempty"`
 	Command  string    `json:"command"`
 	Time     time.Time `json:"time"`
-}
-
-// genericCheck is the failing check. It is the alerts' own type, not
-// canary.CheckStatus, so that a change of the API leaves this JSON alone.
-type genericCheck struct {
-	Name         string         `json:"name"`
-	Verdict      canary.Verdict `json:"verdict"`
-	Value        *float64       `json:"value,omitempty"`
-	PrimaryValue *float64       `json:"primaryValue,omitempty"`
-	Min          *float64       `json:"min,omitempty"`
-	Max          *float64       `json:"max,omitempty"`
-	Unit         string         `json:"unit,omitempty"`
-	Message      string         `json:"message,omitempty"`
 }
 
 // genericBody shapes m as sluice's own JSON.
@@ -50,19 +37,10 @@ func genericBody(m Message) genericMessage {
 		HeldBack: m.heldBack, Command: m.command(), Time: m.Time,
 	}
 	if c := m.FailingCheck; c != nil {
-		g.FailingCheck = &genericCheck{
-			Name: c.Name, Verdict: c.Verdict, Value: finite(c.Value), PrimaryValue: finite(c.PrimaryValue),
-			Min: finite(c.Min), Max: finite(c.Max), Unit: c.Unit, Message: c.Message,
-		}
+		// The webhooks' shape of a check, not canary.CheckStatus: a
+		// change of the API leaves this JSON alone.
+		check := hooks.CheckOf(*c)
+		g.FailingCheck = &check
 	}
 	return g
-}
-
-// finite is v, or nil when v is NaN or infinite, which JSON cannot hold:
-// an alert loses the number rather than the whole message.
-func finite(v *float64) *float64 {
-	if v == nil || math.IsNaN(*v) || math.IsInf(*v, 0) {
-		return nil
-	}
-	return v
 }

@@ -5,6 +5,7 @@
 package hooks
 
 import (
+	"math"
 	"time"
 
 	"sluice.dev/sluice/pkg/canary"
@@ -89,8 +90,21 @@ func ChecksOf(statuses []canary.CheckStatus) []Check {
 	}
 	out := make([]Check, len(statuses))
 	for i, c := range statuses {
-		out[i] = Check{Name: c.Name, Verdict: c.Verdict, Value: c.Value, PrimaryValue: c.PrimaryValue,
-			Min: c.Min, Max: c.Max, Unit: c.Unit, Message: c.Message}
+		out[i] = CheckOf(c)
 	}
 	return out
+}
+
+// CheckOf converts one check status. Values JSON cannot carry (NaN, ±Inf,
+// which a query may give) are left out.
+func CheckOf(c canary.CheckStatus) Check {
+	return Check{Name: c.Name, Verdict: c.Verdict, Value: finite(c.Value), PrimaryValue: finite(c.PrimaryValue),
+		Min: finite(c.Min), Max: finite(c.Max), Unit: c.Unit, Message: c.Message}
+}
+
+func finite(v *float64) *float64 {
+	if v == nil || math.IsNaN(*v) || math.IsInf(*v, 0) {
+		return nil
+	}
+	return v
 }

@@ -139,15 +139,7 @@ func TestPrepareErrorEndsTheCall(t *testing.T) {
 // answers wait for its slots and time out; a call to another receiver ends
 // meanwhile.
 func TestHangingReceiverHoldsUpNoOther(t *testing.T) {
-	release := make(chan struct{})
-	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		select {
-		case <-release:
-		case <-req.Context().Done():
-		}
-	}))
-	defer hanging.Close()
-	defer close(release)
+	hanging := hangingServer(t)
 	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer good.Close()
 
@@ -178,15 +170,7 @@ func TestHangingReceiverHoldsUpNoOther(t *testing.T) {
 // TestCallsWaitingAreBounded: past the calls a receiver may have in flight
 // and waiting, a call ends at once, saying why.
 func TestCallsWaitingAreBounded(t *testing.T) {
-	release := make(chan struct{})
-	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		select {
-		case <-release:
-		case <-req.Context().Done():
-		}
-	}))
-	defer hanging.Close()
-	defer close(release)
+	hanging := hangingServer(t)
 	r, _, _ := newRunner(t, 1)
 	r.opts.Waiting = 1
 	ask := func(round string) (canary.HookStatus, bool) {
@@ -225,4 +209,20 @@ func TestAnswerText(t *testing.T) {
 			t.Errorf("answerText(%.40q) = %.60q; want %.60q", tt.body, got, tt.want)
 		}
 	}
+}
+
+// hangingServer never answers, until the test ends.
+func hangingServer(t *testing.T) *httptest.Server {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case <-release:
+		case <-req.Context().Done():
+		}
+	}))
+	t.Cleanup(func() {
+		close(release)
+		srv.Close()
+	})
+	return srv
 }
