@@ -27,6 +27,8 @@ type Receiver struct {
 	mu      sync.Mutex
 	calls   []Received
 	answers map[string]int
+	// flaky counts the calls to each path still to answer 503.
+	flaky map[string]int
 }
 
 // Received is one call as the receiver took it.
@@ -55,7 +57,7 @@ func NewReceiver(t testing.TB, key []byte) *Receiver {
 
 // StartReceiver starts a receiver, which Close stops.
 func StartReceiver(key []byte) *Receiver {
-	r := &Receiver{key: key, hang: make(chan struct{}), answers: map[string]int{}}
+	r := &Receiver{key: key, hang: make(chan struct{}), answers: map[string]int{}, flaky: map[string]int{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	r.URL = r.srv.URL
 	return r
@@ -73,6 +75,14 @@ func (r *Receiver) Answer(path string, status int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.answers[path] = status
+}
+
+// Flaky makes the next n calls to path answer 503 Service Unavailable,
+// which sluice tries again.
+func (r *Receiver) Flaky(path string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.flaky[path] = n
 }
 
 // Calls are the calls to path so far.
@@ -112,6 +122,10 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.calls = append(r.calls, c)
 	status, set := r.answers[c.Path]
+	if r.flaky[c.Path] > 0 {
+		r.flaky[c.Path]--
+		status, set = http.StatusServiceUnavailable, true
+	}
 	r.mu.Unlock()
 	switch {
 	case c.SignatureErr != nil:
