@@ -105,7 +105,7 @@ func TestWebhooksAtEveryPointOfARollout(t *testing.T) {
 	rcv.Answer("rollback", http.StatusNotFound)
 	rcv.Flaky("pre-rollout", 1)
 	kubectlApply(t, ns, policyManifest("example.com/web:v2", "hooked"))
-	cr := waitPhase(t, c, ns, canary.PhaseWaiting, 30*time.Second)
+	waitPhase(t, c, ns, canary.PhaseWaiting, 30*time.Second)
 	called(t, rcv, "confirm-rollout", 2, 30*time.Second)
 	if n := len(rcv.Calls("pre-rollout")); n != 0 {
 		t.Fatalf("pre-rollout called %d times while the rollout was not confirmed", n)
@@ -114,7 +114,7 @@ func TestWebhooksAtEveryPointOfARollout(t *testing.T) {
 	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
 	called(t, rcv, "post-rollout", 1, 30*time.Second)
 	// More calls would come now, if any were to.
-	cr = waitStatus(t, c, ns, "the post-rollout result", 30*time.Second, func(st canary.CanaryStatus) bool {
+	cr := waitStatus(t, c, ns, "the post-rollout result", 30*time.Second, func(st canary.CanaryStatus) bool {
 		return slices.ContainsFunc(st.Webhooks, func(h canary.HookStatus) bool { return h.Type == canary.HookPostRollout })
 	})
 
