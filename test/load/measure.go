@@ -261,12 +261,15 @@ var mainReasons = []string{"NewRevision", "Promoted"}
 // eventCount counts the shifter's events of a round's rollouts.
 type eventCount struct {
 	written, main int
+	// byReason counts the written events by reason, so that a round with
+	// more than a rollout's own tells which.
+	byReason map[string]int
 }
 
 // countEvents counts the shifter's events in ns, but for the Initialized ones
 // that come before the rollouts.
 func countEvents(ctx context.Context, c client.Client, ns string) (eventCount, error) {
-	var n eventCount
+	n := eventCount{byReason: map[string]int{}}
 	page := []client.ListOption{client.InNamespace(ns), client.MatchingFields{"source": shift.EventSource}, client.Limit(500)}
 	for cont := ""; ; {
 		list := &corev1.EventList{}
@@ -276,6 +279,7 @@ func countEvents(ctx context.Context, c client.Client, ns string) (eventCount, e
 		for _, e := range list.Items {
 			if e.Reason != "Initialized" {
 				n.written++
+				n.byReason[e.Reason]++
 			}
 			if slices.Contains(mainReasons, e.Reason) {
 				n.main++
@@ -298,6 +302,9 @@ type report struct {
 	// halts are analyses that failed (and held the weight), over all
 	// Canaries, and haltRequests what they cost the API server.
 	halts, haltRequests int
+	// holds are analyses that held the weight without failing (too few
+	// requests, or blind), and holdRequests what they cost.
+	holds, holdRequests int
 	applyToSucceeded    []time.Duration
 	// The parts of applyToSucceeded: until the first step (the canary's
 	// rollout), the steps, and the promotion (the primary's rollout).
@@ -327,6 +334,8 @@ func (tl *timeline) report(n int, interval time.Duration, before, after sample) 
 	for _, c := range tl.canary {
 		r.halts += int(c.halts)
 		r.haltRequests += int(c.haltRequests)
+		r.holds += int(c.holds)
+		r.holdRequests += int(c.holdRequests)
 		r.applyToSucceeded = append(r.applyToSucceeded, c.succeeded.Sub(c.applied))
 		if len(c.steps) > 0 && !c.promoting.IsZero() {
 			r.toFirstStep = append(r.toFirstStep, c.steps[0].at.Sub(c.applied))
@@ -373,6 +382,7 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "  step lag behind schedule  p50 %s  p99 %s  max %s  (%d steps; %d not measured)\n",
 		secs(quantile(r.stepLags, 0.5)), secs(quantile(r.stepLags, 0.99)), secs(quantile(r.stepLags, 1)), len(r.stepLags), r.unmeasured)
 	fmt.Fprintf(w, "  halted analyses           %d  (%d API requests)\n", r.halts, r.haltRequests)
+	fmt.Fprintf(w, "  held analyses             %d  (%d API requests; too few requests to judge, or blind)\n", r.holds, r.holdRequests)
 	if len(r.webhookCalls) > 0 {
 		fmt.Fprintf(w, "  webhook calls             %d rollout (answered at once), %d rollback and %d event (never answered, 2s timeout)\n",
 			r.webhookCalls["rollout"], r.webhookCalls["rollback"], r.webhookCalls["event"])
@@ -399,8 +409,16 @@ func (r report) print(w io.Writer) {
 		fmt.Fprintf(w, "      %-40s %.2f\n", k, float64(r.requests[k])/float64(r.n))
 	}
 	fmt.Fprintf(w, "  events per rollout        %.2f written of %.2f; main events %.2f of %d\n",
-		float64(r.events.written)/float64(r.n), float64(eventsPerRollout*r.n+r.haltRequests-r.halts)/float64(r.n),
+		float64(r.events.written)/float64(r.n), float64(eventsPerRollout*r.n+r.haltRequests-r.halts+r.holds)/float64(r.n),
 		float64(r.events.main)/float64(r.n), mainEventsPerRollout)
+	if r.events.written != eventsPerRollout*r.n {
+		reasons := slices.Sorted(maps.Keys(r.events.byReason))
+		var parts []string
+		for _, reason := range reasons {
+			parts = append(parts, fmt.Sprintf("%s %d", reason, r.events.byReason[reason]))
+		}
+		fmt.Fprintf(w, "      by reason: %s\n", strings.Join(parts, ", "))
+	}
 	fmt.Fprintf(w, "  Prometheus queries        %.2f/s  (%.0f in all)\n", r.queries/r.window.Seconds(), r.queries)
 	fmt.Fprintf(w, "  the shifter's time        (p50, p99 from its histograms)\n")
 	for _, h := range latencyHistograms {

@@ -256,6 +256,11 @@ type canaryTimes struct {
 	// which costs a status write and an event per failing check: haltRequests
 	// adds them up.
 	failedChecks, halts, haltRequests int32
+	// lastStep is the Canary's lastStepTime as last seen. An analysis that
+	// neither moved the weight nor failed held it (too few requests to
+	// judge, or blind), at the cost of a status write and an event.
+	lastStep            time.Time
+	holds, holdRequests int32
 }
 
 type stepSeen struct {
@@ -317,6 +322,13 @@ func (tl *timeline) observe(cr *canary.Canary, at time.Time) {
 	c := tl.get(cr.Name)
 	st := cr.Status
 	c.initialized = c.initialized || st.Phase != ""
+	step := st.LastStepTime.Time
+	if c.weight > 0 && st.CanaryWeight == c.weight && st.FailedChecks == c.failedChecks && !step.Equal(c.lastStep) &&
+		st.Phase == canary.PhaseProgressing {
+		c.holds++
+		c.holdRequests += 2
+	}
+	c.lastStep = step
 	if st.CanaryWeight != c.weight && st.CanaryWeight > 0 {
 		c.steps = append(c.steps, stepSeen{at, st.CanaryWeight})
 	}
