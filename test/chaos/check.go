@@ -184,6 +184,24 @@ func (a *app) checkPrimary(prev, v version) []string {
 	return problems
 }
 
+// shownPromoted reports whether the answer to one of the later updates
+// shows u's template as the primary: the shifter promoted it, though the
+// watches, listing again after an API server restart, may have skipped both
+// the primary's change and the Canary's Succeeded. The search ends at a
+// plain rollout of the same template, or another canary of it, which
+// could be what the answer shows.
+func shownPromoted(u *update, later []*update) bool {
+	for _, l := range later {
+		switch {
+		case l.template == u.pendingTemplate && (l.result == plain || l.result == diverted):
+			return false
+		case l.primary == u.pendingTemplate:
+			return true
+		}
+	}
+	return false
+}
+
 func orNone(u *update) string {
 	if u == nil {
 		return "no canary"
@@ -236,8 +254,9 @@ func (a *app) account(final *appsv1.Deployment, events []corev1.Event, kills []t
 		}
 		episode, ended := a.episode(u)
 		// Succeeded implies the promotion, also when a re-listing watch
-		// skipped the primary's change (and so its checks).
-		promoted := u.promotedRV != 0 || episode == canary.PhaseSucceeded
+		// skipped the primary's change (and so its checks); so does the
+		// answer to a later update, when both watches skipped it.
+		promoted := u.promotedRV != 0 || episode == canary.PhaseSucceeded || shownPromoted(u, ups[i+1:])
 		switch {
 		case promoted && episode == canary.PhaseFailed:
 			problems = append(problems, fmt.Sprintf("update #%d (template %s, revision %s) was both promoted and failed", u.id, u.pendingTemplate, u.pendingRevision))

@@ -41,3 +41,34 @@ func TestUndoTemplate(t *testing.T) {
 		})
 	}
 }
+
+// TestShownPromoted: the answer to a later update shows a canary promoted
+// that the watches missed; a plain rollout or another canary of the same
+// template ends the search.
+func TestShownPromoted(t *testing.T) {
+	u := &update{result: diverted, template: "0.1", pendingTemplate: "0.1", primary: "0.0", rv: 635}
+	tests := []struct {
+		name  string
+		later []*update
+		want  bool
+	}{
+		{"the next canary's answer shows it as the primary",
+			[]*update{{result: diverted, template: "0.2", pendingTemplate: "0.2", primary: "0.1", rv: 1175}}, true},
+		{"no answer shows it",
+			[]*update{{result: diverted, template: "0.2", pendingTemplate: "0.2", primary: "0.0", rv: 1175}}, false},
+		{"a plain rollout of the same template comes first",
+			[]*update{{result: plain, template: "0.1", primary: "0.1", rv: 900}, {result: passed, primary: "0.1", rv: 1000}}, false},
+		{"an undo diverts the same template again first",
+			[]*update{{result: diverted, template: "0.1", pendingTemplate: "0.1", primary: "0.0", rv: 900},
+				{result: diverted, template: "0.3", pendingTemplate: "0.3", primary: "0.1", rv: 1000}}, false},
+		{"a scale's answer shows it",
+			[]*update{{result: passed, primary: "0.1", rv: 700}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := shownPromoted(u, tt.later); got != tt.want {
+				t.Errorf("shownPromoted = %t; want %t", got, tt.want)
+			}
+		})
+	}
+}
