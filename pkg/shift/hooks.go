@@ -181,6 +181,7 @@ func (s *stepper) waitForRollout() {
 	a := s.askEachInterval(canary.HookConfirmRollout)
 	switch {
 	case a.pending:
+		s.st.Message = "waiting for the confirm-rollout webhooks to answer"
 		s.waitForAnswers()
 	case a.no != nil:
 		if a.news {

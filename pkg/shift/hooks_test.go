@@ -239,3 +239,20 @@ func TestPendingWebhookHoldsOnlyItsCanary(t *testing.T) {
 			d.RunChecks, len(d.Hooks), d.RequeueAfter)
 	}
 }
+
+// TestWaitingForAConfirmRolloutAnswer: until the confirm-rollout webhook
+// answers, the revision waits and says for what.
+func TestWaitingForAConfirmRolloutAnswer(t *testing.T) {
+	w := hooked(t, canary.HookConfirmRollout)
+	w.untold = true
+	w.receivers["confirm-rollout"] = func(HookCall) *canary.HookStatus { return nil }
+	w.step()
+	w.o.PendingRevision = "r2"
+	if d := w.after(time.Second).step(); d.Canary != CanaryScaleDown || len(d.Hooks) != 1 {
+		t.Errorf("canary %v, %d calls; want the canary at zero replicas and the one call asked", d.Canary, len(d.Hooks))
+	}
+	w.expectStatus(t, canary.PhaseWaiting, 0, 0)
+	if want := "waiting for the confirm-rollout webhooks to answer"; w.o.Status.Message != want {
+		t.Errorf("message %q; want %q", w.o.Status.Message, want)
+	}
+}
