@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/pflag"
-
 	"sluice.dev/sluice/internal/clitest"
 	"sluice.dev/sluice/pkg/loadtest"
 )
@@ -80,22 +78,4 @@ func TestRun(t *testing.T) {
 
 // TestHelpExplainsEveryFlag: --help lists every flag, each with a
 // description.
-func TestHelpExplainsEveryFlag(t *testing.T) {
-	cmd := newCommand()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetArgs([]string{"--help"})
-	if err := cmd.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if strings.TrimSpace(f.Usage) == "" || !strings.Contains(out.String(), "--"+f.Name+" ") {
-			t.Errorf("--help does not explain --%s", f.Name)
-		}
-	})
-	for _, name := range []string{"listen", "signing-key-file", "max-rate", "max-duration", "max-concurrency", "max-runs", "command", "zap-log-level"} {
-		if cmd.Flags().Lookup(name) == nil {
-			t.Errorf("no flag --%s", name)
-		}
-	}
-}
+func TestHelpExplainsEveryFlag(t *testing.T) { clitest.HelpExplainsEveryFlag(t, newCommand()) }
