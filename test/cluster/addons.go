@@ -128,6 +128,35 @@ func (c *Cluster) installIstioCRDs(ctx context.Context) error {
 	return c.InstallCRDs(ctx, crds...)
 }
 
+// installGatewayAPICRDs installs the standard channel of the Gateway API
+// (with its CEL validation) that the sigs.k8s.io/gateway-api module of this
+// build ships, and waits until it is served.
+func (c *Cluster) installGatewayAPICRDs(ctx context.Context) error {
+	dir, err := moduleDir(ctx, "sigs.k8s.io/gateway-api")
+	if err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "config", "crd", "standard", "gateway.networking.k8s.io_*.yaml"))
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("no Gateway API CRDs in %s (%v)", dir, err)
+	}
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("read Gateway API CRDs: %w", err)
+		}
+		// decodeCRDs keeps only the CRDs: the folder also holds a
+		// ValidatingAdmissionPolicy for safe upgrades.
+		found, err := decodeCRDs(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(f), err)
+		}
+		crds = append(crds, found...)
+	}
+	return c.InstallCRDs(ctx, crds...)
+}
+
 // InstallCRDs creates the CRDs (or leaves existing ones) and waits until each
 // is established.
 func (c *Cluster) InstallCRDs(ctx context.Context, crds ...*apiextensionsv1.CustomResourceDefinition) error {

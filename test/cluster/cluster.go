@@ -157,6 +157,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		{"kube-scheduler", c.startScheduler},
 		{fmt.Sprintf("kwok with %d nodes", nodes), func(ctx context.Context) error { return c.startKwok(ctx, nodes) }},
 		{"Istio CRDs", c.installIstioCRDs},
+		{"Gateway API CRDs", c.installGatewayAPICRDs},
 		{"prometheus", c.startPrometheus},
 	}
 	for _, s := range steps {

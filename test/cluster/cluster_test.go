@@ -25,8 +25,11 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"sluice.dev/sluice/test/cluster"
 )
@@ -312,5 +315,60 @@ func TestIstioDestinationRuleAndGatewayRoundTrip(t *testing.T) {
 		len(servers[0].GetHosts()) != 1 || servers[0].GetHosts()[0] != "*.example.com" ||
 		gotGW.Spec.GetSelector()["istio"] != "ingressgateway" {
 		t.Errorf("read back Gateway selector %v, servers %v; want istio=ingressgateway, port 80 for *.example.com", gotGW.Spec.GetSelector(), servers)
+	}
+}
+
+// The Gateway API's standard channel is served with its CEL validation: an
+// HTTPRoute that sluice could write is kept as written, and one that breaks
+// a CEL rule is refused.
+func TestHTTPRouteRoundTrip(t *testing.T) {
+	ns := env.NewNamespace(t)
+	scheme := runtime.NewScheme()
+	if err := gatewayv1.Install(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(env.AdminConfig(), client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := func(name string, weight int32) gatewayv1.HTTPBackendRef {
+		return gatewayv1.HTTPBackendRef{BackendRef: gatewayv1.BackendRef{
+			BackendObjectReference: gatewayv1.BackendObjectReference{Name: gatewayv1.ObjectName(name), Port: ptr.To[gatewayv1.PortNumber](80)},
+			Weight:                 ptr.To(weight),
+		}}
+	}
+	route := &gatewayv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: gatewayv1.HTTPRouteSpec{
+			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{
+				Group: ptr.To[gatewayv1.Group](""), Kind: ptr.To[gatewayv1.Kind]("Service"), Name: "web",
+			}}},
+			Rules: []gatewayv1.HTTPRouteRule{{BackendRefs: []gatewayv1.HTTPBackendRef{backend("web-primary", 80), backend("web-canary", 20)}}},
+		},
+	}
+	if err := c.Create(t.Context(), route); err != nil {
+		t.Fatal(err)
+	}
+	got := &gatewayv1.HTTPRoute{}
+	if err := c.Get(t.Context(), client.ObjectKeyFromObject(route), got); err != nil {
+		t.Fatal(err)
+	}
+	refs := got.Spec.Rules[0].BackendRefs
+	if len(refs) != 2 || refs[0].Name != "web-primary" || *refs[0].Weight != 80 || refs[1].Name != "web-canary" || *refs[1].Weight != 20 {
+		t.Errorf("read back backendRefs %+v; want web-primary 80, web-canary 20", refs)
+	}
+
+	bad := route.DeepCopy()
+	bad.ResourceVersion, bad.Name = "", "both-percent-and-fraction"
+	bad.Spec.Rules[0].Filters = []gatewayv1.HTTPRouteFilter{{
+		Type: gatewayv1.HTTPRouteFilterRequestMirror,
+		RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{
+			BackendRef: gatewayv1.BackendObjectReference{Name: "web-canary", Port: ptr.To[gatewayv1.PortNumber](80)},
+			Percent:    ptr.To[int32](50),
+			Fraction:   &gatewayv1.Fraction{Numerator: 1, Denominator: ptr.To[int32](2)},
+		},
+	}}
+	if err := c.Create(t.Context(), bad); !apierrors.IsInvalid(err) {
+		t.Errorf("create an HTTPRoute mirroring by both percent and fraction: got %v, want Invalid (the CRD's CEL rule)", err)
 	}
 }
