@@ -49,6 +49,9 @@ const (
 	AnnotationSkipAnalysis = "sluice.dev/skip-analysis"
 	// AnnotationVirtualService names an existing VirtualService to adopt.
 	AnnotationVirtualService = "sluice.dev/virtualservice"
+	// AnnotationRouter picks the routing API: RouterIstio or
+	// RouterGatewayAPI.
+	AnnotationRouter = "sluice.dev/router"
 	// AnnotationConfirmRollout "manual" makes a new revision wait, its
 	// canary at zero replicas, until kubectl sluice resume or promote.
 	AnnotationConfirmRollout = "sluice.dev/confirm-rollout"
@@ -74,6 +77,12 @@ const (
 const (
 	EnabledValue  = "enabled"
 	DisabledValue = "disabled"
+)
+
+// Values of AnnotationRouter.
+const (
+	RouterIstio      = "istio"
+	RouterGatewayAPI = "gateway-api"
 )
 
 // Prefix is the prefix of every sluice annotation.

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/routing"
 )
 
 // A canary of an autoscaled Deployment gets an autoscaler of its own, so that
@@ -68,7 +69,7 @@ func canaryAutoscaler(primary *autoscalingv2.HorizontalPodAutoscaler, run *appsv
 	a := &autoscalingv2.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: run.Name, Namespace: run.Namespace,
-			Labels:          map[string]string{managedByLabel: managedBy},
+			Labels:          map[string]string{routing.ManagedByLabel: routing.ManagedBy},
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(run, appsv1.SchemeGroupVersion.WithKind("Deployment"))},
 		},
 		Spec: *primary.Spec.DeepCopy(),
@@ -129,8 +130,8 @@ func (r *Reconciler) autoscaledDeployments(ctx context.Context, obj client.Objec
 		return nil
 	}
 	name := scaledDeployment(a)
-	if a.Labels[managedByLabel] == managedBy {
-		name = strings.TrimSuffix(name, canaryName(""))
+	if a.Labels[routing.ManagedByLabel] == routing.ManagedBy {
+		name = strings.TrimSuffix(name, routing.CanaryName(""))
 	}
 	dep := &appsv1.Deployment{}
 	if name == "" || r.Client.Get(ctx, types.NamespacedName{Namespace: a.Namespace, Name: name}, dep) != nil || !canary.Enabled(dep.Annotations) {

@@ -9,6 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/routing"
 )
 
 // running is a canary Deployment of revision with replicas, all of them
@@ -82,7 +83,7 @@ func TestCanaryAutoscaler(t *testing.T) {
 	}
 	run := running("r2", 2, true)
 	got := canaryAutoscaler(primary, run)
-	if got.Name != "web-canary" || got.Namespace != "shop" || !metav1.IsControlledBy(got, run) || got.Labels[managedByLabel] != managedBy {
+	if got.Name != "web-canary" || got.Namespace != "shop" || !metav1.IsControlledBy(got, run) || got.Labels[routing.ManagedByLabel] != routing.ManagedBy {
 		t.Errorf("meta %+v; want web-canary in shop, controlled by the canary Deployment, managed by sluice", got.ObjectMeta)
 	}
 	if ref := got.Spec.ScaleTargetRef; ref.Name != "web-canary" || ref.Kind != "Deployment" || ref.APIVersion != "apps/v1" {
@@ -103,5 +104,13 @@ func TestCanaryAutoscaler(t *testing.T) {
 		if got := scaledDeployment(a); got != want {
 			t.Errorf("scaledDeployment(%+v) = %q; want %q", target, got, want)
 		}
+	}
+}
+
+// deployment is an opted-in Deployment web in shop.
+func deployment() *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", UID: "u1"},
+		Spec:       appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/routing"
 )
 
 // ensureCanary creates the Canary of dep if cr, as read, is nil, or brings
@@ -15,7 +16,7 @@ import (
 func (r *Reconciler) ensureCanary(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, s canary.Settings) (*canary.Canary, error) {
 	switch {
 	case cr == nil:
-		cr = &canary.Canary{ObjectMeta: ownedBy(dep, dep.Name), Spec: canary.CanarySpec{Settings: s}}
+		cr = &canary.Canary{ObjectMeta: routing.OwnedBy(dep, dep.Name), Spec: canary.CanarySpec{Settings: s}}
 		if err := r.Client.Create(ctx, cr); err != nil {
 			return nil, fmt.Errorf("create Canary %s/%s: %w", dep.Namespace, dep.Name, err)
 		}

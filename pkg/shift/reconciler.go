@@ -7,18 +7,19 @@ import (
 	"fmt"
 	"time"
 
-	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -31,6 +32,8 @@ import (
 	"sluice.dev/sluice/pkg/hooks"
 	"sluice.dev/sluice/pkg/policy"
 	"sluice.dev/sluice/pkg/promconn"
+	"sluice.dev/sluice/pkg/routing"
+	"sluice.dev/sluice/pkg/routing/routers"
 )
 
 // Checker measures one canary for its analysis, and asks its custom
@@ -108,12 +111,21 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 			return canary.Enabled(e.ObjectNew.GetAnnotations()) || canary.Enabled(e.ObjectOld.GetAnnotations())
 		},
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("canary").
 		For(&appsv1.Deployment{}, builder.WithPredicates(optedIn)).
 		Owns(&appsv1.Deployment{}).
-		Owns(&canary.Canary{}).
-		Owns(&istiov1.VirtualService{}).
+		Owns(&canary.Canary{})
+	for _, rt := range routers.All() {
+		// A router whose API the cluster does not serve has nothing to
+		// watch; watching it would keep the manager from starting.
+		if _, err := apiutil.IsObjectNamespaced(rt.New(), mgr.GetScheme(), mgr.GetRESTMapper()); meta.IsNoMatchError(err) {
+			mgr.GetLogger().Info("not watching routes: the cluster does not serve their API", "router", rt.Name(), "kind", rt.Kind())
+			continue
+		}
+		b = b.Owns(rt.New())
+	}
+	return b.
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.autoscaledDeployments)).
 		Watches(&canary.CanaryPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policyUsers)).
 		Watches(&canary.ClusterCanaryPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policyUsers)).
@@ -187,8 +199,8 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.confirm(ctx, dep, cr); err != nil {
 		return ctrl.Result{}, err
 	}
-	vs, err := r.ensureRouting(ctx, dep, cr, settings)
-	if err != nil || vs == nil {
+	rte, err := r.ensureRouting(ctx, dep, cr, settings)
+	if err != nil || rte == nil {
 		return ctrl.Result{}, err
 	}
 	obs, seen, err := r.observe(ctx, dep, cr, settings)
@@ -196,14 +208,14 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	obs.Policy, obs.SettingSources = runsBy, sources
-	obs.RoutedWeight = routedWeight(vs, dep.Name)
+	obs.RoutedWeight = rte.router.Routed(rte.target, rte.obj).CanaryWeight
 	d := r.step(ctx, dep, runsBy, &obs)
 	if d.RunChecks {
 		m := r.measure(ctx, dep, runsBy, settings, d.Window, analysis.Queries(Checks(obs)))
 		obs.Measurement = &m
 		d = r.step(ctx, dep, runsBy, &obs)
 	}
-	return r.apply(ctx, dep, cr, vs, seen, d)
+	return r.apply(ctx, dep, cr, rte, seen, d)
 }
 
 // measure measures the canary of dep over window, in the Prometheus its
@@ -211,7 +223,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // (a Secret missing) leaves the analysis blind, with the reason.
 func (r *Reconciler) measure(ctx context.Context, dep *appsv1.Deployment, p *canary.PolicySnapshot, s canary.Settings,
 	window time.Duration, queries []string) analysis.Measurement {
-	t := analysis.Target{Namespace: dep.Namespace, Canary: canaryName(dep.Name), Primary: dep.Name, Window: window}
+	t := analysis.Target{Namespace: dep.Namespace, Canary: routing.CanaryName(dep.Name), Primary: dep.Name, Window: window}
 	if s.Prometheus == nil || p == nil || r.Prometheus == nil {
 		return r.Checker.Measure(ctx, t, queries...)
 	}
@@ -288,7 +300,7 @@ func (r *Reconciler) observe(ctx context.Context, dep *appsv1.Deployment, cr *ca
 		return obs, w, err
 	}
 	can := &appsv1.Deployment{}
-	found, err := r.read(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}, can)
+	found, err := r.read(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: routing.CanaryName(dep.Name)}, can)
 	if err != nil {
 		return obs, w, err
 	}
@@ -305,7 +317,7 @@ const applyTimeout = 15 * time.Second
 
 // apply writes what d says: the status first (so that a restart resumes from
 // it), then the weights, the canary Deployment and a promotion.
-func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, vs *istiov1.VirtualService,
+func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *canary.Canary, rte *route,
 	w seen, d Decision) (ctrl.Result, error) {
 	// A stopping shifter cancels ctx: a status write cut off after the API
 	// server took it would leave the step's events unrecorded, and the next
@@ -318,7 +330,7 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 	} else if err := r.writeStatus(ctx, dep, cr, d); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.setWeight(ctx, vs, dep.Name, d.Status.CanaryWeight); err != nil {
+	if err := r.setRouting(ctx, rte, routing.Routing{CanaryWeight: d.Status.CanaryWeight}); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.applyCanary(ctx, dep, w, d); err != nil {

@@ -5,16 +5,18 @@ import (
 	"errors"
 	"fmt"
 
-	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/routing"
+	"sluice.dev/sluice/pkg/routing/routers"
 )
 
 // release runs when dep is no longer opted in: all traffic goes back to the
@@ -23,21 +25,28 @@ func (r *Reconciler) release(ctx context.Context, dep *appsv1.Deployment) error 
 	// The Canary goes too, and with it any status write still in doubt.
 	r.unconfirmed.forget(client.ObjectKeyFromObject(dep))
 	named := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: dep.Namespace, Name: name} }
-	// The routes first: sluice's own VirtualService, or one it adopted.
-	vs, err := managedRoutes(ctx, r.Client, dep)
+	// The routes first: sluice's own, or ones it adopted.
+	routes, err := managedRoutes(ctx, r.Client, dep)
 	if err != nil {
 		return err
 	}
-	var owned []client.Object
-	for _, obj := range []client.Object{
-		&istiov1.VirtualService{ObjectMeta: named(dep.Name)},
-		&appsv1.Deployment{ObjectMeta: named(canaryName(dep.Name))},
-		&corev1.Service{ObjectMeta: named(primaryName(dep.Name))},
-		&corev1.Service{ObjectMeta: named(canaryName(dep.Name))},
+	var made []client.Object
+	for _, rt := range routers.All() {
+		own := rt.New()
+		own.SetNamespace(dep.Namespace)
+		own.SetName(dep.Name)
+		made = append(made, own)
+	}
+	made = append(made,
+		&appsv1.Deployment{ObjectMeta: named(routing.CanaryName(dep.Name))},
+		&corev1.Service{ObjectMeta: named(routing.PrimaryName(dep.Name))},
+		&corev1.Service{ObjectMeta: named(routing.CanaryName(dep.Name))},
 		&corev1.Service{ObjectMeta: named(dep.Name)},
 		&canary.Canary{ObjectMeta: named(dep.Name)},
-	} {
-		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); apierrors.IsNotFound(err) {
+	)
+	var owned []client.Object
+	for _, obj := range made {
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
 			continue
 		} else if err != nil {
 			return fmt.Errorf("release %s/%s: %w", dep.Namespace, dep.Name, err)
@@ -46,7 +55,7 @@ func (r *Reconciler) release(ctx context.Context, dep *appsv1.Deployment) error 
 			owned = append(owned, obj)
 		}
 	}
-	if vs == nil && len(owned) == 0 {
+	if len(routes) == 0 && len(owned) == 0 {
 		return nil
 	}
 	// An opt-out followed at once by an opt-in may reach the cache apart:
@@ -57,8 +66,8 @@ func (r *Reconciler) release(ctx context.Context, dep *appsv1.Deployment) error 
 	} else if err == nil && live.DeletionTimestamp == nil && canary.Enabled(live.Annotations) {
 		return errBehind
 	}
-	if vs != nil {
-		if err := r.setWeight(ctx, vs, dep.Name, 0); err != nil {
+	for _, rte := range routes {
+		if err := r.setRouting(ctx, rte, routing.Routing{}); err != nil {
 			return err
 		}
 	}
@@ -95,17 +104,17 @@ func drain(ctx context.Context, c client.Client, key types.NamespacedName) error
 	if err := c.Get(ctx, key, dep); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	vs, err := managedRoutes(ctx, c, dep)
+	routes, err := managedRoutes(ctx, c, dep)
 	if err != nil {
 		return err
 	}
-	if vs != nil {
-		if err := patchWeight(ctx, c, vs, dep.Name, 0); err != nil {
+	for _, rte := range routes {
+		if _, err := patchRoute(ctx, c, rte, routing.Routing{}); err != nil {
 			return err
 		}
 	}
 	run := &appsv1.Deployment{}
-	if err := c.Get(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}, run); err != nil {
+	if err := c.Get(ctx, types.NamespacedName{Namespace: dep.Namespace, Name: routing.CanaryName(dep.Name)}, run); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	if !metav1.IsControlledBy(run, dep) {

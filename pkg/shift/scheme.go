@@ -1,18 +1,22 @@
 package shift
 
 import (
-	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/routing/routers"
 )
 
 // NewScheme knows every type the shifter reads and writes: Kubernetes' own,
-// the Canary and Istio's VirtualService.
+// the Canary and the route objects of every router.
 func NewScheme() (*runtime.Scheme, error) {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, canary.AddToScheme, istiov1.AddToScheme} {
+	adds := []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, canary.AddToScheme}
+	for _, rt := range routers.All() {
+		adds = append(adds, rt.AddToScheme)
+	}
+	for _, add := range adds {
 		if err := add(scheme); err != nil {
 			return nil, err
 		}

@@ -15,12 +15,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/routing"
 )
 
 // applyCanary runs the canary Deployment as d says: the pending template,
 // with an autoscaler of its own when the primary has one, or scaled down.
 func (r *Reconciler) applyCanary(ctx context.Context, dep *appsv1.Deployment, w seen, d Decision) error {
-	key := types.NamespacedName{Namespace: dep.Namespace, Name: canaryName(dep.Name)}
+	key := types.NamespacedName{Namespace: dep.Namespace, Name: routing.CanaryName(dep.Name)}
 	current := w.canary
 	switch {
 	case d.Canary == CanaryRun && w.template != nil:
@@ -87,7 +88,7 @@ func canaryDeployment(dep *appsv1.Deployment, template corev1.PodTemplateSpec, r
 		template.Labels = map[string]string{}
 	}
 	maps.Copy(template.Labels, labels)
-	meta := ownedBy(dep, canaryName(dep.Name))
+	meta := routing.OwnedBy(dep, routing.CanaryName(dep.Name))
 	meta.Annotations = map[string]string{canary.AnnotationCanaryRevision: revision}
 	return &appsv1.Deployment{
 		ObjectMeta: meta,

@@ -1,4 +1,4 @@
-package shift
+package istio
 
 import (
 	"encoding/json"
@@ -6,22 +6,45 @@ import (
 
 	networkingv1 "istio.io/api/networking/v1"
 	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/routing"
+	"sluice.dev/sluice/pkg/routing/routingtest"
 )
 
 // adopted is a VirtualService a user wrote: a header route to a debug
 // Service, then the route sluice sets, with fully qualified host names.
 func adopted(primary, canary int32) *istiov1.VirtualService {
-	vs := &istiov1.VirtualService{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "front"}}
+	vs := &istiov1.VirtualService{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "front", Labels: map[string]string{"team": "web"}}}
+	vs.Spec.Hosts = []string{"shop.example.com"}
 	vs.Spec.Http = []*networkingv1.HTTPRoute{
-		{Route: []*networkingv1.HTTPRouteDestination{{Destination: &networkingv1.Destination{Host: "debug"}, Weight: 100}}},
+		{
+			Match: []*networkingv1.HTTPMatchRequest{{Headers: map[string]*networkingv1.StringMatch{
+				"x-debug": {MatchType: &networkingv1.StringMatch_Exact{Exact: "1"}},
+			}}},
+			Route: []*networkingv1.HTTPRouteDestination{{Destination: &networkingv1.Destination{Host: "debug"}, Weight: 100}},
+		},
 		{Route: []*networkingv1.HTTPRouteDestination{
 			{Destination: &networkingv1.Destination{Host: "web-primary.shop.svc.cluster.local"}, Weight: primary},
 			{Destination: &networkingv1.Destination{Host: "web-canary.shop.svc"}, Weight: canary},
 		}},
 	}
 	return vs
+}
+
+func TestRoutes(t *testing.T) {
+	routingtest.Run(t, Router{}, []routingtest.Case{
+		{Name: "own at weight 20", Want: routing.Routing{CanaryWeight: 20}},
+		{Name: "own on gateways and hosts", Annotations: map[string]string{
+			canary.AnnotationGateways: "istio-system/public", canary.AnnotationHosts: "shop.example.com",
+		}, Want: routing.Routing{CanaryWeight: 50}},
+		{Name: "own back to the primary", Route: Router{}.Build(routingtest.Target(t, nil), routing.Routing{CanaryWeight: 60})},
+		{Name: "adopted moves only its weights", Annotations: map[string]string{canary.AnnotationVirtualService: "front"},
+			Route: adopted(80, 20), Want: routing.Routing{CanaryWeight: 40}},
+		{Name: "adopted already right", Annotations: map[string]string{canary.AnnotationVirtualService: "front"},
+			Route: adopted(80, 20), Want: routing.Routing{CanaryWeight: 20}},
+	})
 }
 
 func TestWeightPatch(t *testing.T) {
@@ -56,38 +79,31 @@ func TestWeightPatch(t *testing.T) {
 	}
 }
 
-func TestRoutedWeightAndRoutes(t *testing.T) {
+func TestRoutedAndCheck(t *testing.T) {
 	primaryOnly := adopted(100, 0)
 	primaryOnly.Spec.Http[1].Route = primaryOnly.Spec.Http[1].Route[:1]
 	otherNamespace := adopted(70, 30)
 	otherNamespace.Spec.Http[1].Route[1].Destination.Host = "web-canary.other.svc.cluster.local"
+	target := routingtest.Target(t, nil)
 	for _, tc := range []struct {
 		name   string
 		vs     *istiov1.VirtualService
 		weight int32
-		routes bool
+		check  string
 	}{
-		{"sluice's own", virtualService(deployment(), lesson(t), 30), 30, true},
-		{"adopted, qualified hosts", adopted(70, 30), 30, true},
-		{"no canary route", primaryOnly, 0, false},
-		{"canary of another namespace", otherNamespace, 0, false},
-		{"empty", &istiov1.VirtualService{}, 0, false},
+		{"sluice's own", Router{}.Build(target, routing.Routing{CanaryWeight: 30}).(*istiov1.VirtualService), 30, ""},
+		{"adopted, qualified hosts", adopted(70, 30), 30, ""},
+		{"no canary route", primaryOnly, 0, "has no HTTP route to both web-primary and web-canary"},
+		{"canary of another namespace", otherNamespace, 0, "has no HTTP route to both web-primary and web-canary"},
+		{"empty", &istiov1.VirtualService{ObjectMeta: metav1.ObjectMeta{Namespace: "shop"}}, 0, "has no HTTP route to both web-primary and web-canary"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := routedWeight(tc.vs, "web"); got != tc.weight {
-				t.Errorf("routedWeight = %d; want %d", got, tc.weight)
+			if got := (Router{}).Routed(target, tc.vs); got.CanaryWeight != tc.weight {
+				t.Errorf("Routed = %+v; want canary weight %d", got, tc.weight)
 			}
-			if got := routes(tc.vs, "web"); got != tc.routes {
-				t.Errorf("routes = %t; want %t", got, tc.routes)
+			if got := (Router{}).Check(target, tc.vs); got != tc.check {
+				t.Errorf("Check = %q; want %q", got, tc.check)
 			}
 		})
-	}
-}
-
-// deployment is an opted-in Deployment web in shop.
-func deployment() *appsv1.Deployment {
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", UID: "u1"},
-		Spec:       appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
 	}
 }

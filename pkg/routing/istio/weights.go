@@ -1,0 +1,67 @@
+package istio
+
+import (
+	"fmt"
+
+	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
+
+	"sluice.dev/sluice/pkg/routing"
+)
+
+// backend is a destination of a VirtualService's HTTP route that sends to
+// the primary or the canary Service of a Deployment.
+type backend struct {
+	// http and route locate it: spec.http[http].route[route].
+	http, route int
+	host        string
+	canary      bool
+	weight      int32
+}
+
+// backends lists the destinations of vs that send to <name>-primary or
+// <name>-canary (short or qualified host names), in the order of the routes.
+func backends(vs *istiov1.VirtualService, name string) []backend {
+	var out []backend
+	for i, route := range vs.Spec.GetHttp() {
+		for j, d := range route.GetRoute() {
+			host := d.GetDestination().GetHost()
+			isCanary := routing.IsServiceHost(host, routing.CanaryName(name), vs.Namespace)
+			if isCanary || routing.IsServiceHost(host, routing.PrimaryName(name), vs.Namespace) {
+				out = append(out, backend{http: i, route: j, host: host, canary: isCanary, weight: d.GetWeight()})
+			}
+		}
+	}
+	return out
+}
+
+// weightPatch is a JSON patch that sets the weights of the routes to
+// <name>-primary and <name>-canary and touches nothing else; nil when they
+// are already right or absent.
+func weightPatch(vs *istiov1.VirtualService, name string, weight int32) []map[string]any {
+	var ops []map[string]any
+	for _, b := range backends(vs, name) {
+		want := 100 - weight
+		if b.canary {
+			want = weight
+		}
+		if b.weight == want {
+			continue
+		}
+		path := fmt.Sprintf("/spec/http/%d/route/%d", b.http, b.route)
+		// The test guards against a route list that changed since it was
+		// read; "add" also sets a weight of 0, which the API leaves out.
+		ops = append(ops,
+			map[string]any{"op": "test", "path": path + "/destination/host", "value": b.host},
+			map[string]any{"op": "add", "path": path + "/weight", "value": want})
+	}
+	return ops
+}
+
+// routes reports whether vs routes to both <name>-primary and <name>-canary.
+func routes(vs *istiov1.VirtualService, name string) bool {
+	var primary, canary bool
+	for _, b := range backends(vs, name) {
+		primary, canary = primary || !b.canary, canary || b.canary
+	}
+	return primary && canary
+}
