@@ -39,9 +39,9 @@ const (
 	AnnotationBlindDeadline = "sluice.dev/blind-deadline"
 	// AnnotationPort is the service port.
 	AnnotationPort = "sluice.dev/port"
-	// AnnotationGateways lists the Istio gateways of the VirtualService.
+	// AnnotationGateways lists the gateways of the route.
 	AnnotationGateways = "sluice.dev/gateways"
-	// AnnotationHosts lists extra VirtualService hosts.
+	// AnnotationHosts lists extra hosts of the route.
 	AnnotationHosts = "sluice.dev/hosts"
 	// AnnotationProgressDeadline is the time the canary may take to become ready.
 	AnnotationProgressDeadline = "sluice.dev/progress-deadline"
@@ -52,6 +52,8 @@ const (
 	// AnnotationRouter picks the routing API: RouterIstio or
 	// RouterGatewayAPI.
 	AnnotationRouter = "sluice.dev/router"
+	// AnnotationHTTPRoute names an existing HTTPRoute to adopt.
+	AnnotationHTTPRoute = "sluice.dev/httproute"
 	// AnnotationConfirmRollout "manual" makes a new revision wait, its
 	// canary at zero replicas, until kubectl sluice resume or promote.
 	AnnotationConfirmRollout = "sluice.dev/confirm-rollout"

@@ -92,7 +92,7 @@ var policySettings = []string{
 	AnnotationStepWeight, AnnotationStepWeights, AnnotationMaxWeight, AnnotationInterval, AnnotationThreshold,
 	AnnotationMinSuccessRate, AnnotationMaxRequestDuration, AnnotationAnalysisWindow, AnnotationMinRequests,
 	AnnotationEvidenceDeadline, AnnotationBlindDeadline, AnnotationProgressDeadline,
-	AnnotationConfirmRollout, AnnotationConfirmPromotion,
+	AnnotationConfirmRollout, AnnotationConfirmPromotion, AnnotationRouter,
 }
 
 // annotations are the annotations that would set what p sets: the one
@@ -119,6 +119,9 @@ func (p PolicySpec) annotations() map[string]string {
 		if v != nil {
 			a[key] = string(*v)
 		}
+	}
+	if p.Router != nil {
+		a[AnnotationRouter] = *p.Router
 	}
 	if p.MinSuccessRate != nil {
 		a[AnnotationMinSuccessRate] = strconv.FormatFloat(*p.MinSuccessRate, 'g', -1, 64)

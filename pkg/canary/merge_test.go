@@ -66,7 +66,7 @@ func TestParseWithPolicy(t *testing.T) {
 			"step-weight": "default", "step-weights": fromPolicy, "max-weight": fromPolicy, "interval": fromPolicy, "threshold": fromPolicy,
 			"min-success-rate": fromPolicy, "max-request-duration": "default", "analysis-window": "default", "min-requests": "default",
 			"evidence-deadline": fromPolicy, "blind-deadline": "default", "progress-deadline": "default",
-			"confirm-rollout": "default", "confirm-promotion": fromPolicy,
+			"confirm-rollout": "default", "confirm-promotion": fromPolicy, "router": "default",
 		}
 		for k, v := range overrides {
 			out[k] = v
@@ -85,7 +85,7 @@ func TestParseWithPolicy(t *testing.T) {
 			"step-weight": "default", "step-weights": "default", "max-weight": "default", "interval": "default", "threshold": "default",
 			"min-success-rate": "default", "max-request-duration": "default", "analysis-window": "default", "min-requests": "default",
 			"evidence-deadline": "default", "blind-deadline": "default", "progress-deadline": "default",
-			"confirm-rollout": "default", "confirm-promotion": "default",
+			"confirm-rollout": "default", "confirm-promotion": "default", "router": "default",
 		}, nil},
 		{"the policy's settings", policy, nil, base, sources(nil), nil},
 		{"an annotation overrides its field only", policy, map[string]string{AnnotationThreshold: "7"},

@@ -93,6 +93,11 @@ type PolicySpec struct {
 	// still analysed, until kubectl sluice promote.
 	// +optional
 	ConfirmPromotion *Gate `json:"confirmPromotion,omitempty"`
+	// Router is the routing API of the Deployments: istio (a
+	// VirtualService) or gateway-api (an HTTPRoute).
+	// +kubebuilder:validation:Enum=istio;gateway-api
+	// +optional
+	Router *string `json:"router,omitempty"`
 	// Checks add custom checks, and turn built-in ones
 	// (request-success-rate, request-duration) off.
 	// +kubebuilder:validation:MaxItems=20

@@ -39,9 +39,15 @@ type Settings struct {
 	BlindDeadline metav1.Duration `json:"blindDeadline"`
 	// Port is the service port; 0 means the first container port, else 80.
 	Port int32 `json:"port,omitempty"`
-	// Gateways are the Istio gateways of the VirtualService.
+	// Router is the routing API: istio (a VirtualService) or gateway-api
+	// (an HTTPRoute). Canaries recorded before routers existed have none:
+	// istio.
+	// +optional
+	Router string `json:"router"`
+	// Gateways are the gateways of the route: Istio gateways, or Gateway
+	// API Gateways; mesh stands for the traffic inside the cluster.
 	Gateways []string `json:"gateways,omitempty"`
-	// Hosts are extra VirtualService hosts.
+	// Hosts are extra hosts of the route.
 	Hosts []string `json:"hosts,omitempty"`
 	// ProgressDeadline is the time the canary may take to become ready.
 	ProgressDeadline metav1.Duration `json:"progressDeadline"`
@@ -57,6 +63,8 @@ type Settings struct {
 	ConfirmPromotion Gate `json:"confirmPromotion,omitempty"`
 	// VirtualService names an existing VirtualService to adopt.
 	VirtualService string `json:"virtualService,omitempty"`
+	// HTTPRoute names an existing HTTPRoute to adopt.
+	HTTPRoute string `json:"httpRoute,omitempty"`
 	// Checks are the custom checks, and the built-in ones turned off, of
 	// the Deployment's policy.
 	// +listType=map
@@ -118,6 +126,8 @@ type Defaults struct {
 	// BlindDeadline is the default of AnnotationBlindDeadline; 0 stands
 	// for the Deployment's progress deadline.
 	BlindDeadline time.Duration
+	// Router is the default of AnnotationRouter; "" stands for istio.
+	Router string
 }
 
 // BuiltinDefaults are the defaults of an installation that sets none.
@@ -133,6 +143,7 @@ func BuiltinDefaults() Defaults {
 		MinSuccessRate:     99,
 		MinRequests:        30,
 		EvidenceDeadline:   time.Hour,
+		Router:             RouterIstio,
 	}
 }
 
@@ -150,6 +161,7 @@ func (d Defaults) Settings() Settings {
 		MinRequests:        d.MinRequests,
 		EvidenceDeadline:   duration(d.EvidenceDeadline),
 		BlindDeadline:      duration(cmp.Or(d.BlindDeadline, d.ProgressDeadline)),
+		Router:             cmp.Or(d.Router, RouterIstio),
 	}
 }
 
@@ -186,6 +198,9 @@ func (d Defaults) annotations() map[string]string {
 		AnnotationMinRequests:        strconv.FormatInt(int64(d.MinRequests), 10),
 		AnnotationEvidenceDeadline:   d.EvidenceDeadline.String(),
 	}
+	if d.Router != "" {
+		a[AnnotationRouter] = d.Router
+	}
 	if d.BlindDeadline != 0 {
 		a[AnnotationBlindDeadline] = d.BlindDeadline.String()
 	}
@@ -208,6 +223,7 @@ func (d *Defaults) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&d.EvidenceDeadline, flagName(AnnotationEvidenceDeadline), b.EvidenceDeadline, flagUsage(AnnotationEvidenceDeadline))
 	fs.DurationVar(&d.BlindDeadline, flagName(AnnotationBlindDeadline), b.BlindDeadline,
 		flagUsage(AnnotationBlindDeadline)+" (0: the progress deadline)")
+	fs.StringVar(&d.Router, flagName(AnnotationRouter), b.Router, flagUsage(AnnotationRouter)+": "+strings.Join(routers, " or "))
 }
 
 // flagName is the name of the flag that sets the default of an annotation:
@@ -265,6 +281,7 @@ func (d Defaults) Parse(annotations map[string]string) (Settings, []string) {
 	s.MaxRequestDuration = p.duration(AnnotationMaxRequestDuration, s.MaxRequestDuration, time.Millisecond)
 	s.AnalysisWindow = p.duration(AnnotationAnalysisWindow, s.AnalysisWindow, time.Second)
 	s.Port = p.integer(AnnotationPort, 0, 1, 65535)
+	s.Router = p.oneOf(AnnotationRouter, s.Router, routers)
 	s.Gateways = p.list(AnnotationGateways, "gateway names, such as istio-system/public or mesh", validGateway)
 	s.Hosts = p.list(AnnotationHosts, "host names, such as app.example.com or *.example.com", validHost)
 	s.ProgressDeadline = p.duration(AnnotationProgressDeadline, s.ProgressDeadline, time.Second)
@@ -278,13 +295,8 @@ func (d Defaults) Parse(annotations map[string]string) (Settings, []string) {
 	s.SkipAnalysis = p.boolean(AnnotationSkipAnalysis)
 	s.ConfirmRollout = p.gate(AnnotationConfirmRollout)
 	s.ConfirmPromotion = p.gate(AnnotationConfirmPromotion)
-	if raw, ok := annotations[AnnotationVirtualService]; ok {
-		if len(validation.IsDNS1123Subdomain(raw)) > 0 {
-			p.fail(AnnotationVirtualService, raw, "is not the name of a VirtualService (a DNS-1123 subdomain)")
-		} else {
-			s.VirtualService = raw
-		}
-	}
+	s.VirtualService = p.adopt(AnnotationVirtualService, "a VirtualService", s.Router, RouterIstio)
+	s.HTTPRoute = p.adopt(AnnotationHTTPRoute, "an HTTPRoute", s.Router, RouterGatewayAPI)
 	if raw, ok := annotations[AnnotationPolicy]; ok && !validPolicyName(strings.TrimPrefix(raw, ClusterPolicyPrefix)) {
 		p.fail(AnnotationPolicy, raw, "is not the name of a CanaryPolicy, or cluster/ and the name of a ClusterCanaryPolicy (a DNS-1123 subdomain)")
 	}
@@ -310,8 +322,11 @@ var knownAnnotations = []string{
 	AnnotationInterval, AnnotationThreshold, AnnotationMinSuccessRate, AnnotationMaxRequestDuration,
 	AnnotationAnalysisWindow, AnnotationMinRequests, AnnotationEvidenceDeadline, AnnotationBlindDeadline, AnnotationPort, AnnotationGateways, AnnotationHosts,
 	AnnotationProgressDeadline, AnnotationSkipAnalysis, AnnotationConfirmRollout, AnnotationConfirmPromotion,
-	AnnotationVirtualService, AnnotationPolicy, AnnotationCanaryTemplate, AnnotationCanaryRevision,
+	AnnotationRouter, AnnotationVirtualService, AnnotationHTTPRoute, AnnotationPolicy, AnnotationCanaryTemplate, AnnotationCanaryRevision,
 }
+
+// routers are the values of AnnotationRouter.
+var routers = []string{RouterIstio, RouterGatewayAPI}
 
 // parser collects the problems of one set of annotations.
 type parser struct {
@@ -360,6 +375,35 @@ func (p *parser) duration(key string, def metav1.Duration, least time.Duration) 
 		return def
 	}
 	return duration(v)
+}
+
+func (p *parser) oneOf(key, def string, allowed []string) string {
+	raw, ok := p.annotations[key]
+	if !ok {
+		return def
+	}
+	if !slices.Contains(allowed, raw) {
+		p.fail(key, raw, "is not one of "+strings.Join(allowed, ", "))
+		return def
+	}
+	return raw
+}
+
+// adopt reads the name of a route to adopt, a route of the kind that only
+// router by uses.
+func (p *parser) adopt(key, route, router, by string) string {
+	raw, ok := p.annotations[key]
+	switch {
+	case !ok:
+		return ""
+	case len(validation.IsDNS1123Subdomain(raw)) > 0:
+		p.fail(key, raw, fmt.Sprintf("is not the name of %s (a DNS-1123 subdomain)", route))
+	case router != by:
+		p.fail(key, raw, fmt.Sprintf("names %s, which router %s does not use; set %s: %s, or remove it", route, router, AnnotationRouter, by))
+	default:
+		return raw
+	}
+	return ""
 }
 
 func (p *parser) boolean(key string) bool {

@@ -19,7 +19,7 @@ import (
 const knownList = "sluice.dev/canary, sluice.dev/step-weight, sluice.dev/step-weights, sluice.dev/max-weight, " +
 	"sluice.dev/interval, sluice.dev/threshold, sluice.dev/min-success-rate, sluice.dev/max-request-duration, " +
 	"sluice.dev/analysis-window, sluice.dev/min-requests, sluice.dev/evidence-deadline, sluice.dev/blind-deadline, sluice.dev/port, sluice.dev/gateways, sluice.dev/hosts, " +
-	"sluice.dev/progress-deadline, sluice.dev/skip-analysis, sluice.dev/confirm-rollout, sluice.dev/confirm-promotion, sluice.dev/virtualservice, sluice.dev/policy, " +
+	"sluice.dev/progress-deadline, sluice.dev/skip-analysis, sluice.dev/confirm-rollout, sluice.dev/confirm-promotion, sluice.dev/router, sluice.dev/virtualservice, sluice.dev/httproute, sluice.dev/policy, " +
 	"sluice.dev/canary-template, sluice.dev/canary-revision"
 
 func checkProblems(t *testing.T, annotations map[string]string, want []string) Settings {
@@ -227,6 +227,15 @@ func TestParseProblems(t *testing.T) {
 		{"skip-analysis empty", map[string]string{"sluice.dev/skip-analysis": ""},
 			[]string{`sluice.dev/skip-analysis: "" is not "true" or "false"`}},
 
+		// router, and the routes each can adopt
+		{"router unknown", map[string]string{"sluice.dev/router": "linkerd"},
+			[]string{`sluice.dev/router: "linkerd" is not one of istio, gateway-api`}},
+		{"httproute with istio", map[string]string{"sluice.dev/httproute": "web"},
+			[]string{`sluice.dev/httproute: "web" names an HTTPRoute, which router istio does not use; set sluice.dev/router: gateway-api, or remove it`}},
+		{"virtualservice with gateway-api", map[string]string{"sluice.dev/router": "gateway-api", "sluice.dev/virtualservice": "web"},
+			[]string{`sluice.dev/virtualservice: "web" names a VirtualService, which router gateway-api does not use; set sluice.dev/router: istio, or remove it`}},
+		{"httproute upper case", map[string]string{"sluice.dev/router": "gateway-api", "sluice.dev/httproute": "Web"},
+			[]string{`sluice.dev/httproute: "Web" is not the name of an HTTPRoute (a DNS-1123 subdomain)`}},
 		// virtualservice
 		{"virtualservice abc_def", map[string]string{"sluice.dev/virtualservice": "abc_def"},
 			[]string{`sluice.dev/virtualservice: "abc_def" is not the name of a VirtualService (a DNS-1123 subdomain)`}},
@@ -377,6 +386,7 @@ func TestParseSeveralProblems(t *testing.T) {
 
 func TestBuiltinDefaults(t *testing.T) {
 	want := Settings{
+		Router:             RouterIstio,
 		StepWeights:        []int32{10, 20, 30, 40, 50},
 		MaxWeight:          50,
 		Interval:           metav1.Duration{Duration: time.Minute},
@@ -579,6 +589,7 @@ func TestParseValid(t *testing.T) {
 				"kubernetes.io/change-cause":      "upgrade",
 			},
 			Settings{
+				Router:             RouterIstio,
 				StepWeights:        []int32{20, 40, 60, 80},
 				MaxWeight:          70,
 				Interval:           metav1.Duration{Duration: 30 * time.Second},
@@ -663,6 +674,7 @@ var operatorDefaults = Defaults{
 
 func TestParseWithDefaults(t *testing.T) {
 	base := Settings{
+		Router:             RouterIstio,
 		StepWeights:        []int32{15, 30},
 		MaxWeight:          30,
 		Interval:           metav1.Duration{Duration: 30 * time.Second},
@@ -831,8 +843,8 @@ func TestAddFlags(t *testing.T) {
 			"--default-step-weight=15", "--default-max-weight=30", "--default-interval=30s", "--default-threshold=3",
 			"--default-min-success-rate=95", "--default-max-request-duration=1s", "--default-analysis-window=2m",
 			"--default-progress-deadline=5m", "--default-min-requests=20", "--default-evidence-deadline=1h",
-			"--default-blind-deadline=3m",
-		}, operatorDefaults},
+			"--default-blind-deadline=3m", "--default-router=gateway-api",
+		}, func() Defaults { d := operatorDefaults; d.Router = RouterGatewayAPI; return d }()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -866,6 +878,7 @@ func TestAddFlagsUsage(t *testing.T) {
 		"default-min-requests":         "sluice.dev/min-requests",
 		"default-evidence-deadline":    "sluice.dev/evidence-deadline",
 		"default-blind-deadline":       "sluice.dev/blind-deadline",
+		"default-router":               "sluice.dev/router",
 	}
 	got := map[string]string{}
 	fs.VisitAll(func(f *pflag.Flag) { got[f.Name] = f.Usage })

@@ -555,6 +555,11 @@ func (in *PolicySpec) DeepCopyInto(out *PolicySpec) {
 		*out = new(Gate)
 		**out = **in
 	}
+	if in.Router != nil {
+		in, out := &in.Router, &out.Router
+		*out = new(string)
+		**out = **in
+	}
 	if in.Checks != nil {
 		in, out := &in.Checks, &out.Checks
 		*out = make([]CheckSpec, len(*in))

@@ -9,6 +9,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/routing/routers"
 )
 
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
@@ -81,7 +82,7 @@ func (d deployment) problems(defaults canary.Defaults, policy *canary.PolicySnap
 	if len(d.annotations) == 0 {
 		return nil
 	}
-	_, _, problems := defaults.ParseWithPolicy(policy, d.annotations)
+	_, _, problems := routers.ParseWithPolicy(defaults, policy, d.annotations)
 	if policyProblem != "" {
 		problems = append(problems, policyProblem)
 	}

@@ -185,7 +185,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
-	settings, sources, invalid := r.Defaults.ParseWithPolicy(runsBy, dep.Annotations)
+	settings, sources, invalid := routers.ParseWithPolicy(r.Defaults, runsBy, dep.Annotations)
 	if problems = append(problems, invalid...); len(problems) > 0 {
 		// The webhook refuses such settings; they can only predate it, or
 		// the policy they name was deleted since.

@@ -26,9 +26,6 @@ type route struct {
 	obj    client.Object
 }
 
-// routerFor is the router that settings s pick.
-func routerFor(canary.Settings) routing.Router { return routers.Get(canary.RouterIstio) }
-
 // ensureRouting creates the Services of dep and its route, or reads the
 // route it adopts. It returns nil when the route cannot serve (one of that
 // name belongs to someone else, or the adopted one is missing or does not
@@ -50,7 +47,7 @@ func (r *Reconciler) ensureRouting(ctx context.Context, dep *appsv1.Deployment, 
 			return nil, fmt.Errorf("ensure Service %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
 	}
-	rt := routerFor(s)
+	rt := routers.For(s)
 	rte := &route{router: rt, target: t, obj: rt.New()}
 	name, annotation := rt.Adopted(s)
 	if name != "" {

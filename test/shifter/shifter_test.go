@@ -16,18 +16,26 @@ import (
 
 	"github.com/go-logr/logr"
 	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/routing"
+	"sluice.dev/sluice/pkg/routing/gatewayapi"
+	"sluice.dev/sluice/pkg/routing/istio"
+	"sluice.dev/sluice/pkg/routing/routers"
+	"sluice.dev/sluice/pkg/shift"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
 	"sluice.dev/sluice/test/sluice"
@@ -101,38 +109,49 @@ func waitStatus(t testing.TB, c client.Client, ns, what string, timeout time.Dur
 }
 
 // weights records the canary weights the VirtualService goes through.
-func weights(t *testing.T, ns string) func() []int32 { return weightsOf(t, ns, app) }
+func weights(t *testing.T, ns string) func() []int32 { return weightsOf(t, ns, app, istio.Router{}) }
 
-// weightsOf records the canary weights VirtualService name goes through.
-func weightsOf(t *testing.T, ns, name string) func() []int32 {
+// weightsOf records the canary weights that route name of router rt goes
+// through, as the router reads them.
+func weightsOf(t *testing.T, ns, name string, rt routing.Router) func() []int32 {
 	t.Helper()
-	ic, err := istioclient.NewForConfig(env.AdminConfig())
+	scheme, err := shift.NewScheme()
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := ic.NetworkingV1().VirtualServices(ns).Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	c, err := client.NewWithWatch(env.AdminConfig(), client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
+	gvk, err := apiutil.GVKForObject(rt.New(), scheme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	w, err := c.Watch(t.Context(), list, client.InNamespace(ns), client.MatchingFields{"metadata.name": name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := routing.Target{Deployment: &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: app}}}
 	var mu sync.Mutex
 	var seen []int32
 	go func() {
 		for e := range w.ResultChan() {
-			vs, ok := e.Object.(*istiov1.VirtualService)
+			u, ok := e.Object.(*unstructured.Unstructured)
 			if !ok || e.Type == watch.Deleted {
 				continue
 			}
-			for _, route := range vs.Spec.GetHttp() {
-				for _, d := range route.GetRoute() {
-					if strings.HasPrefix(d.GetDestination().GetHost(), app+"-canary") {
-						mu.Lock()
-						if len(seen) == 0 || seen[len(seen)-1] != d.GetWeight() {
-							seen = append(seen, d.GetWeight())
-						}
-						mu.Unlock()
-					}
-				}
+			route := rt.New()
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, route); err != nil {
+				continue
 			}
+			weight := rt.Routed(target, route).CanaryWeight
+			mu.Lock()
+			if len(seen) == 0 || seen[len(seen)-1] != weight {
+				seen = append(seen, weight)
+			}
+			mu.Unlock()
 		}
 	}()
 	t.Cleanup(w.Stop)
@@ -154,9 +173,29 @@ func shifterEvents(t *testing.T, ns, kind string) []string {
 	return sluice.EventMessages(t, env, ns, kind, app)
 }
 
+// onRouter is manifest routed by router rt: Istio's by default, without
+// the annotation.
+func onRouter(rt routing.Router) func(image string) string {
+	if rt.Name() == canary.RouterIstio {
+		return manifest
+	}
+	return func(image string) string {
+		return sluice.App{Name: app, Image: image, Replicas: 2, Container: sluice.Port8080,
+			Annotations: sluice.QuickSettings("sluice.dev/progress-deadline: 1m", "sluice.dev/router: "+rt.Name())}.YAML()
+	}
+}
+
+// The lesson's happy path, on each router.
 func TestHappyPathByKubectlApplyOnly(t *testing.T) {
+	for _, rt := range routers.All() {
+		t.Run(rt.Name(), func(t *testing.T) { happyPath(t, rt) })
+	}
+}
+
+func happyPath(t *testing.T, rt routing.Router) {
+	manifest := onRouter(rt)
 	ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 20 * time.Millisecond})
-	seen := weights(t, ns)
+	seen := weightsOf(t, ns, app, rt)
 
 	kubectlApply(t, ns, manifest("example.com/web:v2"))
 	cr := waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
@@ -209,8 +248,17 @@ func rolloutEvents(ns string) []string {
 	}
 }
 
+// The lesson's unhappy path, on each router.
 func TestRollbackOnFailingSuccessRate(t *testing.T) {
+	for _, rt := range routers.All() {
+		t.Run(rt.Name(), func(t *testing.T) { unhappyPath(t, rt) })
+	}
+}
+
+func unhappyPath(t *testing.T, rt routing.Router) {
+	manifest := onRouter(rt)
 	ns, c := initialized(t, manifest, telemetry.Behaviour{ErrorRate: 0.5, Latency: 20 * time.Millisecond})
+	seen := weightsOf(t, ns, app, rt)
 	kubectlApply(t, ns, manifest("example.com/web:v2"))
 	cr := waitPhase(t, c, ns, canary.PhaseFailed, 2*time.Minute)
 	if cr.Status.LastFailedRevision == "" || cr.Status.CanaryWeight != 0 {
@@ -226,6 +274,13 @@ func TestRollbackOnFailingSuccessRate(t *testing.T) {
 	if dep.Annotations[canary.AnnotationCanaryRevision] != cr.Status.LastFailedRevision {
 		t.Errorf("the diverted template is gone after the rollback: annotations %v", dep.Annotations)
 	}
+	// The status is written before the weight: wait for the route's.
+	cluster.Eventually(t, 10*time.Second, "all traffic back to the primary", func(context.Context) error {
+		if got := seen(); len(got) < 3 || got[0] != 0 || got[1] != 20 || got[len(got)-1] != 0 {
+			return fmt.Errorf("canary weights %v; want 0, 20, ..., 0", got)
+		}
+		return nil
+	})
 	cluster.Eventually(t, 10*time.Second, "the rollback's events", func(context.Context) error {
 		events := canaryEvents(t, ns)
 		// A confident verdict on the counts rolls back at once. Half the
@@ -385,6 +440,7 @@ func owned(ctx context.Context, c client.Client, ns string) []string {
 	var left []string
 	for _, obj := range []client.Object{
 		&istiov1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: app}},
+		&gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: app}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: app + "-canary"}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: app + "-primary"}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: app + "-canary"}},
@@ -401,25 +457,31 @@ func owned(ctx context.Context, c client.Client, ns string) []string {
 func TestOptOutAndDeletionRemoveEverything(t *testing.T) {
 	setup(t)
 	c := newClient(t)
+	optOut := func(t *testing.T, ns string) {
+		if out, err := env.Kubectl(t.Context(), "annotate", "-n", ns, "deployment/"+app, "sluice.dev/canary-").CombinedOutput(); err != nil {
+			t.Fatalf("kubectl annotate: %v\n%s", err, out)
+		}
+	}
 	for _, tc := range []struct {
-		name string
-		act  func(t *testing.T, ns string)
+		name   string
+		router routing.Router
+		act    func(t *testing.T, ns string)
 	}{
-		{"opt-out", func(t *testing.T, ns string) {
-			if out, err := env.Kubectl(t.Context(), "annotate", "-n", ns, "deployment/"+app, "sluice.dev/canary-").CombinedOutput(); err != nil {
-				t.Fatalf("kubectl annotate: %v\n%s", err, out)
-			}
-		}},
-		{"deletion", func(t *testing.T, ns string) {
+		{"opt-out", istio.Router{}, optOut},
+		{"deletion", istio.Router{}, func(t *testing.T, ns string) {
 			if out, err := env.Kubectl(t.Context(), "delete", "-n", ns, "deployment/"+app).CombinedOutput(); err != nil {
 				t.Fatalf("kubectl delete: %v\n%s", err, out)
 			}
 		}},
+		{"opt-out of gateway-api", gatewayapi.Router{}, optOut},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Without requests the canary holds at 20.
 			ns := env.NewNamespace(t)
-			rolloutTo(t, c, ns, "example.com/web:v2")
+			manifest := onRouter(tc.router)
+			kubectlApply(t, ns, manifest("example.com/web:v1"))
+			waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+			kubectlApply(t, ns, manifest("example.com/web:v2"))
 			cluster.Eventually(t, time.Minute, "everything created", func(ctx context.Context) error {
 				if left := owned(ctx, c, ns); len(left) != 6 {
 					return fmt.Errorf("only %v", left)
@@ -490,7 +552,7 @@ spec:
 		return string(out)
 	}
 	before := spec()
-	seen := weightsOf(t, ns, "shop-routes")
+	seen := weightsOf(t, ns, "shop-routes", istio.Router{})
 	adopting := strings.Replace(manifest("example.com/web:v1"), "    sluice.dev/canary: enabled", "    sluice.dev/canary: enabled\n    sluice.dev/virtualservice: shop-routes", 1)
 	kubectlApply(t, ns, adopting)
 	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
@@ -504,6 +566,79 @@ spec:
 	}
 	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, &istiov1.VirtualService{}); err == nil {
 		t.Error("sluice created a VirtualService of its own beside the adopted one")
+	}
+}
+
+// TestAdoptedHTTPRouteKeepsEveryOtherField: with sluice.dev/httproute,
+// sluice changes only the weights of the backendRefs to <name>-primary and
+// <name>-canary, and leaves the rest byte for byte.
+func TestAdoptedHTTPRouteKeepsEveryOtherField(t *testing.T) {
+	setup(t)
+	ns := env.NewNamespace(t)
+	c := newClient(t)
+	mesh.Set(ns, app+"-canary", telemetry.Behaviour{Latency: 20 * time.Millisecond})
+	kubectlApply(t, ns, `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: shop-routes
+  labels:
+    team: shop
+spec:
+  parentRefs:
+    - name: public
+      namespace: edge
+      sectionName: https
+  hostnames: [web.example.com]
+  rules:
+    - matches:
+        - path: {type: PathPrefix, value: /admin}
+      backendRefs:
+        - name: admin
+          port: 8080
+      timeouts:
+        request: 3s
+    - backendRefs:
+        - name: web-primary
+          port: 8080
+          weight: 100
+        - name: web-canary
+          port: 8080
+      filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier:
+            add:
+              - {name: x-shop, value: "1"}
+`)
+	spec := func() string {
+		out, err := env.Kubectl(t.Context(), "get", "httproute", "shop-routes", "-n", ns, "-o", "jsonpath={.metadata.labels}{.metadata.ownerReferences}{.spec}").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	// The canary's backendRef has no weight: the API's default, 1, which
+	// sluice sets to 0 before the rollout starts.
+	before := strings.Replace(spec(), `"name":"web-canary","port":8080,"weight":1}`, `"name":"web-canary","port":8080,"weight":0}`, 1)
+	seen := weightsOf(t, ns, "shop-routes", gatewayapi.Router{})
+	adopting := strings.Replace(onRouter(gatewayapi.Router{})("example.com/web:v1"), "    sluice.dev/canary: enabled",
+		"    sluice.dev/canary: enabled\n    sluice.dev/httproute: shop-routes", 1)
+	kubectlApply(t, ns, adopting)
+	waitPhase(t, c, ns, canary.PhaseInitialized, 30*time.Second)
+	kubectlApply(t, ns, strings.Replace(adopting, "example.com/web:v1", "example.com/web:v2", 1))
+	waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
+
+	// The status is written before the weight: wait for the last weight.
+	cluster.Eventually(t, 10*time.Second, "weights", func(context.Context) error {
+		if got, want := seen(), []int32{1, 0, 20, 40, 60, 80, 0}; !slices.Equal(got, want) {
+			return fmt.Errorf("canary weights %v; want %v", got, want)
+		}
+		return nil
+	})
+	if after := spec(); after != before {
+		t.Errorf("the adopted HTTPRoute changed beyond its weights:\nbefore %s\nafter  %s", before, after)
+	}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, &gatewayv1.HTTPRoute{}); err == nil {
+		t.Error("sluice created an HTTPRoute of its own beside the adopted one")
 	}
 }
 

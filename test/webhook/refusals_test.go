@@ -58,13 +58,17 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 		{[]string{`sluice.dev/skip-analysis: "yes"`}, `sluice.dev/skip-analysis: "yes" is not "true" or "false"`},
 		{[]string{`sluice.dev/confirm-rollout: "Manual"`}, `sluice.dev/confirm-rollout: "Manual" is not "auto" or "manual"`},
 		{[]string{`sluice.dev/virtualservice: "My_Routes"`}, `sluice.dev/virtualservice: "My_Routes" is not the name of a VirtualService (a DNS-1123 subdomain)`},
+		{[]string{`sluice.dev/router: "linkerd"`}, `sluice.dev/router: "linkerd" is not one of istio, gateway-api`},
+		{[]string{`sluice.dev/httproute: "web"`}, `sluice.dev/httproute: "web" names an HTTPRoute, which router istio does not use; set sluice.dev/router: gateway-api, or remove it`},
+		{[]string{`sluice.dev/router: "gateway-api"`, `sluice.dev/hosts: "*"`}, `sluice.dev/hosts: "*": an HTTPRoute's hostname cannot be a bare *; ` +
+			`leave it out to match every host, or name a wildcard domain such as *.example.com`},
 		{[]string{`sluice.dev/stepweight: "20"`}, "sluice.dev/stepweight is not a sluice annotation; the known ones are sluice.dev/canary, " +
 			"sluice.dev/step-weight, sluice.dev/step-weights, sluice.dev/max-weight, sluice.dev/interval, sluice.dev/threshold, " +
 			"sluice.dev/min-success-rate, sluice.dev/max-request-duration, sluice.dev/analysis-window, sluice.dev/min-requests, " +
 			"sluice.dev/evidence-deadline, sluice.dev/blind-deadline, sluice.dev/port, " +
 			"sluice.dev/gateways, sluice.dev/hosts, sluice.dev/progress-deadline, sluice.dev/skip-analysis, " +
 			"sluice.dev/confirm-rollout, sluice.dev/confirm-promotion, " +
-			"sluice.dev/virtualservice, sluice.dev/policy, sluice.dev/canary-template, sluice.dev/canary-revision"},
+			"sluice.dev/router, sluice.dev/virtualservice, sluice.dev/httproute, sluice.dev/policy, sluice.dev/canary-template, sluice.dev/canary-revision"},
 		{
 			[]string{`sluice.dev/threshold: "x"`, `sluice.dev/interval: "1"`},
 			`sluice.dev/interval: "1" is not a Go duration of at least 1s, such as 30s or 2m; sluice.dev/threshold: "x" is not an integer between 1 and 1000`,
