@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"encoding/json"
 	"maps"
 	"strconv"
 	"strings"
@@ -87,7 +88,8 @@ func (d Defaults) ParseWithPolicy(p *PolicySnapshot, annotations map[string]stri
 	return s, sources, problems
 }
 
-// policySettings are the annotations that a policy can stand in for.
+// policySettings are the settings whose source the status tells: those a
+// policy can stand in for, but the release styles.
 var policySettings = []string{
 	AnnotationStepWeight, AnnotationStepWeights, AnnotationMaxWeight, AnnotationInterval, AnnotationThreshold,
 	AnnotationMinSuccessRate, AnnotationMaxRequestDuration, AnnotationAnalysisWindow, AnnotationMinRequests,
@@ -122,6 +124,23 @@ func (p PolicySpec) annotations() map[string]string {
 	}
 	if p.Router != nil {
 		a[AnnotationRouter] = *p.Router
+	}
+	if p.Iterations != nil {
+		a[AnnotationIterations] = strconv.FormatInt(int64(*p.Iterations), 10)
+	}
+	if p.MirrorPercent != nil {
+		a[AnnotationMirrorPercent] = strconv.FormatInt(int64(*p.MirrorPercent), 10)
+	}
+	if p.Mirror != nil {
+		a[AnnotationMirror] = strconv.FormatBool(*p.Mirror)
+	}
+	if p.SessionCookie != nil {
+		a[AnnotationSessionCookie] = *p.SessionCookie
+	}
+	if len(p.Match) > 0 {
+		// Encoding a slice of plain structs cannot fail.
+		raw, _ := json.Marshal(p.Match)
+		a[policyMatch] = string(raw)
 	}
 	if p.MinSuccessRate != nil {
 		a[AnnotationMinSuccessRate] = strconv.FormatFloat(*p.MinSuccessRate, 'g', -1, 64)

@@ -98,6 +98,29 @@ type PolicySpec struct {
 	// +kubebuilder:validation:Enum=istio;gateway-api
 	// +optional
 	Router *string `json:"router,omitempty"`
+	// Match makes each rollout an A/B test: requests that meet any of these
+	// go to the canary (sluice.dev/match-headers, match-cookie).
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Match []RequestMatch `json:"match,omitempty"`
+	// Iterations is the number of analysed intervals of an A/B test, or of
+	// the mirroring.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	Iterations *int32 `json:"iterations,omitempty"`
+	// Mirror copies the traffic to the canary before the weights.
+	// +optional
+	Mirror *bool `json:"mirror,omitempty"`
+	// MirrorPercent is the share of the requests mirrored.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MirrorPercent *int32 `json:"mirrorPercent,omitempty"`
+	// SessionCookie keeps a client that got the canary on it: NAME, or
+	// NAME; max-age=DURATION.
+	// +optional
+	SessionCookie *string `json:"sessionCookie,omitempty"`
 	// Checks add custom checks, and turn built-in ones
 	// (request-success-rate, request-duration) off.
 	// +kubebuilder:validation:MaxItems=20

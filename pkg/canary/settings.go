@@ -65,6 +65,28 @@ type Settings struct {
 	VirtualService string `json:"virtualService,omitempty"`
 	// HTTPRoute names an existing HTTPRoute to adopt.
 	HTTPRoute string `json:"httpRoute,omitempty"`
+	// Match makes the rollout an A/B test: requests that meet any of these
+	// go to the canary, for Iterations analysed intervals; the others never
+	// see it.
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Match []RequestMatch `json:"match,omitempty"`
+	// Iterations is the number of analysed intervals of an A/B test, or of
+	// the mirroring before the weights.
+	// +optional
+	Iterations int32 `json:"iterations,omitempty"`
+	// Mirror copies MirrorPercent of the requests to the canary, whose
+	// answers are discarded, for Iterations analysed intervals before the
+	// weights.
+	// +optional
+	Mirror bool `json:"mirror,omitempty"`
+	// MirrorPercent is the share of the requests mirrored.
+	// +optional
+	MirrorPercent int32 `json:"mirrorPercent,omitempty"`
+	// Session keeps a client that got the canary on it for the rest of
+	// the rollout.
+	// +optional
+	Session *SessionSpec `json:"session,omitempty"`
 	// Checks are the custom checks, and the built-in ones turned off, of
 	// the Deployment's policy.
 	// +listType=map
@@ -297,6 +319,7 @@ func (d Defaults) Parse(annotations map[string]string) (Settings, []string) {
 	s.ConfirmPromotion = p.gate(AnnotationConfirmPromotion)
 	s.VirtualService = p.adopt(AnnotationVirtualService, "a VirtualService", s.Router, RouterIstio)
 	s.HTTPRoute = p.adopt(AnnotationHTTPRoute, "an HTTPRoute", s.Router, RouterGatewayAPI)
+	p.styles(&s)
 	if raw, ok := annotations[AnnotationPolicy]; ok && !validPolicyName(strings.TrimPrefix(raw, ClusterPolicyPrefix)) {
 		p.fail(AnnotationPolicy, raw, "is not the name of a CanaryPolicy, or cluster/ and the name of a ClusterCanaryPolicy (a DNS-1123 subdomain)")
 	}
@@ -322,7 +345,9 @@ var knownAnnotations = []string{
 	AnnotationInterval, AnnotationThreshold, AnnotationMinSuccessRate, AnnotationMaxRequestDuration,
 	AnnotationAnalysisWindow, AnnotationMinRequests, AnnotationEvidenceDeadline, AnnotationBlindDeadline, AnnotationPort, AnnotationGateways, AnnotationHosts,
 	AnnotationProgressDeadline, AnnotationSkipAnalysis, AnnotationConfirmRollout, AnnotationConfirmPromotion,
-	AnnotationRouter, AnnotationVirtualService, AnnotationHTTPRoute, AnnotationPolicy, AnnotationCanaryTemplate, AnnotationCanaryRevision,
+	AnnotationRouter, AnnotationVirtualService, AnnotationHTTPRoute,
+	AnnotationMatchHeaders, AnnotationMatchCookie, AnnotationIterations, AnnotationMirror, AnnotationMirrorPercent, AnnotationSessionCookie,
+	AnnotationPolicy, AnnotationCanaryTemplate, AnnotationCanaryRevision,
 }
 
 // routers are the values of AnnotationRouter.

@@ -19,7 +19,7 @@ import (
 const knownList = "sluice.dev/canary, sluice.dev/step-weight, sluice.dev/step-weights, sluice.dev/max-weight, " +
 	"sluice.dev/interval, sluice.dev/threshold, sluice.dev/min-success-rate, sluice.dev/max-request-duration, " +
 	"sluice.dev/analysis-window, sluice.dev/min-requests, sluice.dev/evidence-deadline, sluice.dev/blind-deadline, sluice.dev/port, sluice.dev/gateways, sluice.dev/hosts, " +
-	"sluice.dev/progress-deadline, sluice.dev/skip-analysis, sluice.dev/confirm-rollout, sluice.dev/confirm-promotion, sluice.dev/router, sluice.dev/virtualservice, sluice.dev/httproute, sluice.dev/policy, " +
+	"sluice.dev/progress-deadline, sluice.dev/skip-analysis, sluice.dev/confirm-rollout, sluice.dev/confirm-promotion, sluice.dev/router, sluice.dev/virtualservice, sluice.dev/httproute, sluice.dev/match-headers, sluice.dev/match-cookie, sluice.dev/iterations, sluice.dev/mirror, sluice.dev/mirror-percent, sluice.dev/session-cookie, sluice.dev/policy, " +
 	"sluice.dev/canary-template, sluice.dev/canary-revision"
 
 func checkProblems(t *testing.T, annotations map[string]string, want []string) Settings {

@@ -201,6 +201,10 @@ type CanaryStatus struct {
 	Phase Phase `json:"phase,omitempty"`
 	// CanaryWeight is the share of traffic, in percent, sent to the canary.
 	CanaryWeight int32 `json:"canaryWeight"`
+	// Iterations counts the analysed intervals of an A/B test, or of the
+	// mirroring, that passed.
+	// +optional
+	Iterations int32 `json:"iterations,omitempty"`
 	// FailedChecks counts the failed checks of the canary under analysis.
 	FailedChecks int32 `json:"failedChecks"`
 	// CanaryRevision is the revision under analysis.
@@ -270,6 +274,7 @@ type CanaryStatus struct {
 // +kubebuilder:resource:categories=sluice,shortName=scn
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.status.canaryWeight`
+// +kubebuilder:printcolumn:name="Iteration",type=integer,JSONPath=`.status.iterations`,priority=1
 // +kubebuilder:printcolumn:name="FailedChecks",type=integer,JSONPath=`.status.failedChecks`
 // +kubebuilder:printcolumn:name="Paused",type=string,JSONPath=`.status.conditions[?(@.type=="Paused")].status`
 // +kubebuilder:printcolumn:name="LastTransitionTime",type=string,JSONPath=`.status.lastTransitionTime`

@@ -10,6 +10,11 @@
 package routing
 
 import (
+	"fmt"
+	"net/http"
+	"reflect"
+	"time"
+
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -23,10 +28,57 @@ type Routing struct {
 	// CanaryWeight is the percentage of the traffic sent to the canary; the
 	// rest goes to the primary.
 	CanaryWeight int32
+	// Match sends the requests that meet any of these to the canary,
+	// whatever the weight: an A/B test.
+	Match []canary.RequestMatch
+	// MirrorPercent is the percentage of the requests copied to the
+	// canary, whose answers are discarded; 0 for none.
+	MirrorPercent int32
+	// Sticky keeps the clients that got the canary once on it; nil for
+	// none.
+	Sticky *Sticky
 }
 
 // Equal reports whether r and o send the same traffic to the same places.
-func (r Routing) Equal(o Routing) bool { return r == o }
+func (r Routing) Equal(o Routing) bool {
+	return r.CanaryWeight == o.CanaryWeight && r.MirrorPercent == o.MirrorPercent &&
+		(len(r.Match) == 0 && len(o.Match) == 0 || reflect.DeepEqual(r.Match, o.Match)) &&
+		(r.Sticky == nil) == (o.Sticky == nil) && (r.Sticky == nil || *r.Sticky == *o.Sticky)
+}
+
+// Sticky is the cookie that the canary's answers set and that sends the
+// requests that carry it to the canary.
+type Sticky struct {
+	Cookie, Value string
+	MaxAge        time.Duration
+}
+
+// SetCookie is the Set-Cookie header of the canary's answers.
+func (s Sticky) SetCookie() string {
+	return fmt.Sprintf("%s=%s; Max-Age=%d; Path=/", s.Cookie, s.Value, int64(s.MaxAge/time.Second))
+}
+
+// Match is the condition of the requests that carry the cookie.
+func (s Sticky) Match() canary.HeaderMatch { return canary.CookieMatch(s.Cookie, s.Value) }
+
+// ParseSetCookie reads a Sticky back from its Set-Cookie header.
+func ParseSetCookie(header string) (Sticky, bool) {
+	c, err := http.ParseSetCookie(header)
+	if err != nil {
+		return Sticky{}, false
+	}
+	return Sticky{Cookie: c.Name, Value: c.Value, MaxAge: time.Duration(c.MaxAge) * time.Second}, true
+}
+
+// Rule names of the rules that sluice adds to its own routes before the
+// weighted one.
+const (
+	MatchRule  = "sluice-match"
+	StickyRule = "sluice-sticky"
+)
+
+// Adopted reports whether the target's route is one the user wrote.
+func (t Target) Adopted() bool { return t.Settings.VirtualService != "" || t.Settings.HTTPRoute != "" }
 
 // Target is one opted-in Deployment as a router sees it.
 type Target struct {

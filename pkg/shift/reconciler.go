@@ -208,7 +208,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	obs.Policy, obs.SettingSources = runsBy, sources
-	obs.RoutedWeight = rte.router.Routed(rte.target, rte.obj).CanaryWeight
+	obs.Routed = rte.router.Routed(rte.target, rte.obj)
 	d := r.step(ctx, dep, runsBy, &obs)
 	if d.RunChecks {
 		m := r.measure(ctx, dep, runsBy, settings, d.Window, analysis.Queries(Checks(obs)))
@@ -330,7 +330,7 @@ func (r *Reconciler) apply(ctx context.Context, dep *appsv1.Deployment, cr *cana
 	} else if err := r.writeStatus(ctx, dep, cr, d); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.setRouting(ctx, rte, routing.Routing{CanaryWeight: d.Status.CanaryWeight}); err != nil {
+	if err := r.setRouting(ctx, rte, d.Routing); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.applyCanary(ctx, dep, w, d); err != nil {

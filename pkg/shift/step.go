@@ -13,6 +13,7 @@ import (
 
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/routing"
 )
 
 // Observation is what the shifter sees of one opted-in Deployment at one
@@ -35,8 +36,8 @@ type Observation struct {
 	// CanaryReady: the canary Deployment runs PendingRevision with all its
 	// replicas ready.
 	CanaryReady bool
-	// RoutedWeight is the canary weight the VirtualService has now.
-	RoutedWeight int32
+	// Routed is what the Deployment's route sends now.
+	Routed routing.Routing
 	// Status is the Canary's status as last written; nil on first sight.
 	Status *canary.CanaryStatus
 	// Policy is the policy the settings come from, recorded with a new
@@ -64,6 +65,8 @@ type Decision struct {
 	// Canary says whether the canary Deployment should run (with the
 	// pending template, at the primary's replicas) or be scaled to zero.
 	Canary CanaryAction
+	// Routing is what the Deployment's route is to send.
+	Routing routing.Routing
 	// Promote copies the pending template into the primary.
 	Promote bool
 	// RunChecks asks the caller to measure the canary over Window, ending
@@ -178,7 +181,7 @@ func (s *stepper) transition(phase canary.Phase, message string) {
 }
 
 func (s *stepper) decide() {
-	defer func() { s.d.Status = s.st }()
+	defer func() { s.d.Status, s.d.Routing = s.st, s.routing() }()
 	o := s.o
 	s.st.SettingSources = o.SettingSources
 	s.intend()
@@ -265,6 +268,7 @@ func (s *stepper) newRevision(restart bool) {
 	s.st.PrimaryRevision = s.o.PrimaryRevision
 	s.st.RevisionStartTime = metav1.NewTime(s.o.Now)
 	s.st.CanaryWeight = 0
+	s.st.Iterations = 0
 	s.st.FailedChecks = 0
 	s.st.Checks = nil
 	s.st.Evidence = nil
@@ -307,7 +311,7 @@ func (s *stepper) waitForCanary() {
 		return
 	}
 	s.event(step, "AnalysisStarted", "Starting canary analysis for %s", s.id())
-	s.advance()
+	s.begin()
 }
 
 func (s *stepper) progress() {
@@ -318,7 +322,8 @@ func (s *stepper) progress() {
 		// Held until resumed: no clock runs, no analysis, no deadline.
 		return
 	}
-	if s.st.CanaryWeight == 0 {
+	if s.st.StepStartTime.IsZero() {
+		// The analysis has not started.
 		s.waitForCanary()
 		return
 	}
@@ -334,9 +339,9 @@ func (s *stepper) progress() {
 		s.promote()
 		return
 	}
-	if s.o.RoutedWeight != s.st.CanaryWeight {
-		// The last weight has not reached the VirtualService yet: analysing
-		// now would judge a canary on traffic it does not get.
+	if !s.o.Routed.Equal(s.routing()) {
+		// The last routing has not reached the route yet: analysing now
+		// would judge a canary on traffic it does not get.
 		s.d.RequeueAfter = time.Second
 		return
 	}
@@ -345,7 +350,7 @@ func (s *stepper) progress() {
 		s.d.RequeueAfter = due.Sub(s.o.Now)
 		return
 	}
-	final := s.st.CanaryWeight >= s.o.Settings.MaxWeight
+	final := s.final()
 	// The rollout webhooks run before the checks; the gate ahead is asked
 	// meanwhile, so that its answer is in when they pass. Both are asked
 	// again with the measurement, to record their answers.
@@ -382,7 +387,7 @@ func (s *stepper) progress() {
 	case gate.no != nil:
 		s.holdAtWeight(gate.no)
 	default:
-		s.advance()
+		s.next()
 	}
 }
 
@@ -426,7 +431,7 @@ func (s *stepper) judge() {
 		ev.Until = metav1.NewTime(s.o.Now)
 		s.st.Evidence = &ev
 	}
-	final := s.st.CanaryWeight >= s.o.Settings.MaxWeight
+	final := s.final()
 	checks := Checks(s.o)
 	s.st.Checks = make([]canary.CheckStatus, 0, len(checks))
 	blind := ""

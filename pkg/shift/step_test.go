@@ -18,6 +18,7 @@ import (
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/analysis/stats"
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/routing"
 )
 
 // lesson are the classic Istio canary lesson's settings: step 20, max 70,
@@ -137,7 +138,7 @@ func newWorld(t *testing.T) *world {
 func (w *world) step() Decision {
 	w.t.Helper()
 	fmt.Fprintf(&w.transcript, "%s  primary %s, pending %q, canary ready %t, routed %d\n",
-		w.o.Now.Sub(t0), w.o.PrimaryRevision, w.o.PendingRevision, w.o.CanaryReady, w.o.RoutedWeight)
+		w.o.Now.Sub(t0), w.o.PrimaryRevision, w.o.PendingRevision, w.o.CanaryReady, w.o.Routed.CanaryWeight)
 	// The world counts the pending template's revisions alike as the webhook
 	// and the shifter do.
 	w.o.PendingPrimaryRevision = w.o.PendingRevision
@@ -158,7 +159,7 @@ func (w *world) step() Decision {
 	w.record(d, true)
 	st := d.Status
 	w.o.Status = &st
-	w.o.RoutedWeight = st.CanaryWeight
+	w.o.Routed = d.Routing
 	w.o.Measurement = nil
 	if d.Promote {
 		w.promoted = true
@@ -194,6 +195,9 @@ func (w *world) record(d Decision, carriedOut bool) {
 			where = "Canary+Deployment"
 		}
 		fmt.Fprintf(&w.transcript, "    event %s %s (%s): %s\n", kind, e.Reason, where, e.Message)
+	}
+	if r := d.Routing; len(r.Match) > 0 || r.MirrorPercent > 0 || r.Sticky != nil {
+		fmt.Fprintf(&w.transcript, "    routing: match %v, mirror %d%%, sticky %v\n", r.Match, r.MirrorPercent, r.Sticky)
 	}
 	var actions []string
 	if d.Canary != CanaryKeep {
@@ -541,7 +545,7 @@ func TestRestartResumes(t *testing.T) {
 	written := *w.o.Status.DeepCopy()
 
 	restarted := Observation{Now: w.o.Now.Add(10 * time.Second), Namespace: "shop", Name: "web", Settings: lesson(t),
-		PrimaryRevision: "r1", PrimaryReady: true, PendingRevision: "r2", CanaryReady: true, Status: &written, RoutedWeight: 40}
+		PrimaryRevision: "r1", PrimaryReady: true, PendingRevision: "r2", CanaryReady: true, Status: &written, Routed: routing.Routing{CanaryWeight: 40}}
 	d := Step(restarted)
 	if d.Status.CanaryWeight != 40 || len(d.Events) > 0 || d.RunChecks || d.RequeueAfter != 20*time.Second {
 		t.Errorf("after a restart: weight %d, events %v, run checks %v, requeue %s; want weight 40 held until the interval",
@@ -556,7 +560,7 @@ func TestRestartResumes(t *testing.T) {
 // carries the weight the status says.
 func TestWeightNotYetRoutedHoldsTheAnalysis(t *testing.T) {
 	w := startAnalysis(t)
-	w.o.RoutedWeight = 0
+	w.o.Routed = routing.Routing{}
 	w.o.Now = w.o.Now.Add(time.Minute)
 	d := Step(w.o)
 	if d.RunChecks || len(d.Events) > 0 || d.Status.CanaryWeight != 20 || d.RequeueAfter != time.Second {
@@ -720,7 +724,7 @@ func promotingWorld(t *testing.T) *world {
 		t.Fatalf("promote %t, promoted primary %q; want a promotion to p2", d.Promote, d.Status.PromotedPrimaryRevision)
 	}
 	w.o.Status = &d.Status
-	w.o.RoutedWeight = d.Status.CanaryWeight
+	w.o.Routed = d.Routing
 	w.events = nil
 	return w
 }

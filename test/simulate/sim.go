@@ -132,7 +132,7 @@ func sluice(tr *traffic, s canary.Settings) Result {
 	o.PendingRevision, o.PendingPrimaryRevision, o.CanaryReady = "r2", "p2", true
 	d = shift.Step(o)
 	for t := 1; t <= maxIntervals; t++ {
-		o.Status, o.RoutedWeight = &d.Status, d.Status.CanaryWeight
+		o.Status, o.Routed = &d.Status, d.Routing
 		o.Now = o.Now.Add(s.Interval.Duration)
 		if d = shift.Step(o); d.RunChecks {
 			m := tr.window(t, o.Status.CanaryWeight)

@@ -68,7 +68,7 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 			"sluice.dev/evidence-deadline, sluice.dev/blind-deadline, sluice.dev/port, " +
 			"sluice.dev/gateways, sluice.dev/hosts, sluice.dev/progress-deadline, sluice.dev/skip-analysis, " +
 			"sluice.dev/confirm-rollout, sluice.dev/confirm-promotion, " +
-			"sluice.dev/router, sluice.dev/virtualservice, sluice.dev/httproute, sluice.dev/policy, sluice.dev/canary-template, sluice.dev/canary-revision"},
+			"sluice.dev/router, sluice.dev/virtualservice, sluice.dev/httproute, sluice.dev/match-headers, sluice.dev/match-cookie, sluice.dev/iterations, sluice.dev/mirror, sluice.dev/mirror-percent, sluice.dev/session-cookie, sluice.dev/policy, sluice.dev/canary-template, sluice.dev/canary-revision"},
 		{
 			[]string{`sluice.dev/threshold: "x"`, `sluice.dev/interval: "1"`},
 			`sluice.dev/interval: "1" is not a Go duration of at least 1s, such as 30s or 2m; sluice.dev/threshold: "x" is not an integer between 1 and 1000`,

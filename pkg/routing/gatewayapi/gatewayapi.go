@@ -74,11 +74,70 @@ func (Router) Build(t routing.Target, r routing.Routing) client.Object {
 	for _, h := range t.Settings.Hosts {
 		route.Spec.Hostnames = append(route.Spec.Hostnames, gatewayv1.Hostname(h))
 	}
-	route.Spec.Rules = []gatewayv1.HTTPRouteRule{{BackendRefs: []gatewayv1.HTTPBackendRef{
-		backendRef(t.Primary(), t.Port, 100-r.CanaryWeight),
-		backendRef(t.Canary(), t.Port, r.CanaryWeight),
-	}}}
+	route.Spec.Rules = rules(t, r)
 	return route
+}
+
+// rules are an A/B test's and the sticky clients' rules, which win over the
+// weighted one by having header matches, then the weighted one.
+func rules(t routing.Target, r routing.Routing) []gatewayv1.HTTPRouteRule {
+	toCanary := []gatewayv1.HTTPBackendRef{backendRef(t.Canary(), t.Port, 1)}
+	var out []gatewayv1.HTTPRouteRule
+	if len(r.Match) > 0 {
+		out = append(out, gatewayv1.HTTPRouteRule{Name: ptr.To[gatewayv1.SectionName](routing.MatchRule), Matches: matches(r.Match), BackendRefs: toCanary})
+	}
+	weightedCanary := backendRef(t.Canary(), t.Port, r.CanaryWeight)
+	if r.Sticky != nil {
+		sticky := []canary.RequestMatch{{Headers: []canary.HeaderMatch{r.Sticky.Match()}}}
+		out = append(out, gatewayv1.HTTPRouteRule{Name: ptr.To[gatewayv1.SectionName](routing.StickyRule), Matches: matches(sticky), BackendRefs: toCanary})
+		weightedCanary.Filters = []gatewayv1.HTTPRouteFilter{{
+			Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier,
+			ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "Set-Cookie", Value: r.Sticky.SetCookie()}}},
+		}}
+	}
+	weighted := gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef(t.Primary(), t.Port, 100-r.CanaryWeight), weightedCanary}}
+	if r.MirrorPercent > 0 {
+		weighted.Filters = []gatewayv1.HTTPRouteFilter{{
+			Type: gatewayv1.HTTPRouteFilterRequestMirror,
+			RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{
+				BackendRef: gatewayv1.BackendObjectReference{Name: gatewayv1.ObjectName(t.Canary()), Port: ptr.To(t.Port)},
+				Percent:    ptr.To(r.MirrorPercent),
+			},
+		}}
+	}
+	return append(out, weighted)
+}
+
+// matches are the HTTPRoute matches of ms: one per RequestMatch (ORed),
+// its headers ANDed.
+func matches(ms []canary.RequestMatch) []gatewayv1.HTTPRouteMatch {
+	out := make([]gatewayv1.HTTPRouteMatch, 0, len(ms))
+	for _, m := range ms {
+		var hm gatewayv1.HTTPRouteMatch
+		for _, h := range m.Headers {
+			typ := gatewayv1.HeaderMatchExact
+			if h.Regex {
+				typ = gatewayv1.HeaderMatchRegularExpression
+			}
+			hm.Headers = append(hm.Headers, gatewayv1.HTTPHeaderMatch{Type: ptr.To(typ), Name: gatewayv1.HTTPHeaderName(h.Name), Value: h.Value})
+		}
+		out = append(out, hm)
+	}
+	return out
+}
+
+// requestMatches reads matches back.
+func requestMatches(ms []gatewayv1.HTTPRouteMatch) []canary.RequestMatch {
+	var out []canary.RequestMatch
+	for _, m := range ms {
+		var rm canary.RequestMatch
+		for _, h := range m.Headers {
+			regex := ptr.Deref(h.Type, gatewayv1.HeaderMatchExact) == gatewayv1.HeaderMatchRegularExpression
+			rm.Headers = append(rm.Headers, canary.HeaderMatch{Name: string(h.Name), Value: h.Value, Regex: regex})
+		}
+		out = append(out, rm)
+	}
+	return out
 }
 
 // parent is the parent reference of gateway: the Deployment's Service for
@@ -116,25 +175,99 @@ func (Router) Check(t routing.Target, route client.Object) string {
 	return ""
 }
 
-// Routed implements routing.Router: the weight of the first backendRef to
-// the canary.
+// Routed implements routing.Router: the weight of the first weighted
+// backendRef to the canary, and what sluice's own rules and filters do.
 func (Router) Routed(t routing.Target, route client.Object) routing.Routing {
-	for _, b := range backends(route.(*gatewayv1.HTTPRoute), t) {
+	hr := route.(*gatewayv1.HTTPRoute)
+	var r routing.Routing
+	for _, b := range backends(hr, t) {
 		if b.canary {
-			return routing.Routing{CanaryWeight: b.weight}
+			r.CanaryWeight = b.weight
+			break
 		}
 	}
-	return routing.Routing{}
+	if t.Adopted() {
+		return r
+	}
+	var stickyRule bool
+	var cookie *routing.Sticky
+	for _, rule := range hr.Spec.Rules {
+		switch ptr.Deref(rule.Name, "") {
+		case routing.MatchRule:
+			r.Match = requestMatches(rule.Matches)
+		case routing.StickyRule:
+			stickyRule = true
+		default:
+			for _, f := range rule.Filters {
+				if m := f.RequestMirror; f.Type == gatewayv1.HTTPRouteFilterRequestMirror && m != nil && string(m.BackendRef.Name) == t.Canary() {
+					r.MirrorPercent = mirrorPercent(m)
+				}
+			}
+			for _, ref := range rule.BackendRefs {
+				for _, f := range ref.Filters {
+					if f.ResponseHeaderModifier == nil {
+						continue
+					}
+					for _, h := range f.ResponseHeaderModifier.Add {
+						if c, ok := routing.ParseSetCookie(h.Value); ok && h.Name == "Set-Cookie" {
+							cookie = &c
+						}
+					}
+				}
+			}
+		}
+	}
+	switch {
+	case stickyRule && cookie != nil:
+		r.Sticky = cookie
+	case stickyRule || cookie != nil:
+		// Half of what sluice writes: equal to no routing it wants.
+		r.Sticky = &routing.Sticky{}
+	}
+	return r
 }
 
-// Patch implements routing.Router: a JSON patch of the weights of the
-// backendRefs to the primary and the canary.
-func (Router) Patch(t routing.Target, route client.Object, r routing.Routing) (client.Patch, error) {
+// mirrorPercent is the percentage of the requests that m mirrors.
+func mirrorPercent(m *gatewayv1.HTTPRequestMirrorFilter) int32 {
+	switch {
+	case m.Percent != nil:
+		return *m.Percent
+	case m.Fraction != nil:
+		return m.Fraction.Numerator * 100 / ptr.Deref(m.Fraction.Denominator, 100)
+	}
+	return 100
+}
+
+// Patch implements routing.Router: on an adopted HTTPRoute, a JSON patch of
+// the weights of the backendRefs to the primary and the canary; on
+// sluice's own, its rules replaced.
+func (rt Router) Patch(t routing.Target, route client.Object, r routing.Routing) (client.Patch, error) {
+	if rt.Routed(t, route).Equal(r) {
+		return nil, nil
+	}
+	ops := []map[string]any{{"op": "replace", "path": "/spec/rules", "value": rules(t, r)}}
+	if t.Adopted() {
+		ops = weightPatch(route.(*gatewayv1.HTTPRoute), t, r.CanaryWeight)
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return nil, fmt.Errorf("encode the rules of HTTPRoute %s/%s: %w", route.GetNamespace(), route.GetName(), err)
+	}
+	return client.RawPatch(types.JSONPatchType, raw), nil
+}
+
+// weightPatch is a JSON patch that sets the weights of the backendRefs to
+// the primary and the canary and touches nothing else; nil when they are
+// right already.
+func weightPatch(route *gatewayv1.HTTPRoute, t routing.Target, weight int32) []map[string]any {
 	var ops []map[string]any
-	for _, b := range backends(route.(*gatewayv1.HTTPRoute), t) {
-		want := 100 - r.CanaryWeight
+	for _, b := range backends(route, t) {
+		want := 100 - weight
 		if b.canary {
-			want = r.CanaryWeight
+			want = weight
 		}
 		if b.weight == want {
 			continue
@@ -145,14 +278,7 @@ func (Router) Patch(t routing.Target, route client.Object, r routing.Routing) (c
 			map[string]any{"op": "test", "path": path + "/name", "value": b.name},
 			map[string]any{"op": "add", "path": path + "/weight", "value": want})
 	}
-	if len(ops) == 0 {
-		return nil, nil
-	}
-	raw, err := json.Marshal(ops)
-	if err != nil {
-		return nil, fmt.Errorf("encode the weights of HTTPRoute %s/%s: %w", route.GetNamespace(), route.GetName(), err)
-	}
-	return client.RawPatch(types.JSONPatchType, raw), nil
+	return ops
 }
 
 // backend is a backendRef of an HTTPRoute rule to the primary or the canary
@@ -166,10 +292,14 @@ type backend struct {
 }
 
 // backends lists the backendRefs of route to the Services of t's primary
-// and canary, in the order of the rules.
+// and canary, in the order of the rules, but those of the rules sluice adds
+// before the weighted one.
 func backends(route *gatewayv1.HTTPRoute, t routing.Target) []backend {
 	var out []backend
 	for i, rule := range route.Spec.Rules {
+		if name := ptr.Deref(rule.Name, ""); name == routing.MatchRule || name == routing.StickyRule {
+			continue
+		}
 		for j, ref := range rule.BackendRefs {
 			if !isService(ref.BackendObjectReference, route.Namespace) {
 				continue

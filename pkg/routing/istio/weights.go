@@ -19,10 +19,14 @@ type backend struct {
 }
 
 // backends lists the destinations of vs that send to <name>-primary or
-// <name>-canary (short or qualified host names), in the order of the routes.
+// <name>-canary (short or qualified host names), in the order of the routes,
+// but those of the rules sluice adds before the weighted one.
 func backends(vs *istiov1.VirtualService, name string) []backend {
 	var out []backend
 	for i, route := range vs.Spec.GetHttp() {
+		if route.GetName() == routing.MatchRule || route.GetName() == routing.StickyRule {
+			continue
+		}
 		for j, d := range route.GetRoute() {
 			host := d.GetDestination().GetHost()
 			isCanary := routing.IsServiceHost(host, routing.CanaryName(name), vs.Namespace)
@@ -57,8 +61,9 @@ func weightPatch(vs *istiov1.VirtualService, name string, weight int32) []map[st
 	return ops
 }
 
-// routes reports whether vs routes to both <name>-primary and <name>-canary.
-func routes(vs *istiov1.VirtualService, name string) bool {
+// routesToBoth reports whether vs routes to both <name>-primary and
+// <name>-canary.
+func routesToBoth(vs *istiov1.VirtualService, name string) bool {
 	var primary, canary bool
 	for _, b := range backends(vs, name) {
 		primary, canary = primary || !b.canary, canary || b.canary

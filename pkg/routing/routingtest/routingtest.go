@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +38,17 @@ type Case struct {
 	Route client.Object
 	// Want is the routing to set.
 	Want routing.Routing
+}
+
+// AB is the routing of an A/B test by a header or a cookie.
+var AB = routing.Routing{Match: []canary.RequestMatch{
+	{Headers: []canary.HeaderMatch{{Name: "x-canary", Value: "insider"}, {Name: "x-region", Value: "eu-.*", Regex: true}}},
+	{Headers: []canary.HeaderMatch{canary.CookieMatch("canary", "always")}},
+}}
+
+// Sticky is the routing of weight with a session cookie.
+func Sticky(weight int32) routing.Routing {
+	return routing.Routing{CanaryWeight: weight, Sticky: &routing.Sticky{Cookie: "sluice-canary", Value: "4f2a9c1b7e", MaxAge: 24 * time.Hour}}
 }
 
 // Target is the Deployment web of namespace shop, with annotations.
