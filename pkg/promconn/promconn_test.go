@@ -1,6 +1,7 @@
 package promconn_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/pem"
 	"errors"
@@ -369,13 +370,16 @@ func TestAPIHintsAtTLSForAClosedConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	// As a TLS server may answer plain HTTP: by closing the connection.
+	// As a TLS server may answer plain HTTP: by closing the connection,
+	// here once the request is read, since closing with unread bytes
+	// resets the connection instead.
 	go func() {
 		for {
 			conn, err := l.Accept()
 			if err != nil {
 				return
 			}
+			_, _ = http.ReadRequest(bufio.NewReader(conn))
 			conn.Close()
 		}
 	}()
