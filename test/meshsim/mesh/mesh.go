@@ -68,6 +68,14 @@ func New(reader client.Reader, tel *telemetry.Telemetry) *Mesh {
 // Deployments, and HTTPRoutes if the API server serves them when it starts)
 // and waits until it has synced. It runs until ctx ends.
 func NewCache(ctx context.Context, cfg *rest.Config) (cache.Cache, error) {
+	routes, err := serves(cfg, gatewayv1.GroupVersion.String(), "httproutes")
+	if err != nil {
+		return nil, fmt.Errorf("mesh cache: %w", err)
+	}
+	return newCache(ctx, cfg, routes)
+}
+
+func newCache(ctx context.Context, cfg *rest.Config, httpRoutes bool) (cache.Cache, error) {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, istiov1.AddToScheme, gatewayv1.Install} {
 		if err := add(scheme); err != nil {
@@ -75,11 +83,7 @@ func NewCache(ctx context.Context, cfg *rest.Config) (cache.Cache, error) {
 		}
 	}
 	watch := []client.Object{&istiov1.VirtualService{}, &corev1.Service{}, &appsv1.Deployment{}}
-	routes, err := servesHTTPRoutes(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if routes {
+	if httpRoutes {
 		watch = append(watch, &gatewayv1.HTTPRoute{})
 	}
 	// Failing on a kind it does not watch, rather than starting to watch
@@ -100,21 +104,21 @@ func NewCache(ctx context.Context, cfg *rest.Config) (cache.Cache, error) {
 	return c, nil
 }
 
-// servesHTTPRoutes: the API server serves the Gateway API's HTTPRoutes.
-func servesHTTPRoutes(cfg *rest.Config) (bool, error) {
+// serves: the API server serves resource in groupVersion.
+func serves(cfg *rest.Config, groupVersion, resource string) (bool, error) {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
-		return false, fmt.Errorf("mesh cache: discovery: %w", err)
+		return false, fmt.Errorf("discovery: %w", err)
 	}
-	resources, err := dc.ServerResourcesForGroupVersion(gatewayv1.GroupVersion.String())
+	resources, err := dc.ServerResourcesForGroupVersion(groupVersion)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("mesh cache: discover %s: %w", gatewayv1.GroupVersion, err)
+		return false, fmt.Errorf("discover %s: %w", groupVersion, err)
 	}
 	for _, r := range resources.APIResources {
-		if r.Name == "httproutes" {
+		if r.Name == resource {
 			return true, nil
 		}
 	}

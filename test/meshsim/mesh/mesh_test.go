@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"sluice.dev/sluice/test/cluster"
@@ -639,4 +640,49 @@ spec:
 		return nil
 	})
 	withinBinomial(t, "background requests of the insider", canary, primary+canary, 0.2)
+}
+
+// TestWithoutHTTPRoutes: discovery tells whether the API server serves a
+// resource; and a cache that does not watch HTTPRoutes, as where the
+// Gateway API is not installed, routes by VirtualServices as before and
+// answers a host only an HTTPRoute serves with a 404, not an error.
+func TestWithoutHTTPRoutes(t *testing.T) {
+	for _, tc := range []struct {
+		groupVersion, resource string
+		want                   bool
+	}{
+		{"gateway.networking.k8s.io/v1", "httproutes", true},
+		{"gateway.networking.k8s.io/v1", "nonesuches", false},
+		{"nonesuch.example.com/v1", "httproutes", false},
+	} {
+		if got, err := mesh.Serves(env.AdminConfig(), tc.groupVersion, tc.resource); err != nil || got != tc.want {
+			t.Errorf("serves %s %s: %v, %v; want %v", tc.groupVersion, tc.resource, got, err, tc.want)
+		}
+	}
+
+	ns := env.NewNamespace(t)
+	c, err := mesh.NewCacheWithHTTPRoutes(t.Context(), env.AdminConfig(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mesh.New(c, telemetry.New(prometheus.NewRegistry()))
+	apply(t, ns, app(ns, 0, canaryHello)+`---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: api
+spec:
+  hostnames: [api.`+ns+`.example.com]
+  rules: [{backendRefs: [{name: web-canary, port: 80}]}]
+`)
+	cluster.Eventually(t, 30*time.Second, "the VirtualService routes", func(ctx context.Context) error {
+		a, err := m.Route(ctx, mesh.Request{Host: "web." + ns + ".example.com"})
+		if err != nil || a.Workload != "web" {
+			return fmt.Errorf("answer %+v, %v", a, err)
+		}
+		return nil
+	})
+	if a, err := m.Route(t.Context(), mesh.Request{Host: "api." + ns + ".example.com"}); err != nil || a.Code != http.StatusNotFound {
+		t.Errorf("a host only an HTTPRoute serves: %+v, %v; want 404", a, err)
+	}
 }
