@@ -1,31 +1,41 @@
 // Package mesh simulates Istio's data plane for sluice's demo and tests.
 // It is a simulator, not Istio: no Envoy runs and no pod serves anything.
-// Each request is routed by the live weights of the VirtualService that
-// serves its host, answered as the destination's Deployment says in its pod
-// template (env MESSAGE, ERROR_RATE, LATENCY_MS, CHECKOUT_RATE), and
-// counted in Istio's standard telemetry and the shop's checkout counter,
-// which a real Prometheus scrapes.
+// Each request is routed by the live rules of the Istio VirtualService or
+// the Gateway API HTTPRoutes that serve its host (header and cookie
+// matches, weights, mirrors, response headers), answered as the
+// destination's Deployment says in its pod template (env MESSAGE,
+// ERROR_RATE, LATENCY_MS, CHECKOUT_RATE), and counted in Istio's standard
+// telemetry and the shop's checkout counter, which a real Prometheus
+// scrapes.
+//
+// A host that both a VirtualService and an HTTPRoute serve is routed by the
+// VirtualService alone: Istio's own API is the one a mesh that runs both
+// follows, and a simulator that merged them would hide a conflict.
 package mesh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"sluice.dev/sluice/test/meshsim/telemetry"
 )
@@ -45,6 +55,7 @@ const (
 type Mesh struct {
 	reader client.Reader
 	tel    *telemetry.Telemetry
+	tables tables
 }
 
 // New returns a Mesh that reads the cluster through reader, normally a
@@ -53,20 +64,35 @@ func New(reader client.Reader, tel *telemetry.Telemetry) *Mesh {
 	return &Mesh{reader: reader, tel: tel}
 }
 
-// NewCache starts a cache of what a Mesh reads (VirtualServices, Services
-// and Deployments) and waits until it has synced. It runs until ctx ends.
+// NewCache starts a cache of what a Mesh reads (VirtualServices, Services,
+// Deployments, and HTTPRoutes if the API server serves them when it starts)
+// and waits until it has synced. It runs until ctx ends.
 func NewCache(ctx context.Context, cfg *rest.Config) (cache.Cache, error) {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, istiov1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, err
-		}
-	}
-	c, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	routes, err := serves(cfg, gatewayv1.GroupVersion.String(), "httproutes")
 	if err != nil {
 		return nil, fmt.Errorf("mesh cache: %w", err)
 	}
-	for _, obj := range []client.Object{&istiov1.VirtualService{}, &corev1.Service{}, &appsv1.Deployment{}} {
+	return newCache(ctx, cfg, routes)
+}
+
+func newCache(ctx context.Context, cfg *rest.Config, httpRoutes bool) (cache.Cache, error) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, istiov1.AddToScheme, gatewayv1.Install} {
+		if err := add(scheme); err != nil {
+			return nil, fmt.Errorf("mesh cache: %w", err)
+		}
+	}
+	watch := []client.Object{&istiov1.VirtualService{}, &corev1.Service{}, &appsv1.Deployment{}}
+	if httpRoutes {
+		watch = append(watch, &gatewayv1.HTTPRoute{})
+	}
+	// Failing on a kind it does not watch, rather than starting to watch
+	// it, is how the Mesh learns that there are no HTTPRoutes to read.
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme, ReaderFailOnMissingInformer: true})
+	if err != nil {
+		return nil, fmt.Errorf("mesh cache: %w", err)
+	}
+	for _, obj := range watch {
 		if _, err := c.GetInformer(ctx, obj); err != nil {
 			return nil, fmt.Errorf("mesh cache: watch %T: %w", obj, err)
 		}
@@ -78,10 +104,64 @@ func NewCache(ctx context.Context, cfg *rest.Config) (cache.Cache, error) {
 	return c, nil
 }
 
+// serves: the API server serves resource in groupVersion.
+func serves(cfg *rest.Config, groupVersion, resource string) (bool, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return false, fmt.Errorf("discovery: %w", err)
+	}
+	resources, err := dc.ServerResourcesForGroupVersion(groupVersion)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("discover %s: %w", groupVersion, err)
+	}
+	for _, r := range resources.APIResources {
+		if r.Name == resource {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// virtualServices lists the VirtualServices, read-only: every request
+// reads the cache, which need not copy.
+func (m *Mesh) virtualServices(ctx context.Context) ([]*istiov1.VirtualService, error) {
+	list := &istiov1.VirtualServiceList{}
+	if err := m.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list VirtualServices: %w", err)
+	}
+	return list.Items, nil
+}
+
+// httpRoutes lists the HTTPRoutes, read-only; none when the reader has
+// none to give because the API server does not serve them.
+func (m *Mesh) httpRoutes(ctx context.Context) ([]gatewayv1.HTTPRoute, error) {
+	list := &gatewayv1.HTTPRouteList{}
+	err := m.reader.List(ctx, list, client.UnsafeDisableDeepCopy)
+	var notCached *cache.ErrResourceNotCached
+	if errors.As(err, &notCached) || meta.IsNoMatchError(err) || runtime.IsNotRegisteredError(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list HTTPRoutes: %w", err)
+	}
+	return list.Items, nil
+}
+
+// HeaderWorkload names the Deployment that answered a request, as
+// NAMESPACE/NAME, in the answers of ServeHTTP: how a client tells the
+// versions apart whatever their MESSAGE.
+const HeaderWorkload = "X-Meshsim-Workload"
+
 // Answer is the simulated response to one request.
 type Answer struct {
 	Code int
 	Body string
+	// Header is what the route adds to the answers of the destination that
+	// answered, such as a sticky Set-Cookie.
+	Header http.Header
 	// Latency is how long the workload takes to answer.
 	Latency time.Duration
 	// Namespace and Workload name the Deployment that answered; empty when
@@ -91,96 +171,73 @@ type Answer struct {
 	Checkout bool
 }
 
-// Route sends one request for host through the mesh: to a destination of
-// the VirtualService that serves host, picked by the route's weights, and
-// answered as that destination's workload would. Answers of a workload are
-// recorded in Istio's telemetry, as its sidecar would report them.
-func (m *Mesh) Route(ctx context.Context, host string) (Answer, error) {
-	vs, err := m.virtualService(ctx, host)
+// Route sends one request through the mesh: the route that serves its host
+// picks the first of its rules that matches it, and the rule one of its
+// destinations by their weights, which answers as its workload would. A rule's mirrors get a copy of their share of the requests, which
+// their workloads answer to no one. Answers of a workload, mirrored or
+// not, are recorded in Istio's telemetry, as its sidecar would report them.
+func (m *Mesh) Route(ctx context.Context, req Request) (Answer, error) {
+	rules, found, err := m.rulesFor(ctx, req.Host)
 	if err != nil {
 		return Answer{}, err
 	}
-	if vs == nil {
-		return Answer{Code: http.StatusNotFound, Body: "no VirtualService serves " + host}, nil
+	if !found {
+		return Answer{Code: http.StatusNotFound, Body: "no VirtualService or HTTPRoute serves " + req.Host}, nil
 	}
-	return m.send(ctx, vs)
+	return m.follow(ctx, rules, req)
 }
 
-// send routes one request by the weights of vs.
-func (m *Mesh) send(ctx context.Context, vs *istiov1.VirtualService) (Answer, error) {
-	dest := pick(vs)
-	if dest == "" {
+// follow routes req by rules.
+func (m *Mesh) follow(ctx context.Context, rules []rule, req Request) (Answer, error) {
+	r := firstMatch(rules, req)
+	if r == nil {
+		return Answer{Code: http.StatusNotFound, Body: "no route matches"}, nil
+	}
+	m.mirror(ctx, r.mirrors)
+	d := r.pick()
+	if d == nil {
 		return Answer{Code: http.StatusServiceUnavailable, Body: "no route"}, nil
 	}
-	svcName, ns := serviceOf(dest, vs.Namespace)
+	a, err := m.deliver(ctx, d.service)
+	if a.Workload != "" && d.header != nil {
+		a.Header = d.header.Clone()
+	}
+	return a, err
+}
+
+// mirror sends each mirror its share of copies; their answers, and any
+// failure to answer, are no one's concern but the telemetry's.
+func (m *Mesh) mirror(ctx context.Context, mirrors []mirror) {
+	for _, mr := range mirrors {
+		if rand.Float64()*100 < mr.percent {
+			_, _ = m.deliver(ctx, mr.service)
+		}
+	}
+}
+
+// deliver has the workload behind s answer one request, and records it.
+func (m *Mesh) deliver(ctx context.Context, s service) (Answer, error) {
+	if s.name == "" {
+		return Answer{Code: http.StatusInternalServerError, Body: "backend is not a Service"}, nil
+	}
 	svc := &corev1.Service{}
-	if err := m.reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: svcName}, svc); err != nil {
-		return Answer{Code: http.StatusServiceUnavailable, Body: "no healthy upstream"}, client.IgnoreNotFound(err)
+	unavailable := Answer{Code: http.StatusServiceUnavailable, Body: "no healthy upstream"}
+	if err := m.reader.Get(ctx, client.ObjectKey{Namespace: s.namespace, Name: s.name}, svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return unavailable, nil
+		}
+		return unavailable, fmt.Errorf("service %s/%s: %w", s.namespace, s.name, err)
 	}
 	dep, err := m.workload(ctx, svc)
-	if err != nil || dep == nil || dep.Status.ReadyReplicas == 0 {
-		return Answer{Code: http.StatusServiceUnavailable, Body: "no healthy upstream"}, err
+	if err != nil {
+		return unavailable, fmt.Errorf("workload of service %s/%s: %w", s.namespace, s.name, err)
+	}
+	if dep == nil || dep.Status.ReadyReplicas == 0 {
+		return unavailable, nil
 	}
 	a := answer(dep)
-	m.tel.Record(telemetry.Request{Namespace: ns, Workload: dep.Name, Service: svc.Name, Code: a.Code, Duration: a.Latency, Checkout: a.Checkout})
+	m.tel.Record(telemetry.Request{Namespace: s.namespace, Workload: dep.Name, Service: svc.Name, Code: a.Code, Duration: a.Latency, Checkout: a.Checkout})
 	return a, nil
-}
-
-// virtualService finds the VirtualService whose hosts include host, by its
-// full name or by the short name of a Service in its namespace.
-func (m *Mesh) virtualService(ctx context.Context, host string) (*istiov1.VirtualService, error) {
-	list := &istiov1.VirtualServiceList{}
-	// Read-only: every request reads the cache, which need not copy.
-	if err := m.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, err
-	}
-	for _, vs := range list.Items {
-		for _, h := range vs.Spec.GetHosts() {
-			if h == host || h+"."+vs.Namespace+".svc.cluster.local" == host {
-				return vs, nil
-			}
-		}
-	}
-	return nil, nil
-}
-
-// pick chooses a destination host of the first HTTP route by its weights.
-// A single destination without a weight takes all the traffic, as in Istio.
-func pick(vs *istiov1.VirtualService) string {
-	routes := vs.Spec.GetHttp()
-	if len(routes) == 0 || len(routes[0].GetRoute()) == 0 {
-		return ""
-	}
-	dests := routes[0].GetRoute()
-	if len(dests) == 1 {
-		return dests[0].GetDestination().GetHost()
-	}
-	total := int32(0)
-	for _, d := range dests {
-		total += d.GetWeight()
-	}
-	if total <= 0 {
-		return ""
-	}
-	n := rand.Int32N(total)
-	for _, d := range dests {
-		if n < d.GetWeight() {
-			return d.GetDestination().GetHost()
-		}
-		n -= d.GetWeight()
-	}
-	return ""
-}
-
-// serviceOf splits a destination host (name, name.ns, or
-// name.ns.svc.cluster.local) into the Service's name and namespace.
-func serviceOf(host, defaultNamespace string) (name, namespace string) {
-	name, rest, _ := strings.Cut(host, ".")
-	namespace, _, _ = strings.Cut(rest, ".")
-	if namespace == "" {
-		namespace = defaultNamespace
-	}
-	return name, namespace
 }
 
 // workload is the Deployment whose pods svc selects.
@@ -229,13 +286,14 @@ func answer(dep *appsv1.Deployment) Answer {
 }
 
 // ServeHTTP answers a request for the host in its Host header, after the
-// workload's latency.
+// workload's latency, with the route's response headers for the
+// destination and HeaderWorkload.
 func (m *Mesh) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	a, err := m.Route(r.Context(), host)
+	a, err := m.Route(r.Context(), Request{Host: host, Path: r.URL.Path, Header: r.Header})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -245,36 +303,15 @@ func (m *Mesh) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
+	for name, values := range a.Header {
+		for _, v := range values {
+			w.Header().Add(name, v)
+		}
+	}
+	if a.Workload != "" {
+		w.Header().Set(HeaderWorkload, a.Namespace+"/"+a.Workload)
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(a.Code)
 	fmt.Fprintln(w, a.Body)
-}
-
-// Generate sends rps requests per second through every VirtualService, without HTTP and without waiting out the latency, so that
-// analysis has telemetry without a client. It runs until ctx ends.
-func (m *Mesh) Generate(ctx context.Context, rps int) {
-	const ticks = 10 // per second
-	tick := time.NewTicker(time.Second / ticks)
-	defer tick.Stop()
-	for n := 0; ; n++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		list := &istiov1.VirtualServiceList{}
-		if err := m.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-			continue
-		}
-		// Spread rps over the ticks of a second, the remainder on the first.
-		count := rps / ticks
-		if n%ticks == 0 {
-			count += rps % ticks
-		}
-		for _, vs := range list.Items {
-			for range count {
-				_, _ = m.send(ctx, vs)
-			}
-		}
-	}
 }

@@ -22,8 +22,13 @@ type Options struct {
 	Listen string
 	// MetricsListen is the host:port of the telemetry's /metrics.
 	MetricsListen string
-	// RPS is the background load per VirtualService and second; 0 for none.
+	// RPS is the background load per route object (VirtualService or
+	// HTTPRoute) and second; 0 for none.
 	RPS int
+	// Clients are the kinds of client in the background load, each with
+	// its share of the requests and the headers they carry; the requests
+	// of no client carry none.
+	Clients []Client
 }
 
 // Server is a running simulator.
@@ -38,6 +43,9 @@ type Server struct {
 
 // Start runs a simulated mesh for the cluster cfg points at.
 func Start(ctx context.Context, cfg *rest.Config, o Options) (*Server, error) {
+	if err := ValidateClients(o.Clients); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Server{cancel: cancel}
 	c, err := NewCache(ctx, cfg)
@@ -70,7 +78,7 @@ func Start(ctx context.Context, cfg *rest.Config, o Options) (*Server, error) {
 		})
 	}
 	if o.RPS > 0 {
-		s.wg.Go(func() { m.Generate(ctx, o.RPS) })
+		s.wg.Go(func() { m.Generate(ctx, o.RPS, o.Clients) })
 	}
 	return s, nil
 }
