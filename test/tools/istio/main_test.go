@@ -79,7 +79,7 @@ func TestOtherIstioKindsAreValidatedToo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"testdata/mixed.yaml: DestinationRule shop/web: ok\n",
-		"testdata/mixed.yaml: DestinationRule shop/unnamed-subset: invalid: configuration is invalid: subset name cannot be empty\n",
+		"testdata/mixed.yaml: DestinationRule shop/bad-subset-name: invalid: configuration is invalid: subset name is invalid: Canary_1\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
