@@ -92,17 +92,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		results, err := validateDocuments(raw)
-		if err != nil {
-			// A file that is not YAML at all is as wrong as an invalid
-			// object in it.
-			fmt.Fprintf(stdout, "%s: %v\n", name, err)
-			code = 1
-		}
 		for _, r := range results {
 			r.print(stdout, name)
 			if r.Err != nil {
 				code = 1
 			}
+		}
+		if err != nil {
+			// A file that is not YAML at all is as wrong as an invalid
+			// object in it.
+			fmt.Fprintf(stdout, "%s: %v\n", name, err)
+			code = 1
 		}
 	}
 	return code
@@ -118,7 +118,7 @@ func readInput(name string, stdin io.Reader) ([]byte, error) {
 	}
 	raw, err := os.ReadFile(name)
 	if err != nil {
-		return nil, fmt.Errorf("read %w", err)
+		return nil, fmt.Errorf("read input: %w", err)
 	}
 	return raw, nil
 }

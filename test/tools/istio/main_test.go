@@ -201,3 +201,17 @@ func readFile(t *testing.T, name string) string {
 	}
 	return string(raw)
 }
+
+// A document that does not decode ends the file: the ones before it are
+// still reported, in order.
+func TestBrokenDocumentAfterGoodOnes(t *testing.T) {
+	in := readFile(t, "testdata/good.yaml") + "\n---\nnot: [yaml\n"
+	code, out := validate(t, in, "-")
+	if code != 1 {
+		t.Errorf("exit %d; want 1", code)
+	}
+	first, broken := strings.Index(out, "-: VirtualService shop/web: ok"), strings.Index(out, "-: document 6:")
+	if first < 0 || broken < first {
+		t.Errorf("want shop/web's line, then the sixth document's error:\n%s", out)
+	}
+}
