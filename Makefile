@@ -17,7 +17,7 @@ VERSION ?=
 build:
 	$(GO) build $(if $(VERSION),-ldflags "-X sluice.dev/sluice/pkg/version.Version=$(VERSION)") -o bin/ ./cmd/...
 
-## tools: the control plane, kubectl, kwok, Prometheus and helm, built from pinned modules (first run: several minutes)
+## tools: the control plane, kubectl, kwok, Prometheus, helm and istio-validate (Istio's own validation), built from pinned modules (first run: several minutes)
 tools:
 	test/tools/install.sh
 
@@ -34,6 +34,7 @@ manifests: tools
 ## test: unit and integration tests against the local control plane
 test: tools
 	$(GO) test $(TEST_FLAGS) ./...
+	cd test/tools/istio && $(GO) test $(TEST_FLAGS) ./...
 
 ## unit: the tests that need no control plane
 unit:

@@ -1,6 +1,7 @@
 // Package cluster runs a real Kubernetes control plane on loopback for sluice's
 // tests and demo: etcd, kube-apiserver with RBAC, kube-controller-manager,
 // kube-scheduler, kwok with fake nodes (so Pods run and become Ready), Istio's
+// CRDs with Istio's own validating webhook (istio-validate), the Gateway API's
 // CRDs, and a Prometheus server whose scrape targets tests can add.
 //
 // The binaries come from test/tools/install.sh. Every child gets SIGKILL when
@@ -158,6 +159,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		{fmt.Sprintf("kwok with %d nodes", nodes), func(ctx context.Context) error { return c.startKwok(ctx, nodes) }},
 		{"Istio CRDs", c.installIstioCRDs},
 		{"Gateway API CRDs", c.installGatewayAPICRDs},
+		{"Istio validation webhook", c.startIstioValidation},
 		{"prometheus", c.startPrometheus},
 	}
 	for _, s := range steps {
@@ -259,7 +261,7 @@ func (c *Cluster) KubectlAs(ctx context.Context, kubeconfig string, args ...stri
 
 func (c *Cluster) checkBinaries() error {
 	var missing []string
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "prometheus", "kubectl"} {
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "prometheus", "kubectl", istioValidate} {
 		if _, err := os.Stat(c.Bin(b)); err != nil {
 			missing = append(missing, b)
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -370,5 +371,146 @@ func TestHTTPRouteRoundTrip(t *testing.T) {
 	}}
 	if err := c.Create(t.Context(), bad); !apierrors.IsInvalid(err) {
 		t.Errorf("create an HTTPRoute mirroring by both percent and fraction: got %v, want Invalid (the CRD's CEL rule)", err)
+	}
+}
+
+// TestIstioRefusesABadVirtualService: the API server asks Istio's own
+// validation about every VirtualService, as in a cluster with Istio. Each bad
+// one here passes the CRD's schema (the API server checks that before it
+// calls validating webhooks) and is refused with Istio's message.
+func TestIstioRefusesABadVirtualService(t *testing.T) {
+	ns := env.NewNamespace(t)
+	ic, err := istioclient.NewForConfig(env.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vss := ic.NetworkingV1().VirtualServices(ns)
+	route := func(primary, canary int32) *networkingv1.HTTPRoute {
+		return &networkingv1.HTTPRoute{Route: []*networkingv1.HTTPRouteDestination{
+			{Destination: &networkingv1.Destination{Host: "web-primary"}, Weight: primary},
+			{Destination: &networkingv1.Destination{Host: "web-canary"}, Weight: canary},
+		}}
+	}
+	virtualService := func(name string, http ...*networkingv1.HTTPRoute) *istiov1.VirtualService {
+		return &istiov1.VirtualService{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec:       networkingv1.VirtualService{Hosts: []string{"web"}, Http: http},
+		}
+	}
+
+	// What sluice writes, from the first step to promotion.
+	good := virtualService("web", route(80, 20))
+	if _, err := vss.Create(t.Context(), good, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create a VirtualService at 80/20: %v", err)
+	}
+	for _, weights := range [][2]int32{{100, 0}, {0, 100}, {3, 1}} {
+		got, err := vss.Get(t.Context(), "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Spec.Http = []*networkingv1.HTTPRoute{route(weights[0], weights[1])}
+		if _, err := vss.Update(t.Context(), got, metav1.UpdateOptions{}); err != nil {
+			t.Errorf("update to %d/%d: %v", weights[0], weights[1], err)
+		}
+	}
+
+	mirror := route(100, 0)
+	mirror.Mirror = &networkingv1.Destination{Host: "web-canary"}
+	mirror.MirrorPercentage = &networkingv1.Percent{Value: 150}
+	badRegex := &networkingv1.HTTPRoute{
+		Match: []*networkingv1.HTTPMatchRequest{{Headers: map[string]*networkingv1.StringMatch{
+			"x-canary": {MatchType: &networkingv1.StringMatch_Regex{Regex: "(yes"}},
+		}}},
+		Route: []*networkingv1.HTTPRouteDestination{{Destination: &networkingv1.Destination{Host: "web-canary"}}},
+	}
+	for _, tc := range []struct {
+		vs   *istiov1.VirtualService
+		want string
+	}{
+		{virtualService("all-weights-zero", route(0, 0)), "configuration is invalid: total destination weight = 0"},
+		{virtualService("negative-weight", route(110, -10)), "configuration is invalid: weight -10 < 0"},
+		{virtualService("mirror-over-100", mirror), "configuration is invalid: mirror_percentage must have a max value of 100"},
+		{virtualService("bad-header-regex", badRegex, route(100, 0)), "error parsing regexp: missing closing )"},
+	} {
+		_, err := vss.Create(t.Context(), tc.vs, metav1.CreateOptions{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "denied the request") {
+			t.Errorf("create %s: got %v; want the webhook to deny it with %q", tc.vs.Name, err, tc.want)
+		} else {
+			t.Logf("create %s: %v", tc.vs.Name, err)
+		}
+	}
+
+	// An update is asked about too.
+	got, err := vss.Get(t.Context(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Spec.Http = []*networkingv1.HTTPRoute{route(0, 0)}
+	if _, err := vss.Update(t.Context(), got, metav1.UpdateOptions{}); err == nil || !strings.Contains(err.Error(), "total destination weight = 0") {
+		t.Errorf("update to 0/0: got %v; want Istio's refusal", err)
+	}
+
+	// DestinationRules go through the same webhook. The CRD takes any
+	// subset name; Istio wants a DNS label.
+	dr := &istiov1.DestinationRule{
+		ObjectMeta: metav1.ObjectMeta{Name: "bad-subset-name", Namespace: ns},
+		Spec: networkingv1.DestinationRule{
+			Host:    "web",
+			Subsets: []*networkingv1.Subset{{Name: "Canary_1", Labels: map[string]string{"app": "web-canary"}}},
+		},
+	}
+	if _, err := ic.NetworkingV1().DestinationRules(ns).Create(t.Context(), dr, metav1.CreateOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "configuration is invalid: subset name is invalid: Canary_1") {
+		t.Errorf("create a DestinationRule with subset name Canary_1: got %v; want Istio's refusal", err)
+	}
+}
+
+// TestIstioValidateFiles: the helper that runs Istio's validation over YAML
+// files (the golden VirtualServices) tells good from bad, naming each
+// refused object and Istio's reason.
+func TestIstioValidateFiles(t *testing.T) {
+	out, err := cluster.IstioValidateOutput(t.Context(), "../tools/istio/testdata/good.yaml")
+	if err != nil {
+		t.Fatalf("good.yaml: %v", err)
+	}
+	if !strings.Contains(out, "VirtualService shop/web: ok") {
+		t.Errorf("good.yaml: output lacks shop/web: ok:\n%s", out)
+	}
+	err = cluster.IstioValidate(t.Context(), "../tools/istio/testdata/good.yaml", "../tools/istio/testdata/bad.yaml")
+	if err == nil {
+		t.Fatal("good.yaml and bad.yaml: no error")
+	}
+	for _, want := range []string{
+		"bad.yaml: VirtualService shop/all-weights-zero: invalid: configuration is invalid: total destination weight = 0",
+		"bad.yaml: VirtualService shop/negative-weight: invalid: configuration is invalid: weight -10 < 0",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "shop/web:") {
+		t.Errorf("error names a good VirtualService:\n%v", err)
+	}
+	if err := cluster.IstioValidate(t.Context(), "no-such-file.yaml"); err == nil {
+		t.Error("a missing file: no error")
+	}
+}
+
+// TestStartNeedsIstioValidate: without istio-validate the control plane does
+// not start, and says how to build it.
+func TestStartNeedsIstioValidate(t *testing.T) {
+	bin := t.TempDir()
+	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "prometheus", "kubectl"} {
+		if err := os.Symlink(env.Bin(name), filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := cluster.Start(t.Context(), cluster.Options{BinDir: bin, Dir: t.TempDir()})
+	if err == nil {
+		_ = c.Stop()
+		t.Fatal("started without istio-validate")
+	}
+	if !strings.Contains(err.Error(), "istio-validate") || !strings.Contains(err.Error(), "make tools") {
+		t.Errorf("got %v; want it to name istio-validate and make tools", err)
 	}
 }

@@ -110,8 +110,8 @@ func TestPanickingTestBinaryLeavesNothing(t *testing.T) {
 		t.Fatalf("the child's cluster folder %q: %v; want a temporary cluster folder", childDir, err)
 	}
 	procs := cluster.Descendants(child.Process.Pid)
-	if len(procs) < 6 {
-		t.Fatalf("the child runs %d processes (%v); want etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and prometheus", len(procs), procs)
+	if len(procs) < 7 {
+		t.Fatalf("the child runs %d processes (%v); want etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, istio-validate and prometheus", len(procs), procs)
 	}
 
 	if err := os.WriteFile(filepath.Join(talk, "panic"), nil, 0o644); err != nil {

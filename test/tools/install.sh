@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds every binary that sluice's tests and demo run (etcd, the Kubernetes
-# control plane, kubectl, kwok, Prometheus, helm) from the Go modules pinned in
-# the folders beside this script, into a cache outside the work tree; and
-# controller-gen and staticcheck, for make generate and make lint.
+# control plane, kubectl, kwok, Prometheus, helm, Istio's validation) from the
+# Go modules pinned in the folders beside this script, into a cache outside the
+# work tree; and controller-gen and staticcheck, for make generate and make lint.
 #
 # Each folder is one wrapper module: its go.mod pins the version, tools.go names
-# the packages. A folder is rebuilt only when its pinned files change, so the
-# first run takes several minutes and later runs take a second.
+# the packages (in istio, main.go is a program of its own). A folder is rebuilt
+# only when its pinned files or its source change, so the first run takes
+# several minutes and later runs take a second.
 #
 # Usage: test/tools/install.sh [--print-bin-dir]
 # Env:   SLUICE_TOOLS  cache folder (default ${XDG_CACHE_HOME:-~/.cache}/sluice/tools)
@@ -25,13 +26,20 @@ mkdir -p "$bin" "$cache/stamps"
 
 # build NAME BINARIES ESTIMATE -- GO-BUILD-ARGS...
 # Builds the wrapper module in $here/NAME unless its stamp (a hash of its pinned
-# files and of the build arguments) matches and every binary is present.
+# files, its Go source and the build arguments) matches and every binary is
+# present.
 build() {
 	local name=$1 binaries=$2 estimate=$3
 	shift 4
 	local dir="$here/$name"
+	# Most folders hold only tools.go; one (istio) holds a program of its own,
+	# whose every change must rebuild it. Tests are not part of the binary.
+	local sources=() f
+	for f in "$dir"/*.go; do
+		[[ $f == *_test.go ]] || sources+=("$f")
+	done
 	local stamp
-	stamp=$(cat "$dir/go.mod" "$dir/go.sum" "$dir/tools.go" <(go env GOVERSION) <(printf '%s\n' "$@") | sha256sum | cut -c1-16)
+	stamp=$(cat "$dir/go.mod" "$dir/go.sum" "${sources[@]}" <(go env GOVERSION) <(printf '%s\n' "$@") | sha256sum | cut -c1-16)
 	local missing=0 b
 	for b in $binaries; do
 		[[ -x "$bin/$b" ]] || missing=1
@@ -77,6 +85,10 @@ build prometheus "prometheus" "2 minutes" -- -tags remove_all_sd -ldflags "-s -w
 build helm "helm" "1 minute" -- -ldflags "-s -w" helm.sh/helm/v3/cmd/helm
 build codegen "controller-gen" "1 minute" -- -ldflags "-s -w" sigs.k8s.io/controller-tools/cmd/controller-gen
 build lint "staticcheck" "1 minute" -- -ldflags "-s -w" honnef.co/go/tools/cmd/staticcheck
+# Istio's own validation (istiod's webhook code), which refuses more than the
+# CRDs' schemas; a program of this folder's, since istio.io/istio would pull
+# about 100 modules and older Kubernetes ones into the main module.
+build istio "istio-validate" "5 to 10 minutes" -- -ldflags "-s -w" .
 
 # kwok alone ships no default behaviour: kwokctl hands it stage files. Use the
 # same ones, from the pinned kwok module, so that fake nodes become Ready and
