@@ -514,3 +514,20 @@ func TestStartNeedsIstioValidate(t *testing.T) {
 		t.Errorf("got %v; want it to name istio-validate and make tools", err)
 	}
 }
+
+// Istio's own validation accepts every VirtualService that the Istio
+// router's golden files hold: each way sluice writes one (its own, with the
+// A/B, sticky and mirror rules, and an adopted one after its weights moved).
+func TestIstioAcceptsTheVirtualServicesSluiceWrites(t *testing.T) {
+	files, err := filepath.Glob("../../pkg/routing/istio/testdata/*/*.golden.yaml")
+	if err != nil || len(files) < 10 {
+		t.Fatalf("golden VirtualServices %v (%v); want the Istio router's", files, err)
+	}
+	out, err := cluster.IstioValidateOutput(t.Context(), files...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if ok := strings.Count(out, "VirtualService shop/"); ok != len(files) || strings.Count(out, ": ok") != len(files) {
+		t.Errorf("istio-validate judged %d VirtualServices ok of %d files:\n%s", ok, len(files), out)
+	}
+}
