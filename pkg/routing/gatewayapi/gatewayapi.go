@@ -91,7 +91,7 @@ func rules(t routing.Target, r routing.Routing) []gatewayv1.HTTPRouteRule {
 		sticky := []canary.RequestMatch{{Headers: []canary.HeaderMatch{r.Sticky.Match()}}}
 		out = append(out, gatewayv1.HTTPRouteRule{Name: ptr.To[gatewayv1.SectionName](routing.StickyRule), Matches: matches(sticky), BackendRefs: toCanary})
 		weightedCanary.Filters = []gatewayv1.HTTPRouteFilter{{
-			Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier,
+			Type:                   gatewayv1.HTTPRouteFilterResponseHeaderModifier,
 			ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "Set-Cookie", Value: r.Sticky.SetCookie()}}},
 		}}
 	}
