@@ -157,3 +157,35 @@ func IsServiceHost(host, svc, ns string) bool {
 	}
 	return false
 }
+
+// Backend is a place in a route that sends to the primary or the canary
+// Service, for a weight patch.
+type Backend struct {
+	// Path is its JSON pointer in the route; the patch tests that the field
+	// at Path+NameField still holds Name.
+	Path, NameField, Name string
+	Canary                bool
+	Weight                int32
+}
+
+// WeightPatch is a JSON patch that sets the canary's backends to weight and
+// the primary's to the rest, and touches nothing else; nil when they are
+// right already.
+func WeightPatch(backends []Backend, weight int32) []map[string]any {
+	var ops []map[string]any
+	for _, b := range backends {
+		want := 100 - weight
+		if b.Canary {
+			want = weight
+		}
+		if b.Weight == want {
+			continue
+		}
+		// The test guards against routes that changed since they were
+		// read; "add" also sets a weight of 0, which the APIs leave out.
+		ops = append(ops,
+			map[string]any{"op": "test", "path": b.Path + b.NameField, "value": b.Name},
+			map[string]any{"op": "add", "path": b.Path + "/weight", "value": want})
+	}
+	return ops
+}

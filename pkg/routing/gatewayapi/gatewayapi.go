@@ -263,22 +263,12 @@ func (rt Router) Patch(t routing.Target, route client.Object, r routing.Routing)
 // the primary and the canary and touches nothing else; nil when they are
 // right already.
 func weightPatch(route *gatewayv1.HTTPRoute, t routing.Target, weight int32) []map[string]any {
-	var ops []map[string]any
+	var bs []routing.Backend
 	for _, b := range backends(route, t) {
-		want := 100 - weight
-		if b.canary {
-			want = weight
-		}
-		if b.weight == want {
-			continue
-		}
-		path := fmt.Sprintf("/spec/rules/%d/backendRefs/%d", b.rule, b.ref)
-		// The test guards against rules that changed since they were read.
-		ops = append(ops,
-			map[string]any{"op": "test", "path": path + "/name", "value": b.name},
-			map[string]any{"op": "add", "path": path + "/weight", "value": want})
+		bs = append(bs, routing.Backend{Path: fmt.Sprintf("/spec/rules/%d/backendRefs/%d", b.rule, b.ref), NameField: "/name",
+			Name: b.name, Canary: b.canary, Weight: b.weight})
 	}
-	return ops
+	return routing.WeightPatch(bs, weight)
 }
 
 // backend is a backendRef of an HTTPRoute rule to the primary or the canary

@@ -42,23 +42,12 @@ func backends(vs *istiov1.VirtualService, name string) []backend {
 // <name>-primary and <name>-canary and touches nothing else; nil when they
 // are already right or absent.
 func weightPatch(vs *istiov1.VirtualService, name string, weight int32) []map[string]any {
-	var ops []map[string]any
+	var bs []routing.Backend
 	for _, b := range backends(vs, name) {
-		want := 100 - weight
-		if b.canary {
-			want = weight
-		}
-		if b.weight == want {
-			continue
-		}
-		path := fmt.Sprintf("/spec/http/%d/route/%d", b.http, b.route)
-		// The test guards against a route list that changed since it was
-		// read; "add" also sets a weight of 0, which the API leaves out.
-		ops = append(ops,
-			map[string]any{"op": "test", "path": path + "/destination/host", "value": b.host},
-			map[string]any{"op": "add", "path": path + "/weight", "value": want})
+		bs = append(bs, routing.Backend{Path: fmt.Sprintf("/spec/http/%d/route/%d", b.http, b.route), NameField: "/destination/host",
+			Name: b.host, Canary: b.canary, Weight: b.weight})
 	}
-	return ops
+	return routing.WeightPatch(bs, weight)
 }
 
 // routesToBoth reports whether vs routes to both <name>-primary and
