@@ -70,15 +70,26 @@ func ParseSetCookie(header string) (Sticky, bool) {
 	return Sticky{Cookie: c.Name, Value: c.Value, MaxAge: time.Duration(c.MaxAge) * time.Second}, true
 }
 
+// ReadSticky is the Sticky a route holds, from whether it has sluice's
+// sticky rule and the cookie its canary sets (nil for none): half of the
+// pair is a Sticky equal to none that sluice wants, so that it is written
+// again.
+func ReadSticky(rule bool, cookie *Sticky) *Sticky {
+	switch {
+	case rule && cookie != nil:
+		return cookie
+	case rule || cookie != nil:
+		return &Sticky{}
+	}
+	return nil
+}
+
 // Rule names of the rules that sluice adds to its own routes before the
 // weighted one.
 const (
 	MatchRule  = "sluice-match"
 	StickyRule = "sluice-sticky"
 )
-
-// Adopted reports whether the target's route is one the user wrote.
-func (t Target) Adopted() bool { return t.Settings.VirtualService != "" || t.Settings.HTTPRoute != "" }
 
 // Target is one opted-in Deployment as a router sees it.
 type Target struct {
@@ -93,6 +104,9 @@ func (t Target) Primary() string { return PrimaryName(t.Deployment.Name) }
 
 // Canary is the name of the Service of the target's canary.
 func (t Target) Canary() string { return CanaryName(t.Deployment.Name) }
+
+// Adopted reports whether the target's route is one the user wrote.
+func (t Target) Adopted() bool { return t.Settings.VirtualService != "" || t.Settings.HTTPRoute != "" }
 
 // Router turns a Routing into the objects of one routing API.
 type Router interface {

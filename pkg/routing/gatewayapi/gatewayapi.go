@@ -217,13 +217,7 @@ func (Router) Routed(t routing.Target, route client.Object) routing.Routing {
 			}
 		}
 	}
-	switch {
-	case stickyRule && cookie != nil:
-		r.Sticky = cookie
-	case stickyRule || cookie != nil:
-		// Half of what sluice writes: equal to no routing it wants.
-		r.Sticky = &routing.Sticky{}
-	}
+	r.Sticky = routing.ReadSticky(stickyRule, cookie)
 	return r
 }
 
