@@ -119,3 +119,16 @@ func TestStatusPendingRevision(t *testing.T) {
 		CanaryDeployment: deployment("invoices-canary", "example.com/invoices:v2", 0, 0),
 	}))
 }
+
+// TestStatusABTest: an A/B test tells its conditions and iterations.
+func TestStatusABTest(t *testing.T) {
+	v := webView(false)
+	cr := v.Canary.DeepCopy()
+	cr.Spec.Match = []canary.RequestMatch{
+		{Headers: []canary.HeaderMatch{{Name: "x-canary", Value: "insider"}, {Name: "x-region", Value: "eu-.*", Regex: true}}},
+		{Headers: []canary.HeaderMatch{canary.CookieMatch("canary", "always")}},
+	}
+	cr.Spec.Iterations, cr.Status.Iterations, cr.Status.CanaryWeight = 10, 3, 0
+	v.Canary = cr
+	golden(t, "status-ab-test", status(t, v))
+}

@@ -142,6 +142,9 @@ func (s *story) write() {
 		steps = "step " + step + " of " + steps[len("steps "):]
 	}
 	s.field("Weight", Bar(s.st.CanaryWeight, 20)+"   "+steps)
+	if style := s.style(); style != "" {
+		s.field("Style", style)
+	}
 	s.field("Schedule", s.schedule())
 	s.checks()
 	s.webhooks()
@@ -153,6 +156,30 @@ func (s *story) write() {
 	if len(s.v.Notes) > 0 {
 		s.field("Note", s.v.Notes...)
 	}
+}
+
+// style tells a release style other than weights alone, with its
+// iterations; "" for none.
+func (s *story) style() string {
+	set := s.cr.Spec.Settings
+	var matches []string
+	for _, m := range set.Match {
+		var all []string
+		for _, h := range m.Headers {
+			all = append(all, h.String())
+		}
+		matches = append(matches, strings.Join(all, " and "))
+	}
+	iteration := fmt.Sprintf("%d of %d iterations passed", s.st.Iterations, set.Iterations)
+	switch {
+	case len(matches) > 0:
+		return fmt.Sprintf("A/B test: requests with %s go to the canary; %s", strings.Join(matches, ", or "), iteration)
+	case set.Mirror:
+		return fmt.Sprintf("mirroring %d%% of the requests to the canary before the weights; %s", set.MirrorPercent, iteration)
+	case set.Session != nil:
+		return fmt.Sprintf("session cookie %s keeps a client that got the canary on it", set.Session.Cookie)
+	}
+	return ""
 }
 
 // webhooks writes the last answer of each webhook in this revision.
@@ -236,7 +263,7 @@ func (s *story) schedule() string {
 		return "no rollout in progress"
 	case Paused(s.cr):
 		return "paused: the interval clock stops until kubectl sluice resume"
-	case s.st.CanaryWeight == 0:
+	case s.st.StepStartTime.IsZero():
 		deadline := s.st.LastStepTime.Add(settings.ProgressDeadline.Duration)
 		return fmt.Sprintf("waiting for %s-canary to be ready; rolled back if it is not by %s", s.cr.Name, s.at(deadline))
 	}
