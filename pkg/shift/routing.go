@@ -3,6 +3,7 @@ package shift
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -120,11 +121,17 @@ func patchRoute(ctx context.Context, c client.Client, rte *route, want routing.R
 // annotations alone, and creates nothing: what an opt-out or an uninstall
 // sends back to the primary, whichever router the Deployment used.
 func managedRoutes(ctx context.Context, c client.Client, dep *appsv1.Deployment) ([]*route, error) {
-	// A route to adopt is named by an annotation, which has no default to
-	// take from the installation or a policy.
-	s, _ := canary.BuiltinDefaults().Parse(dep.Annotations)
 	var out []*route
 	for _, rt := range routers.All() {
+		// A route to adopt is named by an annotation, which has no default
+		// to take from the installation or a policy; the router may come
+		// from either, so each router reads the annotations as its own.
+		annotations := maps.Clone(dep.Annotations)
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[canary.AnnotationRouter] = rt.Name()
+		s, _ := canary.BuiltinDefaults().Parse(annotations)
 		name, _ := rt.Adopted(s)
 		if name == "" {
 			name = dep.Name
