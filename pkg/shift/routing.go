@@ -145,7 +145,8 @@ func managedRoutes(ctx context.Context, c client.Client, dep *appsv1.Deployment)
 		case err != nil:
 			return nil, fmt.Errorf("get %s %s/%s: %w", rt.Kind(), dep.Namespace, name, err)
 		case metav1.IsControlledBy(obj, dep) || name != dep.Name:
-			out = append(out, &route{router: rt, target: routing.Target{Deployment: dep, Settings: s}, obj: obj})
+			// The port too: a route sent back to the primary is written whole.
+			out = append(out, &route{router: rt, target: routing.Target{Deployment: dep, Settings: s, Port: servicePort(dep, s)}, obj: obj})
 		}
 	}
 	return out, nil

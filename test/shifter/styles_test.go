@@ -89,7 +89,7 @@ func TestABTestRoutesOnlyTheMatchingRequests(t *testing.T) {
 	for _, rt := range routers.All() {
 		t.Run(rt.Name(), func(t *testing.T) {
 			manifest := styledManifest(rt, `sluice.dev/match-headers: "x-canary=insider"`,
-				`sluice.dev/match-cookie: "canary=always"`, `sluice.dev/iterations: "6"`)
+				`sluice.dev/match-cookie: "canary=always"`, `sluice.dev/iterations: "15"`)
 			ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 20 * time.Millisecond})
 			s := meshsim(t)
 			kubectlApply(t, ns, manifest("example.com/web:v2"))
@@ -115,8 +115,8 @@ func TestABTestRoutesOnlyTheMatchingRequests(t *testing.T) {
 				}
 			}
 			cr := waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
-			if cr.Status.Iterations != 5 {
-				t.Errorf("iterations passed %d; want 5 before the promotion of the sixth", cr.Status.Iterations)
+			if cr.Status.Iterations != 14 {
+				t.Errorf("iterations passed %d; want 14 before the promotion of the fifteenth", cr.Status.Iterations)
 			}
 			cluster.Eventually(t, 10*time.Second, "all requests to the primary", func(context.Context) error {
 				if got := tally(t, s, http.DefaultClient, 10, "x-canary: insider"); got[app] != 10 {
@@ -134,7 +134,7 @@ func TestABTestRoutesOnlyTheMatchingRequests(t *testing.T) {
 func TestMirrorCopiesTrafficWhileThePrimaryAnswers(t *testing.T) {
 	for _, rt := range routers.All() {
 		t.Run(rt.Name(), func(t *testing.T) {
-			manifest := styledManifest(rt, `sluice.dev/mirror: "true"`, `sluice.dev/mirror-percent: "50"`, `sluice.dev/iterations: "8"`)
+			manifest := styledManifest(rt, `sluice.dev/mirror: "true"`, `sluice.dev/mirror-percent: "50"`, `sluice.dev/iterations: "15"`)
 			ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 20 * time.Millisecond})
 			s := meshsim(t)
 			kubectlApply(t, ns, manifest("example.com/web:v2"))
@@ -154,8 +154,8 @@ func TestMirrorCopiesTrafficWhileThePrimaryAnswers(t *testing.T) {
 			if got := mirrored(t, s, ns) - before; got < 140 || got > 260 {
 				t.Errorf("the canary's telemetry counted %v of %d requests; want about half", got, n)
 			}
-			if cr := waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute); cr.Status.Iterations != 8 {
-				t.Errorf("mirrored iterations %d; want 8 before the weights", cr.Status.Iterations)
+			if cr := waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute); cr.Status.Iterations != 15 {
+				t.Errorf("mirrored iterations %d; want 15 before the weights", cr.Status.Iterations)
 			}
 		})
 	}
