@@ -29,7 +29,7 @@ import (
 // demo's "look around" must work on what it leaves running; and `demo down`
 // must leave no process behind.
 func TestDemo(t *testing.T) {
-	d := startDemo(t, "--interval=2s")
+	d := startDemo(t, "--interval=2s", "--router=istio")
 	log := d.log
 	for _, want := range []string{
 		"New revision detected! Scaling up jx-progressive-canary.jx-staging",
