@@ -62,7 +62,7 @@ CHAOS_FLAGS ?=
 chaos: tools
 	$(GO) run ./test/chaos $(CHAOS_FLAGS)
 
-## demo: the Jenkins X canary lesson with sluice, on a local control plane (DEMO_INTERVAL, default 10s; DEMO_KEEP=0 tears down at the end)
+## demo: the Jenkins X canary lesson with sluice, on a local control plane (DEMO_INTERVAL, default 10s; DEMO_ROUTER=gateway-api; DEMO_KEEP=0 tears down at the end)
 demo: tools
 	$(GO) run ./test/demo
 

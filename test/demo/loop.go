@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"sluice.dev/sluice/test/meshsim/mesh"
 )
 
 // loop is the demo's version of the lesson's curl loop: it asks for the
@@ -50,20 +53,8 @@ func startLoop(ctx context.Context, addr, host string, period, window time.Durat
 }
 
 func (l *loop) ask(ctx context.Context, addr, host string) {
-	text := ""
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
-	if err == nil {
-		req.Host = host
-		var resp *http.Response
-		if resp, err = http.DefaultClient.Do(req); err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			text = strings.TrimSpace(string(body))
-			if resp.StatusCode != http.StatusOK {
-				text = fmt.Sprintf("%d %s", resp.StatusCode, text)
-			}
-		}
-	}
+	r, err := ask(ctx, addr, host, nil)
+	text := r.text
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -76,6 +67,41 @@ func (l *loop) ask(ctx context.Context, addr, host string) {
 	l.answers = append(l.answers, answer{now, text})
 	cut := slices.IndexFunc(l.answers, func(a answer) bool { return now.Sub(a.at) <= l.window })
 	l.answers = l.answers[cut:]
+}
+
+// reply is what the mesh answered to one request.
+type reply struct {
+	// text is the body, after the status code if it is not 200.
+	text string
+	// workload is the Deployment that answered, by the mesh's
+	// X-Meshsim-Workload: how the demo tells a canary from its primary
+	// whatever their messages.
+	workload string
+}
+
+// ask sends one request for host, with header, through the mesh at addr.
+func ask(ctx context.Context, addr, host string, header http.Header) (reply, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+	if err != nil {
+		return reply{}, err
+	}
+	req.Host = host
+	maps.Copy(req.Header, header)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{}, fmt.Errorf("read the answer: %w", err)
+	}
+	r := reply{text: strings.TrimSpace(string(body))}
+	if resp.StatusCode != http.StatusOK {
+		r.text = fmt.Sprintf("%d %s", resp.StatusCode, r.text)
+	}
+	_, r.workload, _ = strings.Cut(resp.Header.Get(mesh.HeaderWorkload), "/")
+	return r, nil
 }
 
 // shares of the answers in the window, the most frequent first.

@@ -4,6 +4,7 @@
 //
 //	make demo                  # or: go run ./test/demo
 //	DEMO_INTERVAL=30s make demo   # at the lesson's pace
+//	DEMO_ROUTER=gateway-api make demo   # routed by an HTTPRoute, not a VirtualService
 //	make demo-down             # stop a demo that kept running
 package main
 
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/cli"
 )
 
@@ -37,6 +40,11 @@ type options struct {
 	interval time.Duration
 	keep     bool
 	dir      string
+	// router is the demo's sluice.dev/router: canary.RouterIstio or
+	// canary.RouterGatewayAPI.
+	router string
+	// short tells only the first release and the A/B test.
+	short bool
 }
 
 func newCommand() *cobra.Command {
@@ -65,9 +73,16 @@ func newCommand() *cobra.Command {
 	if err != nil {
 		envErrs = append(envErrs, fmt.Errorf("DEMO_KEEP=%q is not a boolean; want 1 or 0", os.Getenv("DEMO_KEEP")))
 	}
-	cmd.PersistentPreRunE = func(*cobra.Command, []string) error { return errors.Join(envErrs...) }
+	// The router is checked once the flags are parsed: a good --router
+	// makes up for a bad $DEMO_ROUTER.
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		return errors.Join(append(envErrs, checkRouter(o.router))...)
+	}
 	f := cmd.PersistentFlags()
 	f.DurationVar(&o.interval, "interval", interval, "sluice.dev/interval of the canary ($DEMO_INTERVAL)")
+	f.StringVar(&o.router, "router", envOr("DEMO_ROUTER", canary.RouterIstio),
+		"sluice.dev/router of the demo's Deployment: "+strings.Join(routerNames, " or ")+" ($DEMO_ROUTER)")
+	f.BoolVar(&o.short, "short", false, "tell only the first release and the A/B test, the scenes that show the routing")
 	f.BoolVar(&o.keep, "keep", keep, "keep everything running at the end until Ctrl-C or `make demo-down` ($DEMO_KEEP)")
 	f.StringVar(&o.dir, "dir", filepath.Join(os.TempDir(), "sluice-demo"), "folder of the demo's cluster, logs and transcript; its cluster/ subfolder is replaced")
 	cmd.AddCommand(&cobra.Command{
@@ -77,6 +92,16 @@ func newCommand() *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return down(cmd.Context(), o.dir) },
 	})
 	return cmd
+}
+
+// routerNames are the values of --router: the routers sluice ships.
+var routerNames = []string{canary.RouterIstio, canary.RouterGatewayAPI}
+
+func checkRouter(router string) error {
+	if !slices.Contains(routerNames, router) {
+		return fmt.Errorf("router %q (--router or $DEMO_ROUTER) is not one of sluice's routers; want %s", router, strings.Join(routerNames, " or "))
+	}
+	return nil
 }
 
 func envOr(key, fallback string) string {

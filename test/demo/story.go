@@ -5,6 +5,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +36,7 @@ const (
 	broken        = "hello, broken release!"
 	noCheckout    = "hello, broken checkout!"
 	steered       = "hello, steered release!"
+	insiders      = "hello, insiders!"
 	// The share of requests that complete a checkout, in every release but
 	// the one with the broken checkout.
 	checkoutRate = "0.3"
@@ -42,6 +44,19 @@ const (
 	// loop's: at a 2s interval it still gives the canary's checkout share,
 	// which no statistics guard, some 50 requests at its first analysis.
 	backgroundRPS = 100
+	// The A/B test sends the requests with the header abHeader: abValue to
+	// the canary for abIterations analysed intervals. abShare of the shop's
+	// other users send it, insiders all along, so that its analysis has
+	// requests to judge: some 30 a second, where the canary of the weights
+	// gets 20 at its first step.
+	abHeader     = "x-canary"
+	abValue      = "insider"
+	abShare      = 0.3
+	abIterations = 3
+	// The gateway of the demo's route, as each router names it: Istio by
+	// the gateway's host, the Gateway API by the Gateway's namespace/name.
+	istioGateway      = "jx-gateway.istio-system.svc.cluster.local"
+	gatewayAPIGateway = "istio-system/jx-gateway"
 )
 
 //go:embed jx-progressive.yaml
@@ -56,6 +71,37 @@ type release struct {
 	// LoadTester and Mesh are the URL of sluice-loadtester and the address
 	// of the mesh, for the shop's load-test webhook.
 	LoadTester, Mesh string
+	// Router is the Deployment's sluice.dev/router, empty for the default;
+	// Gateway its sluice.dev/gateways.
+	Router, Gateway string
+	// MatchHeaders and Iterations make the release an A/B test.
+	MatchHeaders string
+	Iterations   int
+}
+
+// versionOf is a version of the application, as a release.
+type versionOf func(version, message, errorRate, checkoutRate string) release
+
+// releases makes the releases of a demo of o, whose load-test webhook
+// calls loadTester to send requests through the mesh at meshAddr.
+func releases(o options, loadTester, meshAddr string) versionOf {
+	// Two intervals: the lesson's 1m window at its 30s pace, and at a
+	// faster pace a window that holds mostly the release under analysis.
+	window := max(2*o.interval, 10*time.Second)
+	return func(version, message, errorRate, checkoutRate string) release {
+		r := release{Version: version, Message: message, ErrorRate: errorRate, CheckoutRate: checkoutRate, Interval: o.interval, Window: window,
+			LoadTester: loadTester, Mesh: meshAddr, Gateway: istioGateway}
+		if o.router == canary.RouterGatewayAPI {
+			r.Router, r.Gateway = o.router, gatewayAPIGateway
+		}
+		return r
+	}
+}
+
+// abTestOf is r as an A/B test for the insiders.
+func abTestOf(r release) release {
+	r.MatchHeaders, r.Iterations = abHeader+"="+abValue, abIterations
+	return r
 }
 
 // signingKey signs the calls of the demo's webhook; the manifest's Secret
@@ -81,21 +127,21 @@ type demo struct {
 	bin string
 }
 
-// tell runs the whole story; stop stops what it started.
+// tell runs the whole story, or with o.short its first release and its
+// A/B test; stop stops what it started.
 func (d *demo) tell(ctx context.Context) error {
 	began := time.Now()
 	if err := d.start(ctx); err != nil {
 		return err
 	}
-	// Two intervals: the lesson's 1m window at its 30s pace, and at a
-	// faster pace a window that holds mostly the release under analysis.
-	window := max(2*d.o.interval, 10*time.Second)
-	v := func(version, message, errorRate, checkoutRate string) release {
-		return release{Version: version, Message: message, ErrorRate: errorRate, CheckoutRate: checkoutRate, Interval: d.o.interval, Window: window,
-			LoadTester: d.loadTester.URL, Mesh: d.mesh.Addr}
-	}
+	v := releases(d.o, d.loadTester.URL, d.mesh.Addr)
 
-	d.screen.say("kubectl apply: namespace %s, CanaryPolicy shop (a custom check: the share of requests that complete a checkout) and Deployment %s (3 replicas, MESSAGE=%q), opted in to sluice by that policy", namespace, name, rollingUpdate)
+	routedBy := ""
+	if d.o.router == canary.RouterGatewayAPI {
+		routedBy = ", routed by an HTTPRoute (sluice.dev/router: gateway-api) on the Gateway " + gatewayAPIGateway
+	}
+	d.screen.say("kubectl apply: namespace %s, CanaryPolicy shop (a custom check: the share of requests that complete a checkout) and Deployment %s (3 replicas, MESSAGE=%q), opted in to sluice by that policy%s",
+		namespace, name, rollingUpdate, routedBy)
 	if err := d.apply(ctx, v("0.0.1", rollingUpdate, "0", checkoutRate)); err != nil {
 		return err
 	}
@@ -109,6 +155,22 @@ func (d *demo) tell(ctx context.Context) error {
 		return err
 	}
 
+	if !d.o.short {
+		if err := d.lesson(ctx, v); err != nil {
+			return err
+		}
+	}
+	if err := d.abTest(ctx, abTestOf(v("0.0.6", insiders, "0", checkoutRate))); err != nil {
+		return err
+	}
+	d.screen.say("The story took %s", time.Since(began).Round(time.Second))
+	d.lookAround()
+	return nil
+}
+
+// lesson tells the scenes of the Jenkins X lesson after its first release:
+// a promotion, two rollbacks, and a release steered by hand.
+func (d *demo) lesson(ctx context.Context, v versionOf) error {
 	d.screen.say("kubectl apply: the same manifest with MESSAGE=%q; sluice turns it into a canary", progressive)
 	if err := d.apply(ctx, v("0.0.2", progressive, "0", checkoutRate)); err != nil {
 		return err
@@ -143,12 +205,7 @@ func (d *demo) tell(ctx context.Context) error {
 		return err
 	}
 
-	if err := d.steer(ctx, v("0.0.5", steered, "0", checkoutRate)); err != nil {
-		return err
-	}
-	d.screen.say("The story took %s", time.Since(began).Round(time.Second))
-	d.lookAround()
-	return nil
+	return d.steer(ctx, v("0.0.5", steered, "0", checkoutRate))
 }
 
 // start brings up the control plane, the mesh simulator, and sluice.
@@ -159,9 +216,12 @@ func (d *demo) start(ctx context.Context) error {
 		return err
 	}
 	d.env = env
-	d.screen.say("Starting the mesh simulator: a stand-in for Istio's data plane (no Envoy runs here) that routes by the VirtualServices' weights, "+
-		"sends the host %d requests per second of the shop's other users, and exports Istio's telemetry", backgroundRPS)
-	if d.mesh, err = mesh.Start(ctx, env.AdminConfig(), mesh.Options{Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", RPS: backgroundRPS}); err != nil {
+	d.screen.say("Starting the mesh simulator: a stand-in for Istio's data plane (no Envoy runs here) that routes by the %ss' rules, "+
+		"sends the host %d requests per second of the shop's other users (%.0f%% of them insiders, with the header %s: %s), and exports Istio's telemetry",
+		d.routeKind(), backgroundRPS, 100*abShare, abHeader, abValue)
+	insider := mesh.Client{Share: abShare, Header: http.Header{http.CanonicalHeaderKey(abHeader): {abValue}}}
+	if d.mesh, err = mesh.Start(ctx, env.AdminConfig(), mesh.Options{Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", RPS: backgroundRPS,
+		Clients: []mesh.Client{insider}}); err != nil {
 		return err
 	}
 	if err := env.SetScrapeTargets("mesh", d.mesh.MetricsAddr); err != nil {
@@ -335,6 +395,52 @@ func (d *demo) steer(ctx context.Context, r release) error {
 	return d.waitAnswers(ctx, progressive)
 }
 
+// abAsks is how many requests with the A/B test's header, and how many
+// without, the demo sends while the test runs: a handful of each, to see.
+const abAsks = 3
+
+// abTest tells the scene of an A/B test: while it runs, the mesh answers
+// every request with the header from the canary and every other from the
+// primary, which a handful of requests of each show; then it is promoted.
+func (d *demo) abTest(ctx context.Context, r release) error {
+	d.screen.say("kubectl apply: a release for insiders first (MESSAGE=%q), an A/B test (sluice.dev/match-headers: %q, sluice.dev/iterations: \"%d\"): "+
+		"the requests with the header %s: %s go to the canary, all others to the primary, for %d analysed intervals; then the canary is promoted",
+		r.Message, r.MatchHeaders, r.Iterations, abHeader, abValue, r.Iterations)
+	if err := d.apply(ctx, r); err != nil {
+		return err
+	}
+	insider := http.Header{http.CanonicalHeaderKey(abHeader): {abValue}}
+	// Progressing comes before the mesh routes by the new rule: the
+	// shifter writes the route, and the mesh's cache catches up.
+	if err := d.followUntil(ctx, 20*d.o.interval+2*time.Minute, "in its A/B test", func(cr *canary.Canary, _ []string) bool {
+		if cr.Status.Phase != canary.PhaseProgressing {
+			return false
+		}
+		a, err := ask(ctx, d.mesh.Addr, host, insider)
+		return err == nil && a.workload == name+"-canary"
+	}); err != nil {
+		return err
+	}
+	d.screen.say("While the A/B test runs, %d requests with the header %s: %s and %d without, through the mesh; who answered each, by the mesh's %s:",
+		abAsks, abHeader, abValue, abAsks, mesh.HeaderWorkload)
+	for _, c := range []struct {
+		label  string
+		header http.Header
+	}{{"with " + abHeader + ": " + abValue, insider}, {"without", nil}} {
+		for range abAsks {
+			a, err := ask(ctx, d.mesh.Addr, host, c.header)
+			if err != nil {
+				return fmt.Errorf("ask the mesh %s: %w", c.label, err)
+			}
+			d.screen.line("    %-22s → %-21s %q", c.label, a.workload, a.text)
+		}
+	}
+	if err := d.follow(ctx, 20*d.o.interval+2*time.Minute, canary.PhaseSucceeded, "Promotion completed!"); err != nil {
+		return err
+	}
+	return d.waitAnswers(ctx, r.Message)
+}
+
 // kubectlSluice runs kubectl sluice as a user would, kubectl finding the
 // plugin on the PATH, and shows the command and what it said.
 func (d *demo) kubectlSluice(ctx context.Context, args ...string) error {
@@ -399,6 +505,14 @@ func (d *demo) showLoadTest(ctx context.Context) {
 	}
 }
 
+// routeKind is the kind of the route that sluice makes on the demo's router.
+func (d *demo) routeKind() string {
+	if d.o.router == canary.RouterGatewayAPI {
+		return "HTTPRoute"
+	}
+	return "VirtualService"
+}
+
 // lookAround prints how to look at the running demo.
 func (d *demo) lookAround() {
 	kubeconfig := d.env.Kubeconfig
@@ -409,7 +523,7 @@ func (d *demo) lookAround() {
 		k + " describe canary " + name + " -n " + namespace,
 		"kubectl sluice get -n " + namespace + " --kubeconfig " + kubeconfig + "   # with " + d.bin + " on your PATH",
 		"kubectl sluice status " + name + " -n " + namespace + " --kubeconfig " + kubeconfig,
-		k + " get virtualservice " + name + " -n " + namespace + " -o yaml",
+		k + " get " + strings.ToLower(d.routeKind()) + " " + name + " -n " + namespace + " -o yaml",
 		fmt.Sprintf("curl -H 'Host: %s' http://%s/", host, d.mesh.Addr),
 		fmt.Sprintf("curl http://127.0.0.1:%d/metrics   # the shifter's metrics", d.shifter.MetricsPort),
 		fmt.Sprintf("curl http://127.0.0.1:%d/metrics   # the webhook's metrics", d.webhook.MetricsPort),
