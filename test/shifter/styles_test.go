@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/routing"
@@ -30,33 +32,53 @@ import (
 // styledManifest is manifest on router rt with the annotations of a
 // release style.
 func styledManifest(rt routing.Router, style ...string) func(image string) string {
+	annotations := sluice.QuickSettings(append([]string{"sluice.dev/progress-deadline: 1m", "sluice.dev/router: " + rt.Name()}, style...)...)
+	// A style's own setting replaces the quick one of the same key.
+	key := func(line string) string { k, _, _ := strings.Cut(line, ":"); return k }
+	annotations = slices.DeleteFunc(annotations, func(line string) bool {
+		return !slices.Contains(style, line) && slices.ContainsFunc(style, func(l string) bool { return key(l) == key(line) })
+	})
 	return func(image string) string {
-		annotations := append([]string{"sluice.dev/progress-deadline: 1m", "sluice.dev/router: " + rt.Name()}, style...)
-		return sluice.App{Name: app, Image: image, Replicas: 2, Container: sluice.Port8080, Annotations: sluice.QuickSettings(annotations...)}.YAML()
+		return sluice.App{Name: app, Image: image, Replicas: 2, Container: sluice.Port8080, Annotations: annotations}.YAML()
 	}
 }
 
+// entry is the mesh simulator's entry for the Deployment of one namespace.
+type entry struct {
+	*meshsimpkg.Server
+	// host is the Deployment's Service by its full name: its short name
+	// is served in every test's namespace.
+	host string
+}
+
 // meshsim starts the mesh simulator on the test cluster; it stops with the
-// test.
-func meshsim(t *testing.T) *meshsimpkg.Server {
+// test, which, if it failed, shows the routes and the Canary the simulator
+// saw.
+func meshsim(t *testing.T, ns string) entry {
 	t.Helper()
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := env.Kubectl(context.Background(), "get", "virtualservices,httproutes,canaries", "-n", ns, "-o", "yaml").CombinedOutput()
+			t.Logf("the routes and the Canary:\n%s", out)
+		}
+	})
 	s, err := meshsimpkg.Start(t.Context(), env.AdminConfig(), meshsimpkg.Options{Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
-	return s
+	return entry{Server: s, host: app + "." + ns + ".svc.cluster.local"}
 }
 
 // request sends one request for the Deployment's host through s, with header
 // (name: value lines), and returns the workload that answered.
-func request(t *testing.T, s *meshsimpkg.Server, c *http.Client, header ...string) string {
+func request(t *testing.T, s entry, c *http.Client, header ...string) string {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+s.Addr+"/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Host = app
+	req.Host = s.host
 	for _, h := range header {
 		name, value, _ := strings.Cut(h, ": ")
 		req.Header.Add(name, value)
@@ -71,8 +93,26 @@ func request(t *testing.T, s *meshsimpkg.Server, c *http.Client, header ...strin
 	return workload
 }
 
+// held pauses the rollout in ns where it is, so that a burst of requests
+// falls inside one stage whatever the machine's load, and returns how to
+// resume it.
+func held(t *testing.T, c client.Client, ns string) (resume func()) {
+	t.Helper()
+	cr := &canary.Canary{}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: app}, cr); err != nil {
+		t.Fatal(err)
+	}
+	rev := cr.Status.CanaryRevision
+	pause, _ := ask(t, c, ns, canary.ActionPause, rev)
+	observed(t, c, ns, pause, canary.IntentApplied)
+	return func() {
+		resume, _ := ask(t, c, ns, canary.ActionResume, rev)
+		observed(t, c, ns, resume, canary.IntentApplied)
+	}
+}
+
 // tally sends n requests and counts who answered.
-func tally(t *testing.T, s *meshsimpkg.Server, c *http.Client, n int, header ...string) map[string]int {
+func tally(t *testing.T, s entry, c *http.Client, n int, header ...string) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	for range n {
@@ -89,9 +129,9 @@ func TestABTestRoutesOnlyTheMatchingRequests(t *testing.T) {
 	for _, rt := range routers.All() {
 		t.Run(rt.Name(), func(t *testing.T) {
 			manifest := styledManifest(rt, `sluice.dev/match-headers: "x-canary=insider"`,
-				`sluice.dev/match-cookie: "canary=always"`, `sluice.dev/iterations: "15"`)
+				`sluice.dev/match-cookie: "canary=always"`, `sluice.dev/iterations: "10"`)
 			ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 20 * time.Millisecond})
-			s := meshsim(t)
+			s := meshsim(t, ns)
 			kubectlApply(t, ns, manifest("example.com/web:v2"))
 			cluster.Eventually(t, time.Minute, "the A/B test routed", func(context.Context) error {
 				if got := request(t, s, http.DefaultClient, "x-canary: insider"); got != app+"-canary" {
@@ -99,6 +139,7 @@ func TestABTestRoutesOnlyTheMatchingRequests(t *testing.T) {
 				}
 				return nil
 			})
+			resume := held(t, c, ns)
 			const n = 40
 			for _, tc := range []struct {
 				header []string
@@ -114,9 +155,10 @@ func TestABTestRoutesOnlyTheMatchingRequests(t *testing.T) {
 					t.Errorf("%d requests with %q answered by %v; want all by %s", n, tc.header, got, tc.want)
 				}
 			}
+			resume()
 			cr := waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
-			if cr.Status.Iterations != 14 {
-				t.Errorf("iterations passed %d; want 14 before the promotion of the fifteenth", cr.Status.Iterations)
+			if cr.Status.Iterations != 9 {
+				t.Errorf("iterations passed %d; want 9 before the promotion of the tenth", cr.Status.Iterations)
 			}
 			cluster.Eventually(t, 10*time.Second, "all requests to the primary", func(context.Context) error {
 				if got := tally(t, s, http.DefaultClient, 10, "x-canary: insider"); got[app] != 10 {
@@ -134,9 +176,9 @@ func TestABTestRoutesOnlyTheMatchingRequests(t *testing.T) {
 func TestMirrorCopiesTrafficWhileThePrimaryAnswers(t *testing.T) {
 	for _, rt := range routers.All() {
 		t.Run(rt.Name(), func(t *testing.T) {
-			manifest := styledManifest(rt, `sluice.dev/mirror: "true"`, `sluice.dev/mirror-percent: "50"`, `sluice.dev/iterations: "15"`)
+			manifest := styledManifest(rt, `sluice.dev/mirror: "true"`, `sluice.dev/mirror-percent: "50"`, `sluice.dev/iterations: "10"`)
 			ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 20 * time.Millisecond})
-			s := meshsim(t)
+			s := meshsim(t, ns)
 			kubectlApply(t, ns, manifest("example.com/web:v2"))
 			cluster.Eventually(t, time.Minute, "the mirror routed", func(context.Context) error {
 				if mirrored(t, s, ns) == 0 {
@@ -145,6 +187,7 @@ func TestMirrorCopiesTrafficWhileThePrimaryAnswers(t *testing.T) {
 				}
 				return nil
 			})
+			resume := held(t, c, ns)
 			const n = 400
 			before := mirrored(t, s, ns)
 			if got := tally(t, s, http.DefaultClient, n); got[app] != n {
@@ -154,8 +197,9 @@ func TestMirrorCopiesTrafficWhileThePrimaryAnswers(t *testing.T) {
 			if got := mirrored(t, s, ns) - before; got < 140 || got > 260 {
 				t.Errorf("the canary's telemetry counted %v of %d requests; want about half", got, n)
 			}
-			if cr := waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute); cr.Status.Iterations != 15 {
-				t.Errorf("mirrored iterations %d; want 15 before the weights", cr.Status.Iterations)
+			resume()
+			if cr := waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute); cr.Status.Iterations != 10 {
+				t.Errorf("mirrored iterations %d; want 10 before the weights", cr.Status.Iterations)
 			}
 		})
 	}
@@ -163,7 +207,7 @@ func TestMirrorCopiesTrafficWhileThePrimaryAnswers(t *testing.T) {
 
 // mirrored is the number of requests the canary's workload answered, by
 // the simulator's telemetry.
-func mirrored(t *testing.T, s *meshsimpkg.Server, ns string) float64 {
+func mirrored(t *testing.T, s entry, ns string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + s.MetricsAddr + "/metrics")
 	if err != nil {
@@ -195,9 +239,9 @@ func mirrored(t *testing.T, s *meshsimpkg.Server, ns string) float64 {
 func TestSessionCookieKeepsAClientOnTheCanary(t *testing.T) {
 	for _, rt := range routers.All() {
 		t.Run(rt.Name(), func(t *testing.T) {
-			manifest := styledManifest(rt, `sluice.dev/session-cookie: "sluice-canary"`, "sluice.dev/interval: 6s")
+			manifest := styledManifest(rt, `sluice.dev/session-cookie: "sluice-canary"`, "sluice.dev/interval: 5s")
 			ns, c := initialized(t, manifest, telemetry.Behaviour{Latency: 20 * time.Millisecond})
-			s := meshsim(t)
+			s := meshsim(t, ns)
 			jar, err := cookiejar.New(nil)
 			if err != nil {
 				t.Fatal(err)
@@ -210,6 +254,7 @@ func TestSessionCookieKeepsAClientOnTheCanary(t *testing.T) {
 				}
 				return nil
 			})
+			resume := held(t, c, ns)
 			const n = 60
 			if got := tally(t, s, sticky, n); got[app+"-canary"] != n {
 				t.Errorf("the client with the cookie: %d requests answered by %v; want all by the canary", n, got)
@@ -219,6 +264,7 @@ func TestSessionCookieKeepsAClientOnTheCanary(t *testing.T) {
 			if got := tally(t, s, &http.Client{}, n); got[app] == 0 || got[app+"-canary"] == 0 {
 				t.Errorf("clients without cookies: %d requests answered by %v; want both versions", n, got)
 			}
+			resume()
 			waitPhase(t, c, ns, canary.PhaseSucceeded, 2*time.Minute)
 			cluster.Eventually(t, 10*time.Second, "the cookie holder back on the primary", func(context.Context) error {
 				if got := tally(t, s, sticky, 10); got[app] != 10 {
