@@ -33,6 +33,7 @@ import (
 	"sluice.dev/sluice/internal/kubeflag"
 	"sluice.dev/sluice/pkg/alert"
 	"sluice.dev/sluice/pkg/analysis"
+	"sluice.dev/sluice/pkg/buildinfo"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/events"
 	"sluice.dev/sluice/pkg/hooks"
@@ -131,6 +132,9 @@ func run(o options) error {
 	prom, err := promapi.NewClient(promapi.Config{Address: o.prometheusURL})
 	if err != nil {
 		return fmt.Errorf("prometheus client for %s: %w", o.prometheusURL, err)
+	}
+	if err := buildinfo.Register(ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("shifter metrics: %w", err)
 	}
 	observe := analysis.QueryMetrics(ctrlmetrics.Registry)
 	batcher := func(api promv1.API) *analysis.Batcher {

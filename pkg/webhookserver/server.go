@@ -31,6 +31,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"sluice.dev/sluice/pkg/buildinfo"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/intent"
 	"sluice.dev/sluice/pkg/mutate"
@@ -98,6 +99,9 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	mgr, err := ctrl.NewManager(opts.Config, ctrl.Options{Scheme: scheme, Cache: cacheOpts, Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		return fmt.Errorf("webhook manager: %w", err)
+	}
+	if err := buildinfo.Register(ctrlmetrics.Registry); err != nil {
+		return fmt.Errorf("webhook metrics: %w", err)
 	}
 	policies := &policyCache{cache: mgr.GetCache(), log: opts.Log}
 	if err := mgr.Add(policies); err != nil {

@@ -1203,3 +1203,12 @@ func expectSuperseded(t *testing.T, c client.Client, ns string) {
 		return nil
 	})
 }
+
+// TestBuildInfoIsExported: the shifter exports sluice_build_info with the
+// version its --version tells.
+func TestBuildInfoIsExported(t *testing.T) {
+	setup(t)
+	if err := shifter.CheckBuildInfo(); err != nil {
+		t.Error(err)
+	}
+}

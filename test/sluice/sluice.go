@@ -443,3 +443,35 @@ func StartLoadTester(dir string, args ...string) (*LoadTester, error) {
 	}
 	return lt, nil
 }
+
+// CheckBuildInfo checks that the binary bin, serving its metrics on port,
+// exports sluice_build_info = 1 with the version and the Go toolchain that
+// its --version tells.
+func CheckBuildInfo(bin string, port int) error {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return fmt.Errorf("%s --version: %w", filepath.Base(bin), err)
+	}
+	families, err := Metrics(port)
+	if err != nil {
+		return err
+	}
+	metrics := families["sluice_build_info"].GetMetric()
+	if len(metrics) != 1 || metrics[0].GetGauge().GetValue() != 1 {
+		return fmt.Errorf("%s exports sluice_build_info %v; want one series of value 1", filepath.Base(bin), metrics)
+	}
+	for _, l := range metrics[0].GetLabel() {
+		if l.GetName() != "revision" && (l.GetValue() == "" || !strings.Contains(string(out), l.GetValue())) {
+			return fmt.Errorf("sluice_build_info{%s=%q}, which %s --version (%q) does not tell", l.GetName(), l.GetValue(), filepath.Base(bin), out)
+		}
+	}
+	return nil
+}
+
+// CheckBuildInfo checks the webhook's sluice_build_info against its
+// --version.
+func (w *Webhook) CheckBuildInfo() error { return CheckBuildInfo(w.bin, w.MetricsPort) }
+
+// CheckBuildInfo checks the shifter's sluice_build_info against its
+// --version.
+func (s *Shifter) CheckBuildInfo() error { return CheckBuildInfo(s.bin, s.MetricsPort) }

@@ -460,3 +460,12 @@ func TestWebhookOutage(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildInfoIsExported: the webhook exports sluice_build_info with the
+// version its --version tells.
+func TestBuildInfoIsExported(t *testing.T) {
+	setup(t)
+	if err := hook.CheckBuildInfo(); err != nil {
+		t.Error(err)
+	}
+}
