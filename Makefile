@@ -8,14 +8,45 @@ GO       ?= go
 TEST_FLAGS ?= -count=1 -timeout 30m
 FUZZTIME ?= 60s
 
-.PHONY: all build tools generate manifests test unit bench simulate load chaos demo demo-down fuzz lint clean
+.PHONY: all build image release version version-set tools generate manifests test unit bench simulate load chaos demo demo-down fuzz lint clean
 
 all: lint build test
 
-## build: the sluice binaries (webhook, shifter, kubectl-sluice, sluice-loadtester), into bin/; VERSION=v0.1.0 stamps their --version
+# The version every build carries: git describe (a v tag, or the commit),
+# unless VERSION=v1.2.3 says otherwise. Builds are static and reproducible:
+# they carry the commit's time, not the build's (internal/release).
 VERSION ?=
+RELEASE = $(GO) run ./hack/release $(if $(VERSION),--version $(VERSION))
+
+## build: every sluice binary (webhook, shifter, kubectl-sluice, sluice-loadtester, gencert) for this machine, stamped with the version, into bin/
 build:
-	$(GO) build $(if $(VERSION),-ldflags "-X sluice.dev/sluice/pkg/version.Version=$(VERSION)") -o bin/ ./cmd/...
+	$(RELEASE) binaries --out bin
+
+## image: the image (linux/amd64 and linux/arm64; webhook, shifter, sluice-loadtester) as an OCI layout and archives in dist/image, built without pulling anything; IMAGE_REPO and IMAGE_TAG override the chart's repository and the version
+IMAGE_REPO ?=
+IMAGE_TAG ?=
+image:
+	$(RELEASE) image --out dist/image $(if $(IMAGE_REPO),--repo $(IMAGE_REPO)) $(if $(IMAGE_TAG),--tag $(IMAGE_TAG))
+
+## release: dist/ for the chart's version (tag the commit, or VERSION=): binaries for linux and darwin on amd64 and arm64, the image, kubectl-sluice's archives and krew manifest, the packaged chart, install.yaml and SHA256SUMS
+release: tools
+	rm -rf dist
+	$(RELEASE) dist --out dist
+	$$(test/tools/install.sh --print-bin-dir)/helm package deploy/chart --destination dist
+	$(RELEASE) repack dist/sluice-*.tgz
+	$$(test/tools/install.sh --print-bin-dir)/helm show chart dist/sluice-*.tgz >/dev/null
+	deploy/render.sh >dist/install.yaml
+	$(RELEASE) checksums dist
+
+## version: print the version a build would carry
+version:
+	@$(RELEASE) version
+
+## version-set: make VERSION (v1.2.3) the chart's version and appVersion, and render deploy/install.yaml with it
+version-set: tools
+	@[[ "$(VERSION)" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$ ]] || { echo "version-set: VERSION=$(VERSION) is not a version such as v1.2.3"; exit 1; }
+	sed -i -e 's/^version: .*/version: $(VERSION:v%=%)/' -e 's/^appVersion: .*/appVersion: "$(VERSION)"/' deploy/chart/Chart.yaml
+	deploy/render.sh >deploy/install.yaml
 
 ## tools: the control plane, kubectl, kwok, Prometheus, helm and istio-validate (Istio's own validation), built from pinned modules (first run: several minutes)
 tools:
@@ -38,7 +69,7 @@ test: tools
 
 ## unit: the tests that need no control plane
 unit:
-	$(GO) test $(TEST_FLAGS) ./pkg/... ./certs/...
+	$(GO) test $(TEST_FLAGS) ./pkg/... ./certs/... ./internal/... ./hack/...
 
 ## bench: every benchmark, with allocations; API-server latency over 1,000 updates; one lesson rollout
 bench: tools
@@ -83,4 +114,4 @@ lint: tools
 	$$(test/tools/install.sh --print-bin-dir)/staticcheck ./...
 
 clean:
-	rm -rf bin/
+	rm -rf bin/ dist/

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"sluice.dev/sluice/internal/release"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
@@ -105,6 +106,15 @@ func expectInstalled(t *testing.T) {
 		return nil
 	})
 	expectHardened(t, d.Spec.Template.Spec)
+	ref, err := release.ChartImage(sluice.RepoPath("."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Image != ref.String() {
+			t.Errorf("container %s runs %s; want the chart's version-tagged image %s", c.Name, c.Image, ref)
+		}
+	}
 	pdb, err := cs.PolicyV1().PodDisruptionBudgets(system).Get(t.Context(), "sluice", metav1.GetOptions{})
 	if err != nil || pdb.Spec.MinAvailable.IntValue() != 1 {
 		t.Errorf("PodDisruptionBudget sluice: %v, %+v", err, pdb)
@@ -178,10 +188,15 @@ func install(t *testing.T) error {
 	if work.dir, err = os.MkdirTemp("", "sluice-install-test-"); err != nil {
 		return err
 	}
-	if work.webhookBin, err = sluice.Build(work.dir, "cmd/webhook"); err != nil {
+	// The binaries are the release's that the chart's image tag names.
+	ref, err := release.ChartImage(sluice.RepoPath("."))
+	if err != nil {
 		return err
 	}
-	if work.shifterBin, err = sluice.Build(work.dir, "cmd/shifter"); err != nil {
+	if work.webhookBin, err = sluice.BuildVersion(work.dir, "cmd/webhook", ref.TagStr()); err != nil {
+		return err
+	}
+	if work.shifterBin, err = sluice.BuildVersion(work.dir, "cmd/shifter", ref.TagStr()); err != nil {
 		return err
 	}
 	if out, err := env.HelmCommand(context.Background(), "install", "sluice", sluice.RepoPath("deploy/chart"),

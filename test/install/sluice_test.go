@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"sluice.dev/sluice/certs"
+	"sluice.dev/sluice/internal/release"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/test/cluster"
 	"sluice.dev/sluice/test/meshsim/telemetry"
@@ -103,6 +104,30 @@ func TestCanariesThroughRestarts(t *testing.T) {
 			return fmt.Errorf("%d promotions, %d rollbacks", promoted, failed)
 		}
 		return nil
+	})
+
+	t.Run("the processes report the image's version", func(t *testing.T) {
+		ref, err := release.ChartImage(sluice.RepoPath("."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []*process{webhook, shifterA, shifterB} {
+			families, err := sluice.Metrics(p.metricsPort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var versions []string
+			for _, m := range families["sluice_build_info"].GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "version" {
+						versions = append(versions, l.GetValue())
+					}
+				}
+			}
+			if len(versions) != 1 || versions[0] != ref.TagStr() {
+				t.Errorf("%s: sluice_build_info versions %q; want %s, the tag of the chart's image", p.Name(), versions, ref.TagStr())
+			}
+		}
 	})
 
 	t.Run("dashboard names only exported metrics", func(t *testing.T) {

@@ -53,9 +53,18 @@ func RepoPath(rel string) string {
 }
 
 // Build compiles a command of the repository, such as "cmd/webhook", into dir.
-func Build(dir, command string) (string, error) {
+func Build(dir, command string) (string, error) { return BuildVersion(dir, command, "") }
+
+// BuildVersion is Build stamping the binary's version (--version,
+// sluice_build_info) as a release does; empty leaves Go's own. Only the link
+// differs from Build, which so shares the test's compile cache.
+func BuildVersion(dir, command, version string) (string, error) {
 	bin := filepath.Join(dir, filepath.Base(command))
-	cmd := exec.Command("go", "build", "-o", bin, "./"+command)
+	args := []string{"build", "-o", bin}
+	if version != "" {
+		args = append(args, "-ldflags", "-X sluice.dev/sluice/pkg/version.Version="+version)
+	}
+	cmd := exec.Command("go", append(args, "./"+command)...)
 	cmd.Dir = RepoPath(".")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s: %v\n%s", command, err, out)
