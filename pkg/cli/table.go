@@ -61,7 +61,7 @@ func row(cr *canary.Canary, opts TableOptions) []string {
 		cr.Name,
 		orDash(string(st.Phase)),
 		Bar(st.CanaryWeight, 10),
-		StepOf(cr),
+		stage(cr),
 		fmt.Sprintf("%d/%d", st.FailedChecks, cr.Spec.Threshold),
 		compactChecks(st.Checks),
 		yesNo(Paused(cr)),
@@ -108,6 +108,23 @@ func StepOf(cr *canary.Canary) string {
 		}
 	}
 	return fmt.Sprintf("%d/%d", taken, len(steps))
+}
+
+// stage is the STEP column: the step of a weighted rollout (StepOf), or the
+// analysed intervals of an A/B test ("A/B 2/3") or of the mirroring before
+// the weights ("mirror 1/3"), which run at weight 0 and so take no step.
+func stage(cr *canary.Canary) string {
+	step := StepOf(cr)
+	set, st := cr.Spec.Settings, cr.Status
+	switch {
+	case step == "-":
+		return step
+	case len(set.Match) > 0:
+		return fmt.Sprintf("A/B %d/%d", st.Iterations, set.Iterations)
+	case set.Mirror && st.CanaryWeight == 0 && st.Iterations < set.Iterations:
+		return fmt.Sprintf("mirror %d/%d", st.Iterations, set.Iterations)
+	}
+	return step
 }
 
 // Paused reports whether someone holds the rollout (condition Paused).

@@ -63,6 +63,37 @@ func TestStepOf(t *testing.T) {
 	}
 }
 
+func TestStage(t *testing.T) {
+	ab := canary.Settings{StepWeights: []int32{20, 40}, MaxWeight: 40, Iterations: 3,
+		Match: []canary.RequestMatch{{Headers: []canary.HeaderMatch{{Name: "x-canary", Value: "insider"}}}}}
+	mirror := canary.Settings{StepWeights: []int32{20, 40}, MaxWeight: 40, Iterations: 2, Mirror: true, MirrorPercent: 100}
+	cases := []struct {
+		name       string
+		settings   canary.Settings
+		phase      canary.Phase
+		weight     int32
+		iterations int32
+		want       string
+	}{
+		{"A/B test under way", ab, canary.PhaseProgressing, 0, 2, "A/B 2/3"},
+		{"A/B test promoting", ab, canary.PhasePromoting, 0, 3, "A/B 3/3"},
+		{"A/B test over", ab, canary.PhaseSucceeded, 0, 3, "-"},
+		{"mirroring", mirror, canary.PhaseProgressing, 0, 1, "mirror 1/2"},
+		{"mirrored, before the first step", mirror, canary.PhaseProgressing, 0, 2, "0/2"},
+		{"weights after the mirror", mirror, canary.PhaseProgressing, 20, 2, "1/2"},
+		{"weights only", canary.Settings{StepWeights: []int32{20, 40}, MaxWeight: 40}, canary.PhaseProgressing, 40, 0, "2/2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cr := &canary.Canary{Spec: canary.CanarySpec{Settings: tc.settings},
+				Status: canary.CanaryStatus{Phase: tc.phase, CanaryWeight: tc.weight, Iterations: tc.iterations}}
+			if got := stage(cr); got != tc.want {
+				t.Errorf("stage = %q; want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestCompactChecks(t *testing.T) {
 	got := compactChecks([]canary.CheckStatus{
 		{Name: "request-success-rate", Verdict: canary.VerdictPassed},

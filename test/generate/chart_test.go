@@ -35,7 +35,12 @@ func TestChartVariants(t *testing.T) {
 			want: []string{"replicas: 1"}, wantNot: []string{"kind: PodDisruptionBudget"}},
 		{name: "defaults reach both binaries", set: []string{"defaults.maxWeight=30"},
 			want: []string{"--default-max-weight=30"}},
+		{name: "load tester", set: []string{"loadTester.enabled=true", "loadTester.signingSecret.name=lt-key", "loadTester.extraArgs={--max-rate=50}"},
+			want: []string{"name: sluice-loadtester", `command: ["/sluice-loadtester"]`, "--signing-key-file=/signing/key",
+				"secretName: lt-key", `"--max-rate=50"`, "app.kubernetes.io/name: sluice-loadtester"}},
+		{name: "no load tester by default", want: []string{"name: sluice-webhook"}, wantNot: []string{"sluice-loadtester"}},
 		{name: "a bad value is refused", set: []string{"defaults.stepWeight=0"}, wantError: "stepWeight"},
+		{name: "a load tester argument that is no flag is refused", set: []string{"loadTester.extraArgs={max-rate=50}"}, wantError: "extraArgs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", "sluice", sluice.RepoPath("deploy/chart"), "-n", "sluice-system", "--kube-version", "1.35.0"}

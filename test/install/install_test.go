@@ -200,7 +200,8 @@ func install(t *testing.T) error {
 		return err
 	}
 	if out, err := env.HelmCommand(context.Background(), "install", "sluice", sluice.RepoPath("deploy/chart"),
-		"-n", system, "--create-namespace", "--wait").CombinedOutput(); err != nil {
+		"-n", system, "--create-namespace", "--wait",
+		"--set", "loadTester.enabled=true", "--set", "loadTester.signingSecret.name=loadtester-key").CombinedOutput(); err != nil {
 		return fmt.Errorf("helm install: %v\n%s", err, out)
 	}
 	if work.kubeconfig, err = env.KubeconfigFor(sluice.ShifterUser, "system:serviceaccounts", "system:serviceaccounts:"+system); err != nil {
@@ -228,8 +229,13 @@ func install(t *testing.T) error {
 
 // container returns the args of a container of the installed Deployment.
 func container(t *testing.T, name string) []string {
+	return containerOf(t, "sluice", name)
+}
+
+// containerOf returns the args of a container of an installed Deployment.
+func containerOf(t *testing.T, deployment, name string) []string {
 	t.Helper()
-	d, err := env.Clientset(t).AppsV1().Deployments(system).Get(t.Context(), "sluice", metav1.GetOptions{})
+	d, err := env.Clientset(t).AppsV1().Deployments(system).Get(t.Context(), deployment, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,13 +244,19 @@ func container(t *testing.T, name string) []string {
 			return c.Args
 		}
 	}
-	t.Fatalf("the Deployment sluice has no container %s", name)
+	t.Fatalf("the Deployment %s has no container %s", deployment, name)
 	return nil
 }
 
-// local rewrites a container's args for a local process: the flags in set
-// take the given values, and extra flags are appended.
+// local rewrites a container's args for a local process that calls the API
+// server as the chart's ServiceAccount: the flags in set take the given
+// values, and extra flags are appended.
 func local(args []string, set map[string]string, extra ...string) []string {
+	return append(append(rewrite(args, set), "--kubeconfig="+work.kubeconfig), extra...)
+}
+
+// rewrite gives the flags in set the given values.
+func rewrite(args []string, set map[string]string) []string {
 	var out []string
 	for _, a := range args {
 		flag, _, _ := strings.Cut(a, "=")
@@ -253,7 +265,7 @@ func local(args []string, set map[string]string, extra ...string) []string {
 		}
 		out = append(out, a)
 	}
-	return append(append(out, "--kubeconfig="+work.kubeconfig), extra...)
+	return out
 }
 
 // process is a local run of one of the containers.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/tidwall/gjson"
 	istiov1 "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,6 +34,71 @@ import (
 func TestHelmInstall(t *testing.T) {
 	installed(t)
 	expectInstalled(t)
+}
+
+// TestLoadTesterRunsFromTheChart: with loadTester.enabled, the chart runs
+// sluice-loadtester from the version-tagged image, hardened, and the binary
+// takes its container's args: it serves, and refuses an unsigned call.
+func TestLoadTesterRunsFromTheChart(t *testing.T) {
+	installed(t)
+	cs := env.Clientset(t)
+	var d *appsv1.Deployment
+	cluster.Eventually(t, time.Minute, "Deployment sluice-loadtester ready", func(ctx context.Context) error {
+		var err error
+		if d, err = cs.AppsV1().Deployments(system).Get(ctx, "sluice-loadtester", metav1.GetOptions{}); err != nil {
+			return err
+		}
+		if d.Status.ReadyReplicas != 1 {
+			return fmt.Errorf("%d of 1 replicas ready", d.Status.ReadyReplicas)
+		}
+		return nil
+	})
+	if _, err := cs.CoreV1().Services(system).Get(t.Context(), "sluice-loadtester", metav1.GetOptions{}); err != nil {
+		t.Errorf("Service sluice-loadtester: %v", err)
+	}
+	ref, err := release.ChartImage(sluice.RepoPath("."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	if c.Image != ref.String() || !slices.Equal(c.Command, []string{"/sluice-loadtester"}) {
+		t.Errorf("the load tester runs %q of %s; want /sluice-loadtester of %s", c.Command, c.Image, ref)
+	}
+	if ptr.Deref(pod.AutomountServiceAccountToken, true) || !ptr.Deref(pod.SecurityContext.RunAsNonRoot, false) ||
+		!ptr.Deref(c.SecurityContext.ReadOnlyRootFilesystem, false) || ptr.Deref(c.SecurityContext.AllowPrivilegeEscalation, true) {
+		t.Errorf("the load tester's pod is not hardened: %+v, %+v", pod.SecurityContext, c.SecurityContext)
+	}
+	if len(pod.Volumes) != 1 || pod.Volumes[0].Secret == nil || pod.Volumes[0].Secret.SecretName != "loadtester-key" {
+		t.Errorf("the load tester's volumes %+v; want the Secret loadtester-key", pod.Volumes)
+	}
+
+	bin, err := sluice.BuildVersion(work.dir, "cmd/sluice-loadtester", ref.TagStr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(key, []byte("a signing key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	args := rewrite(containerOf(t, "sluice-loadtester", "loadtester"), map[string]string{
+		"--listen":           fmt.Sprintf("127.0.0.1:%d", port),
+		"--signing-key-file": key,
+	})
+	if !slices.Contains(args, "--signing-key-file="+key) {
+		t.Fatalf("the load tester's args %q name no signing key", args)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	start(t, "loadtester", bin, args, url+"healthz")
+	resp, err := http.Post(url, "application/json", strings.NewReader(`{"name":"web","namespace":"shop"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("an unsigned call: %s; want 401", resp.Status)
+	}
 }
 
 // Sluice's identity may do what the binaries need, and is refused the rest.

@@ -24,6 +24,23 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
+Labels of the load tester's objects, and those that select its pods: a name
+of its own, so that no selector of sluice's takes them.
+*/}}
+{{- define "sluice.loadTesterLabels" -}}
+helm.sh/chart: {{ include "sluice.chart" . }}
+{{ include "sluice.loadTesterSelectorLabels" . }}
+app.kubernetes.io/part-of: sluice
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "sluice.loadTesterSelectorLabels" -}}
+app.kubernetes.io/name: sluice-loadtester
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
 The image of both containers; an empty tag means the appVersion.
 */}}
 {{- define "sluice.image" -}}
