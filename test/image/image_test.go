@@ -115,43 +115,39 @@ func buildInto(ctx context.Context, dir string) (*image.Written, error) {
 
 // flatten reads each platform's filesystem from the layout on disk.
 func flatten(w *image.Written) (map[string]map[string]file, error) {
+	_, images, err := loadImages(w)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]map[string]file{}
-	idx, err := readIndex(w)
-	if err != nil {
-		return nil, err
+	for _, m := range images {
+		if out[m.Platform.String()], err = extract(m.img); err != nil {
+			return nil, fmt.Errorf("image of %s: %w", m.Platform, err)
+		}
 	}
-	manifest, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range manifest.Manifests {
-		img, err := idx.Image(m.Digest)
+	return out, nil
+}
+
+// extract reads the files of img's layers, flattened, by absolute path.
+func extract(img v1.Image) (map[string]file, error) {
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	files := map[string]file{}
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files, nil
+		}
 		if err != nil {
 			return nil, err
 		}
-		files := map[string]file{}
-		rc := mutate.Extract(img)
-		tr := tar.NewReader(rc)
-		for {
-			hdr, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				rc.Close()
-				return nil, err
-			}
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				rc.Close()
-				return nil, err
-			}
-			files["/"+strings.TrimSuffix(hdr.Name, "/")] = file{hdr: hdr, data: data}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, err
 		}
-		rc.Close()
-		out[m.Platform.OS+"/"+m.Platform.Architecture] = files
+		files["/"+strings.TrimSuffix(hdr.Name, "/")] = file{hdr: hdr, data: data}
 	}
-	return out, nil
 }
 
 // readIndex reads the image's index back from the layout on disk.
@@ -174,32 +170,41 @@ type platformImage struct {
 	cfg *v1.ConfigFile
 }
 
-// readImages reads the index back from the layout, validates it, and reads
+// loadImages reads the index back from the layout, validates it, and reads
 // each of its images.
-func readImages(t *testing.T) (*v1.IndexManifest, []platformImage) {
-	t.Helper()
-	idx, err := readIndex(build(t))
+func loadImages(w *image.Written) (*v1.IndexManifest, []platformImage, error) {
+	idx, err := readIndex(w)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	if err := validate.Index(idx); err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	manifest, err := idx.IndexManifest()
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	var images []platformImage
 	for _, m := range manifest.Manifests {
 		img, err := idx.Image(m.Digest)
 		if err != nil {
-			t.Fatal(err)
+			return nil, nil, err
 		}
 		cfg, err := img.ConfigFile()
 		if err != nil {
-			t.Fatal(err)
+			return nil, nil, err
 		}
 		images = append(images, platformImage{Descriptor: m, img: img, cfg: cfg})
+	}
+	return manifest, images, nil
+}
+
+// readImages is loadImages of the test's image, failing the test on an error.
+func readImages(t *testing.T) (*v1.IndexManifest, []platformImage) {
+	t.Helper()
+	manifest, images, err := loadImages(build(t))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return manifest, images
 }
